@@ -1,0 +1,3 @@
+from emb_cli.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Pure functions from a source to a frozen report; they never print."""

@@ -1,0 +1,261 @@
+"""emb init-stats: the table measured, beside what its init predicts, with a verdict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from emb_cli.analysis.common import SourceSummary, summarize
+from emb_cli.analysis.distributions import Expected, expected_for, normal
+from emb_cli.analysis.scan import MAX_LISTED, ScanResult, erf, scan
+from emb_cli.sources.base import TableSource
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+Z_LIMIT = 5.0  # |z| above this many standard errors: not this init
+EXTREME_ROWS = 5
+
+
+@dataclass(frozen=True)
+class RowRef:
+    id: int
+    norm: float
+    token: str | None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    edges: list[float]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class InitStatsReport:
+    source: SourceSummary
+    reference: str | None  # the distribution compared against, and where it came from
+    values: int  # finite values measured
+    rows: int
+    excluded_rows: list[int]  # the pad row: its zeros are not part of the init
+    measured: dict[str, float]
+    expected: dict[str, float | None] | None
+    z_scores: dict[str, float]  # (measured - expected) / standard error
+    ks: float | None  # Kolmogorov-Smirnov D of the sampled values against the reference
+    ks_critical: float | None  # D above this rejects at the 0.1% level
+    sample_values: int
+    row_norm_percentiles: dict[str, float]
+    lowest_norm_rows: list[RowRef]
+    highest_norm_rows: list[RowRef]
+    zero_rows: int
+    zero_row_ids: list[int]
+    nan_values: int
+    inf_values: int
+    nonfinite_rows: list[int]
+    pad_row: dict[str, Any] | None
+    value_histogram: Histogram
+    norm_histogram: Histogram
+    verdict: str  # consistent-with-init | inconsistent-with-init | init-like | trained | unknown
+    verdict_detail: str
+
+
+def _within(sample: np.ndarray, mean: float, std: float) -> dict[str, float]:
+    import numpy as np
+
+    if sample.size == 0 or std <= 0:
+        return {}
+    a = np.abs(sample - mean)
+    return {f"within_{k}_std": float(np.count_nonzero(a <= k * std) / sample.size) for k in (1, 2, 3)}
+
+
+def ks_statistic(sample: np.ndarray, exp: Expected) -> float:
+    import numpy as np
+
+    if sample.size == 0:
+        return float("nan")
+    xs = np.sort(sample)
+    if exp.family == "normal":
+        f = 0.5 * (1.0 + erf((xs - exp.mean) / (exp.std * math.sqrt(2.0))))
+    else:
+        f = np.clip((xs - exp.low) / (exp.high - exp.low), 0.0, 1.0)
+    n = xs.size
+    hi = np.arange(1, n + 1) / n - f
+    lo = f - np.arange(0, n) / n
+    return float(max(hi.max(), lo.max()))
+
+
+def _histogram(values: np.ndarray, bins: int = 24) -> Histogram:
+    import numpy as np
+
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return Histogram([], [])
+    lo, hi = float(v.min()), float(v.max())
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    return Histogram([float(e) for e in edges], [int(c) for c in counts])
+
+
+def _rows(source: TableSource, ids: list[int], norms: np.ndarray) -> list[RowRef]:
+    tok = source.tokenizer()
+    out = []
+    for i in ids:
+        token = tok.id_to_token(i) if tok is not None else None
+        out.append(RowRef(int(i), float(norms[i]), token))
+    return out
+
+
+def init_stats(source: TableSource) -> InitStatsReport:
+    import numpy as np
+
+    info = source.info
+    pad = info.pad_token_id
+    pad_valid = pad is not None and 0 <= pad < info.vocab_size
+    s = scan(source, exclude=[pad] if pad_valid and pad is not None else [])
+    norms = s.row_norms
+    finite = np.isfinite(norms)
+    keep = finite.copy()
+    for r in s.excluded:
+        keep[r] = False
+    kn = norms[keep]
+
+    measured: dict[str, float] = {
+        "mean": s.mean,
+        "std": s.std,
+        "mean_sq": s.mean_sq,
+        "min": s.vmin,
+        "max": s.vmax,
+        "row_norm_mean": float(kn.mean()) if kn.size else float("nan"),
+        "row_norm_std": float(kn.std()) if kn.size else float("nan"),
+        "row_norm_min": float(kn.min()) if kn.size else float("nan"),
+        "row_norm_max": float(kn.max()) if kn.size else float("nan"),
+    }
+
+    exp, reference = _reference(source, s)
+    expected: dict[str, float | None] | None = None
+    z: dict[str, float] = {}
+    ks = ks_crit = None
+    if exp is not None:
+        measured.update(_within(s.sample, exp.mean, exp.std))
+        expected = {
+            "mean": exp.mean,
+            "std": exp.std,
+            "mean_sq": exp.mean_sq,
+            "row_norm_mean": exp.row_norm_exact,
+            "row_norm_approx": exp.row_norm_approx,
+            "row_norm_std": exp.row_norm_std,
+            "within_1_std": exp.within(1),
+            "within_2_std": exp.within(2),
+            "within_3_std": exp.within(3),
+        }
+        z = _z_scores(s, kn, exp)
+        ks = ks_statistic(s.sample, exp)
+        ks_crit = 1.95 / math.sqrt(max(1, s.sample.size))
+    else:
+        measured.update(_within(s.sample, s.mean, s.std))
+
+    verdict, detail = _verdict(info.built, exp, z, ks, ks_crit, kn, s)
+    order = np.argsort(np.where(keep, norms, np.nan))  # NaN sorts last
+    valid = int(keep.sum())
+    lowest = order[: min(EXTREME_ROWS, valid)].tolist()
+    highest = order[:valid][::-1][:EXTREME_ROWS].tolist()
+    zero_ids = np.flatnonzero(norms == 0).tolist()
+    pad_row = None
+    if pad is not None:
+        pad_row = {"id": pad, "exists": pad_valid}
+        if pad_valid:
+            median = float(np.median(kn)) if kn.size else float("nan")
+            pad_row.update(
+                is_zero=bool(norms[pad] == 0), norm=float(norms[pad]), median_row_norm=median
+            )
+    return InitStatsReport(
+        source=summarize(info),
+        reference=reference,
+        values=s.count,
+        rows=s.rows,
+        excluded_rows=s.excluded,
+        measured=measured,
+        expected=expected,
+        z_scores=z,
+        ks=ks,
+        ks_critical=ks_crit,
+        sample_values=int(s.sample.size),
+        row_norm_percentiles={
+            str(p): float(v) for p, v in zip(PERCENTILES, np.percentile(kn, PERCENTILES), strict=True)
+        }
+        if kn.size
+        else {},
+        lowest_norm_rows=_rows(source, lowest, norms),
+        highest_norm_rows=_rows(source, highest, norms),
+        zero_rows=len(zero_ids),
+        zero_row_ids=zero_ids[:MAX_LISTED],
+        nan_values=s.nan_values,
+        inf_values=s.inf_values,
+        nonfinite_rows=s.nonfinite_rows[:MAX_LISTED],
+        pad_row=pad_row,
+        value_histogram=_histogram(s.sample),
+        norm_histogram=_histogram(kn),
+        verdict=verdict,
+        verdict_detail=detail,
+    )
+
+
+def _reference(source: TableSource, s: ScanResult) -> tuple[Expected | None, str | None]:
+    info = source.info
+    if info.init is not None:
+        exp = expected_for(info.init, info.vocab_size, info.embed_dim)
+        return exp, f"the init that built it: {exp.label}"
+    if info.initializer_range is not None and info.initializer_range > 0:
+        exp = normal(info.initializer_range, info.embed_dim, f"N(0, {info.initializer_range:g})")
+        return exp, f"an untrained init from config initializer_range: {exp.label}"
+    return None, None
+
+
+def _z_scores(s: ScanResult, kn: np.ndarray, exp: Expected) -> dict[str, float]:
+    z: dict[str, float] = {}
+    n = s.count
+    if n == 0:
+        return z
+    z["mean"] = (s.mean - exp.mean) / (exp.std / math.sqrt(n))
+    se_var = math.sqrt(max(exp.fourth_central - exp.std**4, 1e-300) / n)
+    z["std"] = (s.std - exp.std) / (se_var / (2 * exp.std))
+    if kn.size and exp.row_norm_std > 0:
+        target = exp.row_norm_exact if exp.row_norm_exact is not None else exp.row_norm_approx
+        z["row_norm_mean"] = (float(kn.mean()) - target) / (exp.row_norm_std / math.sqrt(kn.size))
+    return z
+
+
+def _verdict(
+    built: bool,
+    exp: Expected | None,
+    z: dict[str, float],
+    ks: float | None,
+    ks_crit: float | None,
+    kn: np.ndarray,
+    s: ScanResult,
+) -> tuple[str, str]:
+    if s.count == 0:
+        return "unknown", "no finite values to measure"
+    if exp is None:
+        cv = float(kn.std() / kn.mean()) if kn.size and kn.mean() > 0 else float("nan")
+        return "unknown", (
+            "no init to compare with (no initializer_range in a config); "
+            f"row norms vary by {cv:.1%} (coefficient of variation)"
+        )
+    worst_key = max(z, key=lambda k: abs(z[k])) if z else None
+    worst = abs(z[worst_key]) if worst_key else 0.0
+    ks_ok = ks is not None and ks_crit is not None and ks <= ks_crit
+    ok = worst <= Z_LIMIT and ks_ok
+    how = (
+        f"largest deviation {worst:.1f} standard errors ({worst_key}); "
+        f"KS D = {ks:.2g} vs {ks_crit:.2g} at the 0.1% level"
+    )
+    if built:
+        return ("consistent-with-init" if ok else "inconsistent-with-init"), (
+            f"{'consistent with' if ok else 'NOT consistent with'} {exp.label}: {how}"
+        )
+    if ok:
+        return "init-like", f"still looks like an untrained {exp.label} init: {how}"
+    return "trained", f"not an untrained {exp.label} init (trained or re-initialised): {how}"

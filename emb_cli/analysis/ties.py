@@ -1,0 +1,249 @@
+"""emb tie: is the LM head the input embedding? Evidence from the config, the stored
+tensors, safetensors metadata, a streamed comparison, or (built tables) PyTorch itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from emb_cli.analysis.common import SourceSummary, summarize
+from emb_cli.sources.base import TableSource, rows_per_chunk
+
+if TYPE_CHECKING:
+    from emb_cli.sources.built import BuiltSource
+    from emb_cli.sources.tensors import TensorRef
+
+# Verdicts and whether each passes (exit 0) or fails the check (exit 1).
+VERDICTS_OK = {
+    "tied": True,
+    "tied-duplicated": True,
+    "untied": True,
+    "untied-identical": True,  # suspicious, reported, not a failure
+    "no-head": True,
+    "diverged": False,
+    "missing-head": False,
+}
+_BASE_MODEL_SUFFIXES = ("Model", "Encoder")
+_HEAD_ARCH_MARKERS = ("ForCausalLM", "LMHead", "ForMaskedLM", "ForConditionalGeneration", "ForPreTraining")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    shape_equal: bool
+    bitwise_equal: bool | None
+    max_abs_diff: float | None
+    differing_rows: int | None
+    compared_rows: int
+    stopped_early: bool  # differences found; the rest was not read (pass --all-rows)
+
+
+@dataclass(frozen=True)
+class TorchTie:
+    """What PyTorch shows for a built table with an nn.Linear head."""
+
+    same_object: bool  # lm_head.weight is embed.weight
+    same_storage: bool
+    logits_shape: list[int]  # (1, T, V)
+    grad_accumulated: bool  # the shared grad == grad from the embedding use + from the head use
+    grad_max_abs_error: float
+
+
+@dataclass(frozen=True)
+class TieReport:
+    source: SourceSummary
+    verdict: str
+    ok: bool
+    config_tied: bool | None
+    config_tied_source: str | None
+    embedding_tensor: str | None
+    head_tensor: str | None
+    metadata_pointers: dict[str, str]  # safetensors `save_model`: dropped name -> kept name
+    comparison: Comparison | None
+    wasted_bytes: int
+    torch: TorchTie | None
+    evidence: list[str] = field(default_factory=list)
+
+
+def _compare(a: TensorRef, b: TensorRef, all_rows: bool) -> Comparison:
+    import numpy as np
+
+    if tuple(a.shape) != tuple(b.shape):
+        return Comparison(False, None, None, None, 0, False)
+    n = rows_per_chunk(a.shape[1], max(1, a.nbytes // max(1, a.shape[0] * a.shape[1])))
+    diff_rows, max_diff, compared, bitwise = 0, 0.0, 0, True
+    same_dtype = a.dtype == b.dtype
+    for (start, x), (_, y) in zip(a.iter_chunks(n, raw=True), b.iter_chunks(n, raw=True), strict=True):
+        compared = start + x.shape[0]
+        if same_dtype and x.tobytes() == y.tobytes():
+            continue
+        bitwise = False
+        xf, yf = x.astype(np.float64), y.astype(np.float64)
+        d = np.abs(xf - yf)
+        row_differs = (d > 0).any(axis=1) | (np.isnan(xf) != np.isnan(yf)).any(axis=1)
+        diff_rows += int(row_differs.sum())
+        finite = d[np.isfinite(d)]
+        max_diff = max(max_diff, float(finite.max()) if finite.size else 0.0)
+        if not all_rows:
+            return Comparison(True, False, max_diff, diff_rows, compared, compared < a.shape[0])
+    return Comparison(True, bitwise, max_diff, diff_rows, compared, False)
+
+
+def _has_lm_head_arch(config: dict[str, Any] | None) -> bool | None:
+    archs = (config or {}).get("architectures")
+    if not isinstance(archs, list) or not archs:
+        return None
+    return any(any(m in str(a) for m in _HEAD_ARCH_MARKERS) for a in archs)
+
+
+def verify_tie(source: TableSource, token_ids: Sequence[int] = (), all_rows: bool = False) -> TieReport:
+    info = source.info
+    if info.built:
+        from emb_cli.sources.built import BuiltSource
+
+        assert isinstance(source, BuiltSource)
+        return _built_tie(source, token_ids)
+    from emb_cli.sources.loaded import LoadedSource
+
+    assert isinstance(source, LoadedSource)
+    ckpt = source.ckpt
+    emb = source.embedding()
+    head = source.head()
+    names = set(ckpt.names)
+    pointers = {k: v for k, v in ckpt.metadata.items() if v in names and k not in names}
+    evidence: list[str] = []
+    tied = info.tied
+    if tied is not None:
+        evidence.append(f"config: tied={tied} ({info.tied_source})")
+    else:
+        evidence.append("no config.json: the tie flag is unknown")
+    if pointers:
+        evidence.append(
+            "safetensors metadata back-pointers (dropped -> kept): "
+            + ", ".join(f"{k} -> {v}" for k, v in pointers.items())
+        )
+    cmp = None
+    wasted = 0
+    if head is None:
+        evidence.append("no LM head tensor stored")
+        has_head_arch = _has_lm_head_arch(ckpt.config)
+        if has_head_arch is False:
+            verdict = "no-head"
+            evidence.append(
+                f"architectures {ckpt.config.get('architectures') if ckpt.config else None}: "
+                "an encoder without an LM head; nothing to tie"
+            )
+        elif tied is False:
+            verdict = "missing-head"
+            evidence.append("config says untied, so the head should be stored and is not")
+        else:
+            verdict = "tied"
+            evidence.append("the head is the embedding: transformers re-ties it at load")
+    else:
+        assert emb is not None
+        evidence.append(f"head tensor stored: {head.name} {list(head.shape)} {head.dtype}")
+        cmp = _compare(emb, head, all_rows)
+        if not cmp.shape_equal:
+            evidence.append(f"shapes differ: {list(emb.shape)} vs {list(head.shape)}")
+        elif cmp.bitwise_equal:
+            evidence.append("embedding and head are bitwise equal")
+        else:
+            evidence.append(
+                f"values differ: {cmp.differing_rows} rows"
+                f"{' at least (stopped at the first differing block)' if cmp.stopped_early else ''}, "
+                f"max |diff| {cmp.max_abs_diff:.4g}"
+            )
+        if cmp.bitwise_equal:
+            verdict = "untied-identical" if tied is False else "tied-duplicated"
+            if verdict == "tied-duplicated":
+                wasted = head.nbytes
+                evidence.append(f"the duplicate head wastes {wasted:,} bytes")
+            else:
+                evidence.append("untied by config yet identical: copied at save or never trained?")
+        elif tied:
+            verdict = "diverged"
+            evidence.append("config ties them but the values differ: transformers will refuse to tie")
+        else:
+            verdict = "untied"
+    return TieReport(
+        source=summarize(info),
+        verdict=verdict,
+        ok=VERDICTS_OK[verdict],
+        config_tied=tied,
+        config_tied_source=info.tied_source,
+        embedding_tensor=emb.name if emb is not None else None,
+        head_tensor=head.name if head is not None else None,
+        metadata_pointers=pointers,
+        comparison=cmp,
+        wasted_bytes=wasted,
+        torch=None,
+        evidence=evidence,
+    )
+
+
+def _built_tie(source: BuiltSource, token_ids: Sequence[int]) -> TieReport:
+    import torch
+
+    from emb_cli.sources.built import ensure_buildable
+
+    info = source.info
+    v, d = info.vocab_size, info.embed_dim
+    ensure_buildable(v, d, copies=4)  # weight, its grad, and two untied copies for the check
+    ids = [t for t in token_ids] or [t for t in (73, 786, 2934) if t < v] or [0]
+    x = torch.tensor([ids])
+    weight = source.weight().float()
+    embed = torch.nn.Embedding.from_pretrained(weight.clone(), freeze=False, padding_idx=info.pad_token_id)
+    head = torch.nn.Linear(d, v, bias=False)
+    if info.tied:
+        head.weight = embed.weight  # what PreTrainedModel.tie_weights() does
+    logits = head(embed(x))
+    gen = torch.Generator().manual_seed(0)
+    r = torch.randn(logits.shape, generator=gen)
+    (logits * r).sum().backward()
+    assert embed.weight.grad is not None
+    # The same two uses on separate copies: their grads must add up to the shared one.
+    e2 = torch.nn.Embedding.from_pretrained(weight.clone(), freeze=False, padding_idx=info.pad_token_id)
+    h2 = torch.nn.Linear(d, v, bias=False)
+    h2.weight = torch.nn.Parameter(weight.clone() if info.tied else head.weight.detach().clone())
+    (h2(e2(x)) * r).sum().backward()
+    assert e2.weight.grad is not None and h2.weight.grad is not None
+    expected = e2.weight.grad + (h2.weight.grad if info.tied else 0)
+    err = float((embed.weight.grad - expected).abs().max())
+    same_object = head.weight is embed.weight
+    same_storage = head.weight.data_ptr() == embed.weight.data_ptr()
+    t = TorchTie(
+        same_object=same_object,
+        same_storage=same_storage,
+        logits_shape=list(logits.shape),
+        grad_accumulated=bool(info.tied and err <= 1e-5 * max(1.0, float(expected.abs().max()))),
+        grad_max_abs_error=err,
+    )
+    evidence = [
+        f"lm_head.weight is embed.weight: {same_object}",
+        f"one storage: {same_storage} (data_ptr)",
+        f"logits shape {tuple(t.logits_shape)} from embed -> nn.Linear({d}, {v}, bias=False)",
+    ]
+    if info.tied:
+        evidence.append(
+            "one .grad holds both uses: embedding lookup + output projection "
+            f"(max |error| vs the two computed apart: {err:.3g})"
+        )
+        verdict = "tied" if same_object and same_storage and t.grad_accumulated else "diverged"
+    else:
+        evidence.append("--no-tie: the head has its own weight and its own gradient")
+        verdict = "untied" if not same_storage else "diverged"
+    return TieReport(
+        source=summarize(info),
+        verdict=verdict,
+        ok=VERDICTS_OK[verdict],
+        config_tied=info.tied,
+        config_tied_source=info.tied_source,
+        embedding_tensor=None,
+        head_tensor=None,
+        metadata_pointers={},
+        comparison=None,
+        wasted_bytes=0,
+        torch=t,
+        evidence=evidence,
+    )

@@ -1,0 +1,49 @@
+"""Errors written for the user: what went wrong and what to do next.
+
+Exit codes (documented in the README):
+  0  success
+  1  a check that failed (padding, tie, init verdicts)
+  2  bad usage or bad input (this module's errors)
+  3  internal error: a bug in emb (run with EMB_DEBUG=1 and report the traceback)
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+class EmbError(Exception):
+    """Base class: the message is shown as one line `Error: <message>`."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str) -> None:
+        # One line, always: newlines in a message would break `2>` log parsing.
+        super().__init__(" ".join(message.split()))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class UsageError(EmbError):
+    """Options that contradict each other or a value out of its range."""
+
+
+class InputError(EmbError):
+    """A file, directory or config that cannot be read as what it claims to be."""
+
+
+class TensorNotFound(InputError):
+    """No tensor of that name, or no embedding found by name."""
+
+
+class TokenIdError(UsageError):
+    """A token id outside [0, vocab_size)."""
+
+
+class TooLarge(UsageError):
+    """A table that would not fit in this machine's memory if built."""

@@ -1,0 +1,274 @@
+"""The only module that imports rich: tables for people, one JSON document for scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from emb_cli.analysis.common import SourceSummary
+from emb_cli.analysis.counting import CountReport
+from emb_cli.analysis.init_stats import Histogram, InitStatsReport
+from emb_cli.analysis.lookup import LookupResult
+from emb_cli.analysis.padding import GradientCheck, PaddingReport
+from emb_cli.analysis.ties import TieReport
+
+# torch's print options: summarise past 1000 elements, 3 edge items each side.
+TORCH_THRESHOLD = 1000
+TORCH_EDGEITEMS = 3
+
+
+def out() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _clean(obj: Any) -> Any:
+    """JSON has no NaN/Infinity: write null, and keep every finite float exact."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def print_json(report: Any) -> None:
+    data = dataclasses.asdict(report) if dataclasses.is_dataclass(report) else report
+    sys.stdout.write(json.dumps(_clean(data), allow_nan=False) + "\n")
+
+
+def error_line(message: str) -> None:
+    sys.stderr.write(f"Error: {message}\n")
+
+
+def warn(message: str) -> None:
+    err().print(Text(f"Warning: {message}", style="yellow"))
+
+
+def fmt_float(x: float, sci: bool) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.4e}" if sci else f"{x:.4f}"
+
+
+def _use_sci(values: Sequence[float]) -> bool:
+    finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
+    # torch switches to scientific notation past these magnitudes
+    return bool(finite) and (max(finite) >= 1e8 or min(finite) < 1e-4 or max(finite) / min(finite) > 1000)
+
+
+def fmt_vector(row: Sequence[float], summarize: bool, sci: bool) -> str:
+    if summarize and len(row) > 2 * TORCH_EDGEITEMS:
+        head = [fmt_float(v, sci) for v in row[:TORCH_EDGEITEMS]]
+        tail = [fmt_float(v, sci) for v in row[-TORCH_EDGEITEMS:]]
+        return "[" + ", ".join(head) + ", ..., " + ", ".join(tail) + "]"
+    return "[" + ", ".join(fmt_float(v, sci) for v in row) + "]"
+
+
+def _source_line(s: SourceSummary) -> str:
+    pad = "none" if s.pad_token_id is None else f"{s.pad_token_id} ({s.pad_source})"
+    tied = {True: "tied", False: "untied", None: "tie unknown"}[s.tied]
+    what = f" tensor {s.tensor}" if s.tensor else ""
+    init = f", init {s.init}" if s.init else ""
+    label = s.origin if s.origin == s.name else f"{s.origin} {s.name}"
+    return (
+        f"{label}{what}: {s.vocab_size:,} x {s.embed_dim:,} {s.dtype}, "
+        f"pad {pad}, {tied}{init}"
+    )
+
+
+def render_lookup(r: LookupResult, full: bool) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    ids = ", ".join(map(str, r.ids))
+    c.print(f"shape {tuple(r.shape)}  = embed(torch.tensor([[{ids}]])).shape")
+    summarize = not full and len(r.ids) * r.shape[2] > TORCH_THRESHOLD
+    flat = [v for row in r.vectors for v in row]
+    sci = _use_sci(flat)
+    t = Table(show_edge=False, pad_edge=False)
+    t.add_column("pos", justify="right")
+    t.add_column("id", justify="right")
+    if r.tokens is not None:
+        t.add_column("token")
+    t.add_column("norm", justify="right")
+    t.add_column("vector" + ("" if full or not summarize else " (--full for all)"), overflow="fold")
+    for pos, (tid, row, norm) in enumerate(zip(r.ids, r.vectors, r.norms, strict=True)):
+        cells = [str(pos), str(tid)]
+        if r.tokens is not None:
+            cells.append(repr(r.tokens[pos]))
+        cells += [f"{norm:.4f}", fmt_vector(row, summarize, sci)]
+        t.add_row(*cells)
+    c.print(t)
+
+
+def _human_bytes(n: int | float) -> str:
+    return f"{n:,.0f} B  = {n / 1e9:,.3f} GB = {n / 2**30:,.3f} GiB"
+
+
+def render_count(r: CountReport) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    c.print(f"params  {r.vocab_size:,} x {r.hidden_size:,} = {r.params:,}")
+    t = Table(title="one embedding table", title_justify="left")
+    t.add_column("dtype")
+    t.add_column("bytes", justify="right")
+    t.add_column("GB (1e9)", justify="right")
+    t.add_column("GiB (2^30)", justify="right")
+    for name, b in r.bytes.items():
+        t.add_row(name, f"{b:,}", f"{b / 1e9:,.3f}", f"{b / 2**30:,.3f}")
+    c.print(t)
+    u = r.untied_head
+    ub: dict[str, int] = u["bytes"]  # type: ignore[assignment]
+    c.print(
+        f"with an untied LM head ({r.vocab_size:,} x {r.hidden_size:,} again): "
+        f"{u['params']:,} params, fp32 {_human_bytes(ub['float32'])}, "
+        f"bf16 {_human_bytes(ub['bfloat16'])}"
+    )
+    tied = {True: "tied: head shares the table", False: "untied: head stored separately", None: "tie unknown"}
+    c.print(f"this model: {tied[r.tied]} -> {r.stored_params:,} params stored")
+    t = Table(title="training memory for those params, AdamW (GiB)", title_justify="left")
+    for col in ("recipe", "weights", "grads", "master", "adam m", "adam v", "total bytes", "GB", "GiB"):
+        t.add_column(col, justify="left" if col == "recipe" else "right")
+    for m in r.training:
+        t.add_row(
+            m.recipe.split(":")[0],
+            *(f"{x / 2**30:,.2f}" for x in (m.weights, m.gradients, m.master_weights, m.adam_m, m.adam_v)),
+            f"{m.total:,}", f"{m.total / 1e9:,.2f}", f"{m.total / 2**30:,.2f}",
+        )
+    c.print(t)
+    for m in r.training:
+        c.print(f"  {m.recipe}: {m.bytes_per_param} bytes/param")
+    c.print("activations and framework overhead not included; int4 has no quantisation scales counted")
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.6g}"
+
+
+def _bars(h: Histogram, label: str, width: int = 40) -> Table:
+    t = Table(title=label, title_justify="left", show_header=False, show_edge=False, box=None)
+    t.add_column(justify="right")
+    t.add_column()
+    t.add_column(justify="right")
+    top = max(h.counts) if h.counts else 0
+    for i, count in enumerate(h.counts):
+        bar = "█" * (round(width * count / top) if top else 0)
+        t.add_row(f"{h.edges[i]:+.4g}", bar, f"{count:,}")
+    return t
+
+
+def render_init_stats(r: InitStatsReport, histograms: bool = True) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    excl = f"; pad row {r.excluded_rows} left out" if r.excluded_rows else ""
+    c.print(f"{r.values:,} values in {r.rows:,} rows{excl}")
+    if r.reference:
+        c.print(f"compared with {r.reference}")
+    t = Table()
+    t.add_column("statistic")
+    t.add_column("measured", justify="right")
+    if r.expected is not None:
+        t.add_column("expected", justify="right")
+        t.add_column("z (std errors)", justify="right")
+    keys = ["mean", "std", "mean_sq", "min", "max", "row_norm_mean", "row_norm_std",
+            "row_norm_min", "row_norm_max", "within_1_std", "within_2_std", "within_3_std"]
+    for k in keys:
+        if k not in r.measured and (r.expected is None or k not in r.expected):
+            continue
+        row = [k, _num(r.measured.get(k))]
+        if r.expected is not None:
+            row.append(_num(r.expected.get(k)))
+            row.append(f"{r.z_scores[k]:+.2f}" if k in r.z_scores else "")
+        t.add_row(*row)
+    if r.expected is not None:
+        t.add_row("row_norm_mean ~ std*sqrt(D)", "", _num(r.expected.get("row_norm_approx")), "")
+        t.add_row("KS D (sampled)", _num(r.ks), f"<= {_num(r.ks_critical)}", "")
+    c.print(t)
+    pct = "  ".join(f"p{k} {v:.4g}" for k, v in r.row_norm_percentiles.items())
+    c.print(f"row norms: {pct}")
+    for label, rows in (("lowest", r.lowest_norm_rows), ("highest", r.highest_norm_rows)):
+        shown = ", ".join(f"{x.id}{' ' + repr(x.token) if x.token is not None else ''} ({x.norm:.4g})" for x in rows)
+        c.print(f"{label} norms: {shown}")
+    c.print(f"zero rows: {r.zero_rows:,}" + (f" {r.zero_row_ids[:20]}" if r.zero_rows else ""))
+    c.print(f"NaN values: {r.nan_values:,}  Inf values: {r.inf_values:,}"
+            + (f"  rows {r.nonfinite_rows[:20]}" if r.nonfinite_rows else ""))
+    if r.pad_row is not None:
+        p = r.pad_row
+        if p.get("exists"):
+            c.print(f"pad row {p['id']}: {'exactly zero' if p['is_zero'] else 'not zero'}, norm {p['norm']:.4g}")
+        else:
+            c.print(f"pad id {p['id']} has no row in this table")
+    if histograms:
+        c.print(_bars(r.value_histogram, f"values ({r.sample_values:,} sampled)"))
+        c.print(_bars(r.norm_histogram, "row norms"))
+    style = "green" if r.verdict in ("consistent-with-init", "init-like") else "yellow"
+    c.print(Text(f"verdict: {r.verdict}: {r.verdict_detail}", style=style))
+
+
+def _grad_table(g: GradientCheck, title: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    t.add_column("id", justify="right")
+    t.add_column("times in batch", justify="right")
+    t.add_column("grad norm", justify="right")
+    for row in g.rows:
+        t.add_row(str(row.id), str(row.occurrences), f"{row.grad_norm:.6g}")
+    return t
+
+
+def render_padding(r: PaddingReport) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    if r.pad_ids_found:
+        c.print("pad ids named by: " + ", ".join(f"{k}={v}" for k, v in r.pad_ids_found.items()))
+    for note in r.notes:
+        c.print(Text(note, style="yellow"))
+    if r.row_exists:
+        med = f", median row norm {r.median_row_norm:.4g}" if r.median_row_norm is not None else ""
+        c.print(f"pad row {r.pad_token_id}: norm {r.row_norm:.6g}, max |x| {r.row_max_abs:.6g}{med}")
+    for g, title in ((r.gradient, "padding_idx"), (r.gradient_without_padding_idx, "no padding_idx")):
+        if g is None:
+            continue
+        c.print(f"batch {g.batch} (pad {r.pad_token_id}) -> nn.Embedding(padding_idx={g.padding_idx}), "
+                "loss = sum(out * r), backward")
+        c.print(_grad_table(g, f"gradient rows with {title}"))
+        c.print(f"padded positions of the output exactly zero: {g.padded_positions_zero}")
+    style = "green" if r.ok else "red"
+    c.print(Text(f"verdict: {r.verdict}: {r.detail}", style=style))
+
+
+def render_tie(r: TieReport) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    for e in r.evidence:
+        c.print(f"- {e}")
+    style = "green" if r.ok else "red"
+    c.print(Text(f"verdict: {r.verdict}", style=style))
+
+
+def render_presets(rows: list[dict[str, Any]]) -> None:
+    t = Table()
+    for col in ("name", "vocab", "dim", "pad", "tie", "dtype", "embedding params"):
+        t.add_column(col, justify="right" if col in ("vocab", "dim", "embedding params") else "left")
+    for p in rows:
+        t.add_row(
+            p["name"], f"{p['vocab_size']:,}", f"{p['embed_dim']:,}",
+            "none" if p["pad_token_id"] is None else str(p["pad_token_id"]),
+            "tied" if p["tied"] else "untied", p["dtype"], f"{p['params']:,}",
+        )
+    out().print(t)

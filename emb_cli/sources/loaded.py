@@ -1,0 +1,152 @@
+"""A table read from a checkpoint: the TableSource over a Checkpoint's embedding tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from emb_cli.sources import roles
+from emb_cli.sources.base import TableInfo, check_ids, rows_per_chunk
+from emb_cli.sources.spec import config_dim, config_pad, config_tied, text_config
+from emb_cli.sources.tensors import require_table
+
+if TYPE_CHECKING:
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from emb_cli.sources.checkpoint import Checkpoint
+    from emb_cli.sources.tensors import TensorRef
+
+
+@dataclass(frozen=True)
+class PadFacts:
+    """Every place that names a pad token, and the one emb uses."""
+
+    pad_token_id: int | None
+    source: str | None
+    found: dict[str, int | None]  # source -> id (None: says there is none)
+
+    @property
+    def disagree(self) -> bool:
+        ids = {v for v in self.found.values() if v is not None}
+        return len(ids) > 1
+
+
+def pad_facts(ckpt: Checkpoint, flag: int | None, flag_given: bool) -> PadFacts:
+    found: dict[str, int | None] = {}
+    cfg = text_config(ckpt.config) if ckpt.config is not None else None
+    if cfg is not None and "pad_token_id" in cfg:
+        found["config"] = config_pad(cfg)
+    gen = ckpt.generation_config
+    if gen is not None and "pad_token_id" in gen:
+        found["generation_config"] = config_pad(gen)
+    tok = tokenizer_pad(ckpt)
+    if tok is not None:
+        found["tokenizer"] = tok
+    if flag_given:
+        return PadFacts(flag, "flag", found)
+    for source in ("config", "generation_config", "tokenizer"):
+        if found.get(source) is not None:
+            return PadFacts(found[source], source, found)
+    return PadFacts(None, None, found)
+
+
+def tokenizer_pad(ckpt: Checkpoint) -> int | None:
+    """The pad id a tokenizer declares: tokenizer_config's pad_token, or tokenizer.json padding."""
+    tc = ckpt.tokenizer_config or {}
+    pad = tc.get("pad_token")
+    if isinstance(pad, dict):
+        pad = pad.get("content")
+    if isinstance(pad, str):
+        decoder = tc.get("added_tokens_decoder")
+        if isinstance(decoder, dict):
+            for key, entry in decoder.items():
+                if isinstance(entry, dict) and entry.get("content") == pad and key.isdigit():
+                    return int(key)
+        tok = ckpt.tokenizer()
+        if tok is not None:
+            tid = tok.token_to_id(pad)
+            if tid is not None:
+                return int(tid)
+    if ckpt.tokenizer_path is not None:
+        tok = ckpt.tokenizer()
+        padding = tok.padding if tok is not None else None
+        if padding and isinstance(padding.get("pad_id"), int):
+            return int(padding["pad_id"])
+    return None
+
+
+def head_name(ckpt: Checkpoint) -> str | None:
+    return roles.choose(ckpt.names, roles.ROLE_HEAD, str(ckpt.path), required=False).name
+
+
+class LoadedSource:
+    """Reads only what each command needs: rows by id, or the table in chunks."""
+
+    def __init__(
+        self, ckpt: Checkpoint, tensor: str | None, pad: int | None, pad_given: bool
+    ) -> None:
+        self.ckpt = ckpt
+        if tensor is None:
+            choice = roles.choose(ckpt.names, roles.ROLE_INPUT, str(ckpt.path), required=True)
+            assert choice.name is not None
+            tensor, self.choice_reason = choice.name, choice.reason
+        else:
+            self.choice_reason = "named with --tensor"
+        self._embedding = ckpt.tensor(tensor)
+        require_table(self._embedding)
+        self.pad = pad_facts(ckpt, pad, pad_given)
+        self._head_name = head_name(ckpt)
+        if self._head_name == tensor:
+            self._head_name = None
+        rows, dim = self._embedding.shape
+        cfg: dict[str, Any] = text_config(ckpt.config) if ckpt.config is not None else {}
+        tied, tied_source = config_tied(cfg) if cfg else (None, None)
+        if ckpt.kind == "gguf":
+            # llama.cpp writes no output.weight when the head is tied to token_embd.
+            tied, tied_source = self._head_name is None, "gguf: output.weight absent"
+        std = cfg.get("initializer_range")
+        config_vocab = cfg.get("vocab_size")
+        notes: list[str] = []
+        model_type = cfg.get("model_type")
+        if isinstance(model_type, str) and model_type.startswith("gemma"):
+            notes.append("Gemma multiplies embeddings by sqrt(hidden_size) in the forward pass")
+        cdim = config_dim(cfg) if cfg else None
+        if cdim is not None and cdim != dim and tensor.endswith("embed_tokens.weight"):
+            notes.append(f"config hidden size {cdim} differs from the table width {dim}")
+        self.info = TableInfo(
+            origin=ckpt.kind,
+            name=str(ckpt.path),
+            vocab_size=rows,
+            embed_dim=dim,
+            dtype=self._embedding.dtype,
+            pad_token_id=self.pad.pad_token_id,
+            pad_source=self.pad.source,
+            tied=tied,
+            tied_source=tied_source,
+            tensor_name=tensor,
+            head_name=self._head_name,
+            path=str(ckpt.path),
+            initializer_range=float(std) if isinstance(std, (int, float)) else None,
+            config_vocab_size=config_vocab if isinstance(config_vocab, int) else None,
+            model_type=model_type if isinstance(model_type, str) else None,
+            notes=tuple(notes),
+        )
+
+    def rows(self, token_ids: Sequence[int]) -> np.ndarray:
+        check_ids(token_ids, self.info.vocab_size)
+        return self._embedding.read_rows(token_ids)
+
+    def chunks(self, rows_per: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        n = rows_per or rows_per_chunk(self.info.embed_dim)
+        return self._embedding.iter_chunks(n)
+
+    def head(self) -> TensorRef | None:
+        return self.ckpt.tensor(self._head_name) if self._head_name else None
+
+    def embedding(self) -> TensorRef | None:
+        return self._embedding
+
+    def tokenizer(self) -> Tokenizer | None:
+        return self.ckpt.tokenizer()

@@ -1,0 +1,64 @@
+"""One entry point from CLI options to a TableSource (or, for `stats`, just the sizes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from emb_cli.errors import UsageError
+from emb_cli.sources.base import TableSource
+from emb_cli.sources.spec import (
+    Overrides,
+    TableSpec,
+    apply_overrides,
+    load_config,
+    load_preset,
+    parse_pad,
+)
+
+# Flags that describe how to build a table; meaningless with --from.
+_BUILD_ONLY = ("vocab_size", "embed_dim", "init_std", "seed", "dtype", "init", "low", "high")
+
+
+@dataclass(frozen=True)
+class SourceArgs:
+    from_: Path | None = None
+    tensor: str | None = None
+    preset: str | None = None
+    config: Path | None = None
+    overrides: Overrides = Overrides()
+
+
+def resolve_spec(args: SourceArgs) -> TableSpec:
+    if args.preset is not None and args.config is not None:
+        raise UsageError("pass either --preset or --config, not both")
+    if args.preset is not None:
+        base = load_preset(args.preset)
+    elif args.config is not None:
+        base = load_config(args.config)
+    else:
+        base = load_preset("default")
+    return apply_overrides(base, args.overrides)
+
+
+def open_source(args: SourceArgs) -> TableSource:
+    if args.from_ is None:
+        if args.tensor is not None:
+            raise UsageError("--tensor names a tensor in a file; use it with --from PATH")
+        from emb_cli.sources.built import BuiltSource
+
+        spec = resolve_spec(args)
+        pad_source = "flag" if args.overrides.pad is not None else spec.origin
+        return BuiltSource(spec, pad_source)
+    if args.preset is not None or args.config is not None:
+        raise UsageError("--from reads a checkpoint; it cannot be combined with --preset/--config")
+    given = [k for k in _BUILD_ONLY if getattr(args.overrides, k) is not None]
+    if given or args.overrides.tied is not None:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given) or "--tie/--no-tie"
+        raise UsageError(f"{flags} describe a table to build; a file from --from has its own")
+    from emb_cli.sources.checkpoint import open_checkpoint
+    from emb_cli.sources.loaded import LoadedSource
+
+    pad_given = args.overrides.pad is not None
+    pad = parse_pad(args.overrides.pad) if args.overrides.pad is not None else None
+    return LoadedSource(open_checkpoint(args.from_), args.tensor, pad, pad_given)

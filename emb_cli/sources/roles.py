@@ -1,0 +1,92 @@
+"""Which stored tensor is the input embedding, which the LM head: by name, across families."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from emb_cli.errors import TensorNotFound
+
+# Name suffixes, each with the family that writes it.
+INPUT_SUFFIXES = (
+    "embed_tokens.weight",  # Llama, Mistral, Qwen, Gemma, DeepSeek (model.embed_tokens)
+    "wte.weight",  # GPT-2 (transformer.wte, or bare wte)
+    "word_embeddings.weight",  # BERT, RoBERTa, BLOOM (embeddings.word_embeddings)
+    "tok_embeddings.weight",  # Meta's original Llama checkpoints
+    "token_embd.weight",  # GGUF
+    "embed_in.weight",  # GPT-NeoX / Pythia
+    "shared.weight",  # T5, BART
+)
+HEAD_SUFFIXES = (
+    "lm_head.weight",
+    "embed_out.weight",  # GPT-NeoX
+    "cls.predictions.decoder.weight",  # BERT MLM
+    "lm_head.decoder.weight",  # RoBERTa MLM
+)
+HEAD_EXACT = ("output.weight", "model.output.weight")  # Meta's Llama, GGUF
+POSITION_SUFFIXES = ("wpe.weight", "position_embeddings.weight", "embed_positions.weight")
+TOKEN_TYPE_SUFFIXES = ("token_type_embeddings.weight",)
+# A copy inside a numbered layer is not the model's input table: DeepSeek-V3's
+# multi-token-prediction layer 61 holds its own embed_tokens and shared_head.head.
+_IN_LAYER = re.compile(r"(^|\.)(layers|h|layer|blocks)\.\d+\.")
+_MTP_HEAD = re.compile(r"shared_head\.head\.weight$")
+# Vision/audio towers have their own patch or token embeddings.
+_OTHER_TOWER = re.compile(r"(vision|visual|audio|image|speech)", re.I)
+
+ROLE_INPUT = "input_embedding"
+ROLE_HEAD = "output_head"
+ROLE_EXTRA_INPUT = "extra_embedding"
+ROLE_EXTRA_HEAD = "extra_head"
+ROLE_POSITION = "position_embedding"
+ROLE_TOKEN_TYPE = "token_type_embedding"
+ROLE_SCALE = "scale"
+
+
+def classify(name: str) -> str | None:
+    if name.endswith("_scale_inv"):
+        base = name[: -len("_scale_inv")]
+        return ROLE_SCALE if classify(base) in (ROLE_INPUT, ROLE_HEAD) else None
+    if _MTP_HEAD.search(name):
+        return ROLE_EXTRA_HEAD
+    if name.endswith(INPUT_SUFFIXES):
+        return ROLE_EXTRA_INPUT if _IN_LAYER.search(name) else ROLE_INPUT
+    if name.endswith(HEAD_SUFFIXES) or name in HEAD_EXACT:
+        return ROLE_EXTRA_HEAD if _IN_LAYER.search(name) else ROLE_HEAD
+    if name.endswith(POSITION_SUFFIXES):
+        return ROLE_POSITION
+    if name.endswith(TOKEN_TYPE_SUFFIXES):
+        return ROLE_TOKEN_TYPE
+    return None
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str | None
+    reason: str
+    candidates: tuple[str, ...]
+
+
+def choose(names: list[str], role: str, where: str, *, required: bool) -> Choice:
+    """Pick the one tensor of `role`; several plausible ones -> ask for --tensor."""
+    found = [n for n in names if classify(n) == role]
+    text = [n for n in found if not _OTHER_TOWER.search(n)]
+    pool = text or found
+    if len(pool) == 1:
+        others = [n for n in names if classify(n) in (ROLE_EXTRA_INPUT, ROLE_EXTRA_HEAD)]
+        why = f"the only {role.replace('_', ' ')} by name"
+        if others:
+            why += f" ({', '.join(others)} sit inside a numbered layer: extra copies)"
+        return Choice(pool[0], why, tuple(found))
+    if len(pool) > 1:
+        raise TensorNotFound(
+            f"{where} has several {role.replace('_', ' ')} candidates: {', '.join(pool)}; "
+            "pass --tensor NAME to pick one"
+        )
+    if required:
+        shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+        raise TensorNotFound(
+            f"no embedding tensor in {where}; looked for names ending in "
+            f"{', '.join(INPUT_SUFFIXES[:4])} (any prefix); it has: {shown or 'no tensors'}; "
+            "pass --tensor NAME"
+        )
+    return Choice(None, "no tensor of that role by name", ())

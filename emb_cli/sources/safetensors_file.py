@@ -1,0 +1,168 @@
+"""safetensors files and sharded indexes, parsed and validated without torch.
+
+The format: 8-byte little-endian header length N, N bytes of JSON
+{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}},
+then the data. We check every rule the format promises (as the safetensors crate
+does) so that a hostile file gets a clear error instead of a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emb_cli.errors import InputError
+from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor
+
+# safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).
+MAX_HEADER = 100_000_000
+
+
+@dataclass
+class SafetensorsHeader:
+    path: Path
+    tensors: dict[str, FileTensor]
+    metadata: dict[str, str] = field(default_factory=dict)
+    raw_dtypes: dict[str, str] = field(default_factory=dict)  # name -> safetensors dtype
+
+
+def read_header(path: Path) -> SafetensorsHeader:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise InputError(
+                    f"{path} is not a safetensors file: {size} bytes, too short for the "
+                    "8-byte header length"
+                )
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER or n > size - 8:
+                raise InputError(
+                    f"{path} is not a valid safetensors file: header length {n} is larger "
+                    f"than the file ({size} bytes) allows; the file is truncated or not safetensors"
+                )
+            raw = fh.read(n)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path} is not a valid safetensors file: header is not JSON") from exc
+    if not isinstance(header, dict):
+        raise InputError(f"{path} is not a valid safetensors file: header is not a JSON object")
+    return _parse(path, header, data_start=8 + n, data_len=size - 8 - n)
+
+
+def _bad(path: Path, what: str) -> InputError:
+    return InputError(f"{path} is not a valid safetensors file: {what}")
+
+
+def _parse(path: Path, header: dict[str, Any], data_start: int, data_len: int) -> SafetensorsHeader:
+    meta_raw = header.pop("__metadata__", None) or {}
+    if not isinstance(meta_raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in meta_raw.items()
+    ):
+        raise _bad(path, "__metadata__ must map strings to strings")
+    tensors: dict[str, FileTensor] = {}
+    raw_dtypes: dict[str, str] = {}
+    spans: list[tuple[int, int, str]] = []
+    for name, entry in header.items():
+        if not isinstance(entry, dict):
+            raise _bad(path, f"entry {name!r} is not an object")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(dtype, str):
+            raise _bad(path, f"tensor {name!r} has no dtype string")
+        if dtype not in SAFETENSORS_DTYPES:
+            raise InputError(
+                f"tensor {name!r} in {path} has dtype {dtype!r}, which emb cannot read; "
+                f"known: {', '.join(SAFETENSORS_DTYPES)}"
+            )
+        if not isinstance(shape, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+        ):
+            raise _bad(path, f"tensor {name!r} has a shape that is not a list of sizes")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        ):
+            raise _bad(path, f"tensor {name!r} needs data_offsets [begin, end]")
+        begin, end = offsets
+        _, itemsize, emb_name = SAFETENSORS_DTYPES[dtype]
+        count = 1
+        for s in shape:
+            count *= s
+        if not 0 <= begin <= end <= data_len:
+            raise _bad(
+                path,
+                f"tensor {name!r} data_offsets [{begin}, {end}] fall outside the "
+                f"{data_len}-byte data section (truncated file?)",
+            )
+        if end - begin != count * itemsize:
+            raise _bad(
+                path,
+                f"tensor {name!r} is {dtype} {shape} = {count * itemsize} bytes but its "
+                f"data_offsets span {end - begin}",
+            )
+        spans.append((begin, end, name))
+        raw_dtypes[name] = dtype
+        tensors[name] = FileTensor(
+            name=name,
+            dtype=emb_name,
+            shape=tuple(shape),
+            file=str(path),
+            offset=data_start + begin,
+            itemsize=itemsize,
+        )
+    spans.sort()
+    for (b1, e1, n1), (b2, e2, n2) in zip(spans, spans[1:], strict=False):
+        if b2 < e1 and e1 > b1 and e2 > b2:
+            raise _bad(path, f"tensors {n1!r} and {n2!r} overlap in the data section")
+    _attach_fp8_scales(tensors)
+    return SafetensorsHeader(path=path, tensors=tensors, metadata=meta_raw, raw_dtypes=raw_dtypes)
+
+
+def _attach_fp8_scales(tensors: dict[str, FileTensor]) -> None:
+    """DeepSeek-V3-style fp8 weights carry `<name>_scale_inv` (F32, one per 128x128 block)."""
+    for name, t in tensors.items():
+        if not t.dtype.startswith("float8") or not name.endswith(".weight") or len(t.shape) != 2:
+            continue
+        scale = tensors.get(name + "_scale_inv") or tensors.get(name[: -len(".weight")] + ".weight_scale_inv")
+        if scale is None or len(scale.shape) != 2 or scale.dtype != "float32":
+            continue
+        rows, cols = t.shape
+        br = -(-rows // scale.shape[0])
+        bc = -(-cols // scale.shape[1])
+        t.scale, t.block = scale, (br, bc)
+
+
+@dataclass
+class ShardedIndex:
+    path: Path
+    weight_map: dict[str, str]  # tensor name -> shard file name
+    metadata: dict[str, Any]
+
+    def shard_path(self, tensor: str) -> Path:
+        return self.path.parent / self.weight_map[tensor]
+
+
+def read_index(path: Path) -> ShardedIndex:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"sharded index {path} is not valid JSON") from exc
+    wm = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(wm, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in wm.items()
+    ):
+        raise InputError(f"sharded index {path} has no weight_map of tensor name -> shard file")
+    for shard in set(wm.values()):
+        if os.sep in shard or shard.startswith(".."):
+            raise InputError(f"sharded index {path} names a shard outside its folder: {shard!r}")
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    return ShardedIndex(path=path, weight_map=wm, metadata=meta)

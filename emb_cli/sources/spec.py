@@ -1,0 +1,297 @@
+"""Table specs: the embedded default, presets, our TOML files, HF config.json, flags.
+
+This is the one place that translates each family's keys (`hidden_size`,
+`n_embd`, `d_model`, `tie_word_embeddings`) into emb's vocabulary
+(`embed_dim`, `tied`). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from emb_cli.errors import InputError, UsageError
+
+INIT_SCHEMES = ("normal", "torch-default", "uniform", "xavier-normal", "xavier-uniform")
+BUILD_DTYPES = ("float32", "bfloat16", "float16")
+
+# transformers' default for `tie_word_embeddings` when config.json omits the key:
+# PretrainedConfig defaults to True; these families override it to False.
+_UNTIED_BY_DEFAULT = frozenset(
+    {
+        "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
+        "deepseek_v2", "deepseek_v3", "kimi_k2", "phi3", "olmo", "olmo2", "cohere",
+        "starcoder2", "falcon", "gpt_neox", "granite", "internlm2", "minicpm",
+    }
+)
+# Keys that name the width of the token-embedding table, most specific first:
+# ALBERT/ELECTRA keep a narrower `embedding_size` than their `hidden_size`.
+_DIM_KEYS = ("embedding_size", "hidden_size", "n_embd", "d_model", "dim")
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """How a built table is initialised; the README gives each as a torch recipe."""
+
+    scheme: str = "normal"
+    std: float = 0.02
+    seed: int = 42
+    low: float = -0.1
+    high: float = 0.1
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table to build (or to count): everything but the values."""
+
+    origin: str  # default | preset | config | flags
+    name: str
+    vocab_size: int
+    embed_dim: int
+    pad_token_id: int | None
+    tied: bool
+    dtype: str = "float32"
+    init: InitSpec = field(default_factory=InitSpec)
+    model_type: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def configs_dir() -> Path:
+    """configs/ as shipped in the wheel (emb_cli/configs) or in a source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if (candidate / "default.toml").is_file():
+            return candidate
+    raise InputError("emb's configs/ folder is missing from this install; reinstall emb-cli")
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in configs_dir().glob("*.toml"))
+
+
+def load_preset(name: str) -> TableSpec:
+    path = configs_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise UsageError(
+            f"unknown preset {name!r}; choose one of: {', '.join(preset_names())} (see `emb presets`)"
+        )
+    spec = _spec_from_toml(path, origin="default" if name == "default" else "preset")
+    return replace(spec, name=name)
+
+
+def load_config(path: Path) -> TableSpec:
+    """One of our TOML files, or a Hugging Face config.json."""
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    if path.suffix == ".toml":
+        return _spec_from_toml(path, origin="config")
+    return spec_from_hf_config(read_json_object(path, "config"), name=str(path), origin="config")
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{what} {path} is not valid JSON ({_first_line(exc)})") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{what} {path} is not a JSON object")
+    return data
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _spec_from_toml(path: Path, origin: str) -> TableSpec:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"config {path} is not valid TOML ({_first_line(exc)})") from exc
+    vocab = data.get("vocab_size")
+    dim = data.get("embed_dim", data.get("hidden_size"))
+    if vocab is None or dim is None:
+        raise InputError(f"config {path} needs vocab_size and embed_dim")
+    init = InitSpec(
+        scheme=str(data.get("init", "normal")),
+        std=float(data.get("initializer_range", 0.02)),
+        seed=int(data.get("seed", 42)),
+        low=float(data.get("uniform_low", -0.1)),
+        high=float(data.get("uniform_high", 0.1)),
+    )
+    spec = TableSpec(
+        origin=origin,
+        name=str(data.get("name", path.stem)),
+        vocab_size=_int_field(vocab, "vocab_size", path),
+        embed_dim=_int_field(dim, "embed_dim", path),
+        pad_token_id=_optional_int(data.get("pad_token_id"), "pad_token_id", path),
+        tied=bool(data.get("tie_word_embeddings", False)),
+        dtype=str(data.get("dtype", "float32")),
+        init=init,
+        model_type=data.get("model_type"),
+        notes=tuple(str(n) for n in data.get("notes", ())),
+    )
+    return validate_spec(spec)
+
+
+def _int_field(value: Any, key: str, path: Path | str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{key} in {path} must be an integer, got {value!r}")
+    return value
+
+
+def _optional_int(value: Any, key: str, path: Path | str) -> int | None:
+    return None if value is None else _int_field(value, key, path)
+
+
+def text_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Multimodal configs (Gemma 3, Llava) keep the language model's sizes in text_config."""
+    inner = config.get("text_config")
+    if "vocab_size" not in config and isinstance(inner, dict):
+        merged = dict(inner)
+        merged.setdefault("model_type", config.get("model_type"))
+        merged.setdefault("tie_word_embeddings", config.get("tie_word_embeddings"))
+        return merged
+    return config
+
+
+def config_dim(config: dict[str, Any]) -> int | None:
+    for key in _DIM_KEYS:
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def config_tied(config: dict[str, Any]) -> tuple[bool, str]:
+    """The config's tie flag, or the family default when the key is absent."""
+    value = config.get("tie_word_embeddings")
+    if isinstance(value, bool):
+        return value, "config"
+    model_type = str(config.get("model_type") or "")
+    default = model_type not in _UNTIED_BY_DEFAULT
+    return default, f"default for model_type {model_type or '(none)'!r}"
+
+
+def config_pad(config: dict[str, Any]) -> int | None:
+    pad = config.get("pad_token_id")
+    if isinstance(pad, int) and not isinstance(pad, bool):
+        return pad
+    return None
+
+
+def spec_from_hf_config(config: dict[str, Any], name: str, origin: str) -> TableSpec:
+    cfg = text_config(config)
+    vocab = cfg.get("vocab_size")
+    dim = config_dim(cfg)
+    if not isinstance(vocab, int) or isinstance(vocab, bool) or dim is None:
+        raise InputError(
+            f"config {name} lacks the sizes: needs integer vocab_size and one of "
+            f"{', '.join(_DIM_KEYS)}"
+        )
+    tied, _ = config_tied(cfg)
+    std = cfg.get("initializer_range", 0.02)
+    model_type = cfg.get("model_type")
+    notes: list[str] = []
+    if isinstance(model_type, str) and model_type.startswith("gemma"):
+        notes.append("Gemma multiplies embeddings by sqrt(hidden_size) in the forward pass")
+    spec = TableSpec(
+        origin=origin,
+        name=name,
+        vocab_size=vocab,
+        embed_dim=dim,
+        pad_token_id=config_pad(cfg),
+        tied=tied,
+        dtype=_hf_dtype(cfg.get("torch_dtype", cfg.get("dtype"))),
+        init=InitSpec(std=float(std) if isinstance(std, (int, float)) else 0.02),
+        model_type=model_type if isinstance(model_type, str) else None,
+        notes=tuple(notes),
+    )
+    return validate_spec(spec)
+
+
+def _hf_dtype(value: Any) -> str:
+    return value if value in BUILD_DTYPES else "float32"
+
+
+def validate_spec(spec: TableSpec) -> TableSpec:
+    if spec.vocab_size <= 0:
+        raise UsageError(f"vocab size must be a positive integer, got {spec.vocab_size}")
+    if spec.embed_dim <= 0:
+        raise UsageError(f"embedding dim must be a positive integer, got {spec.embed_dim}")
+    pad = spec.pad_token_id
+    if pad is not None and not 0 <= pad < spec.vocab_size:
+        raise UsageError(
+            f"pad id {pad} is outside the table: valid ids are 0..{spec.vocab_size - 1}"
+        )
+    if spec.dtype not in BUILD_DTYPES:
+        raise UsageError(f"dtype {spec.dtype!r} cannot be built; choose {', '.join(BUILD_DTYPES)}")
+    init = spec.init
+    if init.scheme not in INIT_SCHEMES:
+        raise UsageError(f"unknown init {init.scheme!r}; choose {', '.join(INIT_SCHEMES)}")
+    if not init.std > 0 or init.std != init.std:
+        raise UsageError(f"init std must be positive, got {init.std}")
+    if not init.low < init.high:
+        raise UsageError(f"uniform bounds need low < high, got [{init.low}, {init.high}]")
+    if not 0 <= init.seed < 2**63:
+        raise UsageError(f"seed must be in 0..2**63-1, got {init.seed}")
+    return spec
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Flags that define or override a spec; None means `not given`."""
+
+    vocab_size: int | None = None
+    embed_dim: int | None = None
+    pad: str | None = None  # an integer, or "none"
+    init_std: float | None = None
+    seed: int | None = None
+    dtype: str | None = None
+    tied: bool | None = None
+    init: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def any(self) -> bool:
+        return any(v is not None for v in vars(self).values())
+
+
+def parse_pad(value: str) -> int | None:
+    if value.strip().lower() in ("none", "null", "-"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"--pad must be a token id or 'none', got {value!r}") from None
+
+
+def apply_overrides(spec: TableSpec, o: Overrides) -> TableSpec:
+    if not o.any():
+        return validate_spec(spec)
+    init = replace(
+        spec.init,
+        scheme=o.init if o.init is not None else spec.init.scheme,
+        std=o.init_std if o.init_std is not None else spec.init.std,
+        seed=o.seed if o.seed is not None else spec.init.seed,
+        low=o.low if o.low is not None else spec.init.low,
+        high=o.high if o.high is not None else spec.init.high,
+    )
+    sized = o.vocab_size is not None or o.embed_dim is not None
+    return validate_spec(
+        replace(
+            spec,
+            origin="flags" if spec.origin == "default" and sized else spec.origin,
+            name="flags" if spec.origin == "default" and sized else spec.name,
+            vocab_size=o.vocab_size if o.vocab_size is not None else spec.vocab_size,
+            embed_dim=o.embed_dim if o.embed_dim is not None else spec.embed_dim,
+            pad_token_id=parse_pad(o.pad) if o.pad is not None else spec.pad_token_id,
+            tied=o.tied if o.tied is not None else spec.tied,
+            dtype=o.dtype if o.dtype is not None else spec.dtype,
+            init=init,
+        )
+    )

@@ -1,0 +1,169 @@
+"""Stored tensors read without torch: dtypes, rows by id, bounded chunks.
+
+Every reader hands out float32 rows. Values are exact: bf16, fp16 and fp8 widen to
+float32 without rounding.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from emb_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# safetensors dtype -> (numpy dtype name or ml_dtypes name, itemsize, emb's name)
+SAFETENSORS_DTYPES: dict[str, tuple[str, int, str]] = {
+    "F64": ("float64", 8, "float64"),
+    "F32": ("float32", 4, "float32"),
+    "F16": ("float16", 2, "float16"),
+    "BF16": ("bfloat16", 2, "bfloat16"),
+    "F8_E4M3": ("float8_e4m3fn", 1, "float8_e4m3fn"),
+    "F8_E5M2": ("float8_e5m2", 1, "float8_e5m2"),
+    "I64": ("int64", 8, "int64"),
+    "I32": ("int32", 4, "int32"),
+    "I16": ("int16", 2, "int16"),
+    "I8": ("int8", 1, "int8"),
+    "U8": ("uint8", 1, "uint8"),
+    "U16": ("uint16", 2, "uint16"),
+    "U32": ("uint32", 4, "uint32"),
+    "U64": ("uint64", 8, "uint64"),
+    "BOOL": ("bool", 1, "bool"),
+}
+FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
+
+
+def numpy_dtype(name: str) -> np.dtype[Any]:
+    import numpy as np
+
+    if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        import ml_dtypes
+
+        return np.dtype(getattr(ml_dtypes, name))
+    return np.dtype(name)
+
+
+class TensorRef(Protocol):
+    """One stored 2-D tensor: (rows, cols) in its stored dtype."""
+
+    name: str
+    dtype: str  # emb's name: float32, bfloat16, q8_0 ...
+    shape: tuple[int, ...]
+    nbytes: int
+    file: str
+
+    def read_rows(self, token_ids: Sequence[int]) -> np.ndarray: ...
+
+    def iter_chunks(
+        self, rows_per_chunk: int, *, raw: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]: ...
+
+
+@dataclass
+class FileTensor:
+    """A row-major tensor at a byte range of a file, read with pread (no mmap).
+
+    pread keeps resident memory at one chunk: mmap pages would stay in RSS.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    file: str
+    offset: int  # absolute byte offset of element [0, 0]
+    itemsize: int
+    scale: FileTensor | None = None  # fp8 block scales (`*_scale_inv`), applied on read
+    block: tuple[int, int] = (128, 128)
+
+    @property
+    def nbytes(self) -> int:
+        n = self.itemsize
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def row_bytes(self) -> int:
+        return self.shape[1] * self.itemsize
+
+    def _decode(self, buf: bytes | bytearray, nrows: int, first_row: int, raw: bool) -> np.ndarray:
+        import numpy as np
+
+        arr = np.frombuffer(buf, dtype=numpy_dtype(self.dtype)).reshape(nrows, self.shape[1])
+        if raw:
+            return arr
+        out = arr.astype(np.float32)
+        if self.scale is not None:
+            out = self._apply_scale(out, first_row)
+        return out
+
+    def _apply_scale(self, rows: np.ndarray, first_row: int) -> np.ndarray:
+        import numpy as np
+
+        assert self.scale is not None
+        br, bc = self.block
+        n = rows.shape[0]
+        block_rows = np.arange(first_row, first_row + n) // br
+        scales = self.scale.read_rows(sorted(set(block_rows.tolist())))
+        index = {b: i for i, b in enumerate(sorted(set(block_rows.tolist())))}
+        per_row = scales[[index[b] for b in block_rows.tolist()]]
+        per_col = np.repeat(per_row, bc, axis=1)[:, : rows.shape[1]]
+        return rows * per_col
+
+    def _pread(self, fd: int, start_row: int, nrows: int) -> bytes:
+        want = nrows * self.row_bytes
+        pos = self.offset + start_row * self.row_bytes
+        data = os.pread(fd, want, pos)
+        if len(data) != want:
+            raise InputError(
+                f"{self.file} is truncated: tensor {self.name} needs bytes up to "
+                f"{pos + want}, the file ends earlier"
+            )
+        return data
+
+    def read_rows(self, token_ids: Sequence[int]) -> np.ndarray:
+        """Rows in the order asked; each distinct run of ids is one pread."""
+        import numpy as np
+
+        ids = [int(t) for t in token_ids]
+        uniq = sorted(set(ids))
+        got: dict[int, np.ndarray] = {}
+        with open(self.file, "rb") as fh:
+            fd = fh.fileno()
+            i = 0
+            while i < len(uniq):
+                j = i
+                while j + 1 < len(uniq) and uniq[j + 1] == uniq[j] + 1:
+                    j += 1
+                block = self._decode(self._pread(fd, uniq[i], j - i + 1), j - i + 1, uniq[i], False)
+                for k in range(j - i + 1):
+                    got[uniq[i + k]] = block[k]
+                i = j + 1
+        if not ids:
+            return np.zeros((0, self.shape[1]), dtype=np.float32)
+        return np.stack([got[t] for t in ids])
+
+    def iter_chunks(
+        self, rows_per_chunk: int, *, raw: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        nrows = self.shape[0]
+        with open(self.file, "rb") as fh:
+            fd = fh.fileno()
+            for start in range(0, nrows, rows_per_chunk):
+                n = min(rows_per_chunk, nrows - start)
+                yield start, self._decode(self._pread(fd, start, n), n, start, raw)
+
+
+def require_table(t: TensorRef) -> None:
+    """A token-embedding table is 2-D: (vocab_size, embed_dim)."""
+    if len(t.shape) != 2:
+        raise InputError(
+            f"tensor {t.name} has shape {list(t.shape)}: an embedding table must be 2-D "
+            "(vocab_size, embed_dim); pass --tensor with a 2-D tensor"
+        )
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise InputError(f"tensor {t.name} is empty (shape {list(t.shape)})")
