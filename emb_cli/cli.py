@@ -332,6 +332,25 @@ def tie(
 
 
 @app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="Checkpoint: .safetensors, index, HF dir, .gguf, .bin.")],
+    tensor: TensorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List a checkpoint's embedding tensors, config and tokenizer facts (headers only).
+
+    Example: emb info ./Llama-3-8B
+    """
+    from emb_cli.analysis.info import checkpoint_info
+
+    source = _open(SourceArgs(from_=path, tensor=tensor))
+    report = checkpoint_info(source)
+    from emb_cli import render
+
+    render.print_json(report) if json_ else render.render_info(report)
+
+
+@app.command()
 def presets(json_: JsonOpt = False) -> None:
     """List the presets shipped in configs/, with their sizes.
 

@@ -28,6 +28,10 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
             f"--text needs a tokenizer, and {source.info.name} has no tokenizer.json; "
             "pass token ids instead"
         )
+    # Saved tokenizers may pad to a fixed length (MiniLM's pads to 128) or truncate:
+    # a lookup wants the text's own tokens.
+    tok.no_padding()
+    tok.no_truncation()
     ids: list[int] = tok.encode(text, add_special_tokens=special).ids
     if not ids:
         raise UsageError(f"the tokenizer turns {text!r} into no tokens; pass ids or other text")

@@ -1,0 +1,100 @@
+"""Write the benchmark tables into bench-data/ (gitignored), with safetensors' own writer.
+
+    big.safetensors         model.embed_tokens.weight  100352 x 4096 fp32  (1.6 GB)
+    small.safetensors       model.embed_tokens.weight  1024 x 4096 fp32    (16 MB)
+    big-untied.safetensors  the big table + an untied lm_head.weight       (3.2 GB)
+
+Values are N(0, 0.02) float32 from a seeded numpy generator, written block by block
+into one preallocated buffer so the writer never holds two copies. Existing files of
+the right size are kept: pass --force to rewrite them.
+
+Run: python benchmarks/make_tables.py [--force] [--out bench-data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+VOCAB, DIM = 100352, 4096
+SMALL_VOCAB = 1024
+EMBED = "model.embed_tokens.weight"
+HEAD = "lm_head.weight"
+BLOCK_ROWS = 4096
+
+
+def _fill(rows: int, seed: int) -> np.ndarray:
+    out = np.empty((rows, DIM), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    for s in range(0, rows, BLOCK_ROWS):
+        n = min(BLOCK_ROWS, rows - s)
+        out[s : s + n] = rng.standard_normal((n, DIM), dtype=np.float32) * np.float32(0.02)
+    return out
+
+
+def _write(path: Path, tensors: dict[str, tuple[int, int]], seed: int) -> None:
+    """safetensors layout written by hand, one tensor at a time: bounded memory for 3.2 GB.
+
+    The header is exactly what safetensors.numpy.save_file writes (tensors sorted by
+    name, 8-byte aligned header); safe_open reads it back in the self-check below.
+    """
+    header: dict[str, object] = {}
+    offset = 0
+    for name in sorted(tensors):
+        rows, cols = tensors[name]
+        size = rows * cols * 4
+        header[name] = {"dtype": "F32", "shape": [rows, cols], "data_offsets": [offset, offset + size]}
+        offset += size
+    header["__metadata__"] = {"format": "pt"}
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)))
+        fh.write(raw)
+        for i, name in enumerate(sorted(tensors)):
+            rows, _ = tensors[name]
+            fh.write(_fill(rows, seed + i).tobytes())
+    os.replace(tmp, path)
+
+
+def _check(path: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        for name in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+            f.get_slice(name)[:2]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench-data")
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(exist_ok=True)
+    plan = {
+        "small.safetensors": ({EMBED: (SMALL_VOCAB, DIM)}, 1),
+        "big.safetensors": ({EMBED: (VOCAB, DIM)}, 2),
+        "big-untied.safetensors": ({EMBED: (VOCAB, DIM), HEAD: (VOCAB, DIM)}, 3),
+    }
+    for fname, (tensors, seed) in plan.items():
+        path = out / fname
+        want = sum(r * c * 4 for r, c in tensors.values())
+        if path.exists() and path.stat().st_size > want and not args.force:
+            print(f"kept    {path} ({path.stat().st_size / 1e9:.2f} GB)")
+            continue
+        _write(path, tensors, seed)
+        _check(path)
+        print(f"wrote   {path} ({path.stat().st_size / 1e9:.2f} GB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

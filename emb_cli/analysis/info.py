@@ -1,0 +1,115 @@
+"""emb info: every embedding-related tensor of a checkpoint, and what its config says.
+
+Headers and small JSON files only: no tensor values are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emb_cli.sources import roles
+from emb_cli.sources.loaded import LoadedSource
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    name: str
+    role: str
+    dtype: str
+    shape: list[int]
+    bytes: int
+    file: str
+
+
+@dataclass(frozen=True)
+class InfoReport:
+    path: str
+    kind: str  # safetensors | sharded | hf-dir | gguf | torch
+    tensor_count: int
+    tensors: list[TensorEntry]  # embedding-related ones only
+    embedding: str | None
+    embedding_reason: str
+    head: str | None
+    config: dict[str, Any] | None  # model_type, vocab_size, hidden_size, tie, initializer_range
+    table_rows: int
+    embed_dim: int
+    tokenizer_vocab_size: int | None
+    padded_rows: int | None  # table rows beyond the tokenizer's vocabulary
+    pad_token_id: int | None
+    pad_source: str | None
+    pad_ids_found: dict[str, int | None]
+    pad_sources_disagree: bool
+    tied: bool | None
+    tied_source: str | None
+    head_stored: bool
+    metadata_pointers: dict[str, str]  # safetensors save_model: dropped name -> kept name
+    notes: list[str] = field(default_factory=list)
+
+
+def checkpoint_info(source: LoadedSource) -> InfoReport:
+    ckpt = source.ckpt
+    info = source.info
+    entries = []
+    for name in ckpt.names:
+        role = roles.classify(name)
+        if role is None:
+            continue
+        t = ckpt.tensor(name)
+        entries.append(
+            TensorEntry(name, role, t.dtype, list(t.shape), int(t.nbytes), ckpt.file_of(name))
+        )
+    names = set(ckpt.names)
+    pointers = {k: v for k, v in ckpt.metadata.items() if v in names and k not in names}
+    notes = list(info.notes)
+    cfg: dict[str, Any] | None = None
+    if ckpt.config is not None:
+        cfg = {
+            "model_type": info.model_type,
+            "vocab_size": info.config_vocab_size,
+            "hidden_size": ckpt.config.get("hidden_size", ckpt.config.get("n_embd")),
+            "tie_word_embeddings": info.tied,
+            "initializer_range": info.initializer_range,
+            "architectures": ckpt.config.get("architectures"),
+        }
+        if info.config_vocab_size is not None and info.config_vocab_size != info.vocab_size:
+            notes.append(
+                f"config vocab_size {info.config_vocab_size} != table rows {info.vocab_size}"
+            )
+    tok_vocab = None
+    tok = source.tokenizer()
+    if tok is not None:
+        tok_vocab = int(tok.get_vocab_size(with_added_tokens=True))
+    padded = info.vocab_size - tok_vocab if tok_vocab is not None else None
+    if padded is not None and padded > 0:
+        notes.append(
+            f"{padded} rows beyond the tokenizer's {tok_vocab} tokens: padding rows no text reaches"
+        )
+    pad = source.pad
+    if pad.disagree:
+        notes.append(
+            "pad ids disagree: " + ", ".join(f"{k} says {v}" for k, v in pad.found.items())
+        )
+    return InfoReport(
+        path=str(ckpt.path),
+        kind=ckpt.kind,
+        tensor_count=len(ckpt.names),
+        tensors=entries,
+        embedding=info.tensor_name,
+        embedding_reason=source.choice_reason,
+        head=info.head_name,
+        config=cfg,
+        table_rows=info.vocab_size,
+        embed_dim=info.embed_dim,
+        tokenizer_vocab_size=tok_vocab,
+        padded_rows=padded,
+        pad_token_id=info.pad_token_id,
+        pad_source=info.pad_source,
+        pad_ids_found=dict(pad.found),
+        pad_sources_disagree=pad.disagree,
+        tied=info.tied,
+        tied_source=info.tied_source,
+        head_stored=info.head_name is not None,
+        metadata_pointers=pointers,
+        notes=notes,
+    )
