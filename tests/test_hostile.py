@@ -1,0 +1,574 @@
+"""Hostile input: every bad file, flag or id gets one `Error: ...` line and exit 2.
+
+Never a traceback, never anything on stdout, never a write to an input file. Exit 3
+(internal error) in here is a bug in emb, not an outcome to accept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The command line each command runs once its source options are appended.
+COMMANDS: dict[str, list[str]] = {
+    "lookup": ["lookup", "0"],
+    "stats": ["stats"],
+    "init-stats": ["init-stats", "--no-hist"],
+    "padding": ["padding"],
+    "tie": ["tie"],
+}
+ALL = tuple(COMMANDS)
+BUILDING = ("lookup", "init-stats", "padding", "tie")  # commands that allocate a built table
+
+
+# ---------------------------------------------------------------- safetensors by hand
+
+
+def st_bytes(header: dict[str, Any] | bytes, data: bytes = b"", n: int | None = None) -> bytes:
+    """A safetensors file: 8-byte little-endian header length, header, data."""
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(raw) if n is None else n) + raw + data
+
+
+def f32_table(rows: int, cols: int, name: str = "model.embed_tokens.weight") -> bytes:
+    data = struct.pack(f"<{rows * cols}f", *range(rows * cols))
+    header = {name: {"dtype": "F32", "shape": [rows, cols], "data_offsets": [0, len(data)]}}
+    return st_bytes(header, data)
+
+
+def entry(dtype: str, shape: list[Any], begin: int, end: int) -> dict[str, Any]:
+    return {"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}
+
+
+EMB = "model.embed_tokens.weight"
+GOOD = f32_table(8, 4)
+
+
+# Each builder makes its files under `tmp` and returns the source options to pass.
+Builder = Callable[[Path], list[str]]
+
+
+def _file(tmp: Path, content: bytes, name: str = "model.safetensors") -> list[str]:
+    path = tmp / name
+    path.write_bytes(content)
+    return ["--from", str(path)]
+
+
+def _dir(tmp: Path, files: dict[str, bytes | str]) -> list[str]:
+    folder = tmp / "model"
+    folder.mkdir()
+    for name, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        (folder / name).write_bytes(data)
+    return ["--from", str(folder)]
+
+
+def _config(tmp: Path, content: str, name: str = "config.json") -> list[str]:
+    path = tmp / name
+    path.write_text(content)
+    return ["--config", str(path)]
+
+
+TOKENIZER_BROKEN = '{"version": "1.0", "model": {"type": "WordPiece", "vocab": 7}}'
+
+FILE_CASES: dict[str, Builder] = {
+    "missing-path": lambda t: ["--from", str(t / "nope.safetensors")],
+    "empty-dir": lambda t: _dir(t, {}),
+    "dir-unrelated-files": lambda t: _dir(t, {"README.md": "hello", "notes.txt": "x"}),
+    "empty-file": lambda t: _file(t, b""),
+    "seven-bytes": lambda t: _file(t, b"\x01\x00\x00\x00\x00\x00\x00"),
+    "truncated-data": lambda t: _file(t, GOOD[: len(GOOD) - 40]),
+    "truncated-header": lambda t: _file(t, GOOD[:30]),
+    "header-longer-than-file": lambda t: _file(t, st_bytes(b"{}", n=10_000)),
+    "header-length-2**64-1": lambda t: _file(t, st_bytes(b"{}", n=2**64 - 1)),
+    "header-not-json": lambda t: _file(t, st_bytes(b"this is not json at all")),
+    "header-not-utf8": lambda t: _file(t, st_bytes(b'{"\xff\xfe": 1}')),
+    "header-json-list": lambda t: _file(t, st_bytes(b"[1, 2, 3]")),
+    "header-json-number": lambda t: _file(t, st_bytes(b"42")),
+    "header-nan": lambda t: _file(t, st_bytes(b'{"a": NaN}')),
+    "header-empty-object": lambda t: _file(t, st_bytes({})),
+    "entry-not-object": lambda t: _file(t, st_bytes({EMB: [1, 2]})),
+    "shape-strings": lambda t: _file(t, st_bytes({EMB: entry("F32", ["8", "4"], 0, 128)}, bytes(128))),
+    "shape-negative": lambda t: _file(t, st_bytes({EMB: entry("F32", [-8, -4], 0, 128)}, bytes(128))),
+    "shape-not-list": lambda t: _file(t, st_bytes({EMB: entry("F32", 32, 0, 128)}, bytes(128))),  # type: ignore[arg-type]
+    "shape-float": lambda t: _file(t, st_bytes({EMB: entry("F32", [8.0, 4], 0, 128)}, bytes(128))),
+    "shape-huge": lambda t: _file(t, st_bytes({EMB: entry("F32", [2**62, 2**62], 0, 128)}, bytes(128))),
+    "offsets-outside-file": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 128)}, bytes(64))),
+    "offsets-negative": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], -128, 0)}, bytes(128))),
+    "offsets-reversed": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], 128, 0)}, bytes(128))),
+    "offsets-wrong-size": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 64)}, bytes(128))),
+    "offsets-three": lambda t: _file(
+        t, st_bytes({EMB: {"dtype": "F32", "shape": [8, 4], "data_offsets": [0, 64, 128]}}, bytes(128))
+    ),
+    "offsets-missing": lambda t: _file(t, st_bytes({EMB: {"dtype": "F32", "shape": [8, 4]}}, bytes(128))),
+    "offsets-overlap": lambda t: _file(
+        t,
+        st_bytes(
+            {EMB: entry("F32", [8, 4], 0, 128), "lm_head.weight": entry("F32", [8, 4], 64, 192)},
+            bytes(192),
+        ),
+    ),
+    "unknown-dtype": lambda t: _file(t, st_bytes({EMB: entry("F31", [8, 4], 0, 128)}, bytes(128))),
+    "dtype-not-string": lambda t: _file(t, st_bytes({EMB: entry(7, [8, 4], 0, 128)}, bytes(128))),  # type: ignore[arg-type]
+    "metadata-not-strings": lambda t: _file(
+        t, st_bytes({"__metadata__": {"format": 1}, EMB: entry("F32", [8, 4], 0, 128)}, bytes(128))
+    ),
+    "metadata-list": lambda t: _file(
+        t, st_bytes({"__metadata__": ["pt"], EMB: entry("F32", [8, 4], 0, 128)}, bytes(128))
+    ),
+    "no-embedding-by-name": lambda t: _file(t, f32_table(8, 4, name="foo.bar")),
+    "tensor-1d-by-name": lambda t: _file(t, st_bytes({EMB: entry("F32", [32], 0, 128)}, bytes(128))),
+    "tensor-3d-by-name": lambda t: _file(t, st_bytes({EMB: entry("F32", [2, 4, 4], 0, 128)}, bytes(128))),
+    "tensor-0-rows": lambda t: _file(t, st_bytes({EMB: entry("F32", [0, 4], 0, 0)})),
+    "tensor-0-cols": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 0], 0, 0)})),
+    "integer-table": lambda t: _file(t, st_bytes({EMB: entry("I32", [8, 4], 0, 128)}, bytes(128))),
+    "bool-table": lambda t: _file(t, st_bytes({EMB: entry("BOOL", [8, 4], 0, 32)}, bytes(32))),
+    "tensor-not-found": lambda t: [*_file(t, GOOD), "--tensor", "nope.weight"],
+    "tensor-1d": lambda t: [
+        *_file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 128), "bias": entry("F32", [4], 128, 144)}, bytes(144))),
+        "--tensor", "bias",
+    ],
+    "tensor-3d": lambda t: [
+        *_file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 128), "cube": entry("F32", [2, 2, 2], 128, 160)}, bytes(160))),
+        "--tensor", "cube",
+    ],
+    "several-embeddings": lambda t: _file(
+        t,
+        st_bytes(
+            {"a.embed_tokens.weight": entry("F32", [8, 4], 0, 128), "b.embed_tokens.weight": entry("F32", [8, 4], 128, 256)},
+            bytes(256),
+        ),
+    ),
+    "index-missing-shard": lambda t: _dir(
+        t,
+        {"model.safetensors.index.json": json.dumps({"metadata": {}, "weight_map": {EMB: "model-00001-of-00002.safetensors"}})},
+    ),
+    "index-file-missing-shard": lambda t: [
+        "--from",
+        str(t / "model" / "model.safetensors.index.json"),
+    ]
+    if _dir(t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "gone.safetensors"}})})
+    else [],
+    "index-not-json": lambda t: _dir(t, {"model.safetensors.index.json": "{weight_map: nope"}),
+    "index-no-weight-map": lambda t: _dir(t, {"model.safetensors.index.json": json.dumps({"metadata": {}})}),
+    "index-list": lambda t: _dir(t, {"model.safetensors.index.json": "[1, 2]"}),
+    "index-shard-escapes": lambda t: _dir(
+        t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "../../etc/passwd"}})}
+    ),
+    "index-shard-absolute": lambda t: _dir(
+        t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "/etc/passwd"}})}
+    ),
+    "index-shard-is-garbage": lambda t: _dir(
+        t,
+        {
+            "model.safetensors.index.json": json.dumps({"weight_map": {EMB: "model-00001.safetensors"}}),
+            "model-00001.safetensors": b"garbage",
+        },
+    ),
+    "index-shard-lacks-tensor": lambda t: _dir(
+        t,
+        {
+            "model.safetensors.index.json": json.dumps({"weight_map": {EMB: "model-00001.safetensors"}}),
+            "model-00001.safetensors": f32_table(8, 4, name="other.weight"),
+        },
+    ),
+    "dir-config-not-json": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": "{vocab_size: 8"}),
+    "dir-config-list": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": "[8, 4]"}),
+    "dir-config-not-utf8": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": b"\xff\xfe\x00"}),
+    "dir-generation-config-broken": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "generation_config.json": "{"}
+    ),
+    "dir-tokenizer-config-broken": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "tokenizer_config.json": "nope"}
+    ),
+    "dir-several-weight-files": lambda t: _dir(t, {"a.safetensors": GOOD, "b.safetensors": GOOD}),
+    "dir-weights-garbage": lambda t: _dir(t, {"model.safetensors": b"\x00" * 3}),
+}
+
+
+CONFIG_CASES: dict[str, Builder] = {
+    "config-missing": lambda t: ["--config", str(t / "nope.json")],
+    "config-empty-dir": lambda t: ["--config", str(t)],
+    "config-not-json": lambda t: _config(t, "{vocab_size: 3000"),
+    "config-list": lambda t: _config(t, "[3000, 8]"),
+    "config-lacks-sizes": lambda t: _config(t, json.dumps({"model_type": "llama"})),
+    "config-lacks-dim": lambda t: _config(t, json.dumps({"vocab_size": 100})),
+    "config-vocab-string": lambda t: _config(t, json.dumps({"vocab_size": "100", "hidden_size": 8})),
+    "config-vocab-zero": lambda t: _config(t, json.dumps({"vocab_size": 0, "hidden_size": 8})),
+    "config-dim-negative": lambda t: _config(t, json.dumps({"vocab_size": 100, "hidden_size": -8})),
+    "config-pad-outside": lambda t: _config(t, json.dumps({"vocab_size": 100, "hidden_size": 8, "pad_token_id": 100})),
+    "config-std-nan": lambda t: _config(t, '{"vocab_size": 100, "hidden_size": 8, "initializer_range": NaN}'),
+    "config-std-inf": lambda t: _config(t, '{"vocab_size": 100, "hidden_size": 8, "initializer_range": Infinity}'),
+    "config-std-negative": lambda t: _config(t, json.dumps({"vocab_size": 100, "hidden_size": 8, "initializer_range": -1})),
+    "toml-broken": lambda t: _config(t, "vocab_size = = 3", "c.toml"),
+    "toml-lacks-sizes": lambda t: _config(t, 'name = "x"\n', "c.toml"),
+    "toml-vocab-string": lambda t: _config(t, 'vocab_size = "3"\nembed_dim = 8\n', "c.toml"),
+    "toml-std-string": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\ninitializer_range = "big"\n', "c.toml"),
+    "toml-seed-string": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\nseed = "x"\n', "c.toml"),
+    "toml-seed-float": lambda t: _config(t, "vocab_size = 30\nembed_dim = 8\nseed = 1.5\n", "c.toml"),
+    "toml-low-list": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\nuniform_low = [1]\ninit = "uniform"\n', "c.toml"),
+    "toml-notes-number": lambda t: _config(t, "vocab_size = 30\nembed_dim = 8\nnotes = 5\n", "c.toml"),
+    "toml-dtype-unknown": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\ndtype = "int4"\n', "c.toml"),
+    "toml-init-unknown": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\ninit = "magic"\n', "c.toml"),
+    "toml-pad-string": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\npad_token_id = "0"\n', "c.toml"),
+    "toml-std-inf": lambda t: _config(t, "vocab_size = 30\nembed_dim = 8\ninitializer_range = inf\n", "c.toml"),
+    "toml-low-nan": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\ninit = "uniform"\nuniform_low = nan\n', "c.toml"
+    ),
+    "toml-high-inf": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\ninit = "uniform"\nuniform_high = inf\n', "c.toml"
+    ),
+    "toml-not-utf8": lambda t: (t / "c.toml").write_bytes(b"\xff\xfe") and ["--config", str(t / "c.toml")],
+}
+
+
+FLAG_CASES: dict[str, list[str]] = {
+    "vocab-zero": ["--vocab", "0"],
+    "vocab-negative": ["--vocab", "-5"],
+    "dim-zero": ["--dim", "0"],
+    "dim-negative": ["--dim", "-1"],
+    "vocab-not-int": ["--vocab", "many"],
+    "dim-float": ["--dim", "8.5"],
+    "pad-outside": ["--pad", "5000"],
+    "pad-negative": ["--pad", "-1"],
+    "pad-word": ["--pad", "zero"],
+    "std-zero": ["--init-std", "0"],
+    "std-nan": ["--init-std", "nan"],
+    "std-inf": ["--init-std", "inf"],
+    "uniform-reversed": ["--init", "uniform", "--low", "1", "--high", "-1"],
+    "uniform-inf": ["--init", "uniform", "--low", "-inf", "--high", "1"],
+    "uniform-nan": ["--init", "uniform", "--low", "nan"],
+    "seed-negative": ["--seed", "-1"],
+    "seed-huge": ["--seed", str(2**64)],
+    "unknown-preset": ["--preset", "no-such-model"],
+    "preset-and-config": ["--preset", "gpt2", "--config", "x.json"],
+    "tensor-without-from": ["--tensor", "wte.weight"],
+    "unknown-init": ["--init", "magic"],
+    "unknown-dtype": ["--dtype", "int4"],
+}
+# Absurd sizes: arithmetic for `stats`, a refusal for commands that build the table.
+TOO_LARGE: dict[str, list[str]] = {
+    "vocab-10**15": ["--vocab", "1000000000000000", "--dim", "8"],
+    "dim-10**12": ["--dim", "1000000000000"],
+    "vocab-2**70": ["--vocab", str(2**70), "--dim", "8"],
+}
+# Flags that describe a build, given with --from: contradictory.
+FROM_CONFLICTS: dict[str, list[str]] = {
+    "from-and-vocab": ["--vocab", "8"],
+    "from-and-preset": ["--preset", "gpt2"],
+    "from-and-tie": ["--tie"],
+    "from-pad-word": ["--pad", "zero"],
+}
+# Bad ids per command, against the default 3000-row table and the 8-row file.
+ID_CASES: dict[str, list[str]] = {
+    "lookup-no-ids": ["lookup"],
+    "lookup-out-of-range": ["lookup", "3000"],
+    "lookup-way-out-of-range": ["lookup", str(2**70)],
+    "lookup-negative": ["lookup", "-1"],
+    "lookup-negative-comma": ["lookup", "1,-2"],
+    "lookup-not-int": ["lookup", "abc"],
+    "lookup-float": ["lookup", "1.5"],
+    "lookup-hex": ["lookup", "0x10"],
+    "lookup-empty-string": ["lookup", ""],
+    "lookup-commas-only": ["lookup", ",,,"],
+    "lookup-ids-not-int": ["lookup", "1", "--ids", "x"],
+    "lookup-text-no-tokenizer": ["lookup", "--text", "hello"],
+    "padding-ids-out-of-range": ["padding", "--ids", "5000"],
+    "padding-ids-negative": ["padding", "--ids", "-3"],
+    "padding-ids-not-int": ["padding", "--ids", "x"],
+    "tie-ids-out-of-range": ["tie", "--ids", "3000"],
+    "tie-ids-negative": ["tie", "--ids", "-1"],
+    "tie-ids-not-int": ["tie", "--ids", "1.0"],
+    "unknown-option": ["stats", "--frobnicate"],
+    "presets-extra-arg": ["presets", "extra"],
+    "presets-unknown-option": ["presets", "--vocab", "8"],
+}
+FILE_ID_CASES: dict[str, list[str]] = {
+    "lookup-out-of-range": ["lookup", "8"],
+    "lookup-negative": ["lookup", "-8"],
+    "lookup-no-ids": ["lookup"],
+    "lookup-text-no-tokenizer": ["lookup", "--text", "hi"],
+    "padding-pad-outside": ["padding", "--pad", "-1"],
+    "tie-ids-out-of-range": ["tie", "--ids", "99"],
+}
+
+
+# ---------------------------------------------------------------- assertions
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file's bytes and mtime under root: inputs must come out untouched."""
+    return {
+        str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def assert_refused(result: Any, *needles: str) -> None:
+    out = result.stdout + result.stderr
+    detail = (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in out, detail
+    assert result.exit_code == 2, detail
+    assert result.stdout == "", detail
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), detail
+    assert "internal error" not in lines[0], detail
+    for needle in needles:
+        assert needle in lines[0], (needle, detail)
+
+
+def run_refused(emb: Any, tmp_path: Path, args: list[str], *needles: str) -> None:
+    before = snapshot(tmp_path)
+    result = emb(*args)
+    assert_refused(result, *needles)
+    assert snapshot(tmp_path) == before, "an input file changed"
+
+
+# ---------------------------------------------------------------- the table
+
+
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_bad_checkpoint(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    src = FILE_CASES[case](tmp_path)
+    run_refused(emb, tmp_path, [*COMMANDS[command], *src])
+
+
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_bad_config(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    src = CONFIG_CASES[case](tmp_path)
+    run_refused(emb, tmp_path, [*COMMANDS[command], *src])
+
+
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("case", sorted(FLAG_CASES))
+def test_bad_flags(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    run_refused(emb, tmp_path, [*COMMANDS[command], *FLAG_CASES[case]])
+
+
+@pytest.mark.parametrize("command", BUILDING)
+@pytest.mark.parametrize("case", sorted(TOO_LARGE))
+def test_too_large_to_build(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    run_refused(emb, tmp_path, [*COMMANDS[command], *TOO_LARGE[case]], "memory")
+
+
+@pytest.mark.parametrize("case", sorted(TOO_LARGE))
+def test_too_large_is_arithmetic_for_stats(emb: Any, case: str) -> None:
+    result = emb("stats", "--json", *TOO_LARGE[case], ok=True)
+    report = json.loads(result.stdout)
+    vocab = int(TOO_LARGE[case][TOO_LARGE[case].index("--vocab") + 1]) if "--vocab" in TOO_LARGE[case] else None
+    if vocab is not None:
+        assert json.dumps(report).count(str(vocab * 8)) >= 1
+
+
+def test_stats_of_10_to_15_rows(emb: Any) -> None:
+    result = emb("stats", "--vocab", "1000000000000000", "--dim", "8", ok=True)
+    assert result.stderr == ""
+
+
+def test_lookup_of_10_to_15_rows_names_memory(emb: Any, tmp_path: Path) -> None:
+    run_refused(emb, tmp_path, ["lookup", "1", "--vocab", "1000000000000000"], "memory", "emb stats")
+
+
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("case", sorted(FROM_CONFLICTS))
+def test_from_conflicts(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    src = _file(tmp_path, GOOD)
+    run_refused(emb, tmp_path, [*COMMANDS[command], *src, *FROM_CONFLICTS[case]])
+
+
+@pytest.mark.parametrize("case", sorted(ID_CASES))
+def test_bad_ids_built(emb: Any, tmp_path: Path, case: str) -> None:
+    run_refused(emb, tmp_path, ID_CASES[case])
+
+
+@pytest.mark.parametrize("case", sorted(FILE_ID_CASES))
+def test_bad_ids_file(emb: Any, tmp_path: Path, case: str) -> None:
+    src = _file(tmp_path, GOOD)
+    run_refused(emb, tmp_path, [*FILE_ID_CASES[case], *src])
+
+
+def test_pad_5000_names_the_table(emb: Any, tmp_path: Path) -> None:
+    run_refused(emb, tmp_path, ["padding", "--pad", "5000"], "5000", "2999")
+
+
+def test_missing_tensor_lists_the_ones_there(emb: Any, tmp_path: Path) -> None:
+    data = st_bytes(
+        {EMB: entry("F32", [8, 4], 0, 128), "lm_head.weight": entry("F32", [8, 4], 128, 256)}, bytes(256)
+    )
+    src = _file(tmp_path, data)
+    run_refused(emb, tmp_path, ["lookup", "0", *src, "--tensor", "wte.weight"], EMB, "lm_head.weight")
+
+
+def test_missing_shard_is_named(emb: Any, tmp_path: Path) -> None:
+    src = FILE_CASES["index-missing-shard"](tmp_path)
+    run_refused(emb, tmp_path, ["lookup", "0", *src], "model-00001-of-00002.safetensors", "missing")
+
+
+def test_broken_tokenizer(emb: Any, tmp_path: Path) -> None:
+    src = _dir(tmp_path, {"model.safetensors": GOOD, "tokenizer.json": TOKENIZER_BROKEN})
+    run_refused(emb, tmp_path, ["lookup", "--text", "hello", *src], "tokenizer")
+
+
+@pytest.mark.parametrize(
+    "content", ["", "{", "null", "[]", '{"model": null}', "\x00\x01"], ids=["empty", "open", "null", "list", "nomodel", "binary"]
+)
+def test_tokenizer_json_garbage(emb: Any, tmp_path: Path, content: str) -> None:
+    src = _dir(tmp_path, {"model.safetensors": GOOD, "tokenizer.json": content})
+    run_refused(emb, tmp_path, ["lookup", "--text", "hello", *src], "tokenizer")
+
+
+@pytest.mark.parametrize("command", ALL)
+def test_lacking_sizes_config_in_dir_is_ignored_not_crashed(emb: Any, tmp_path: Path, command: str) -> None:
+    """A model directory's config without sizes: the tensor still defines the table."""
+    src = _dir(tmp_path, {"model.safetensors": GOOD, "config.json": json.dumps({"model_type": "llama"})})
+    before = snapshot(tmp_path)
+    result = emb(*COMMANDS[command], *src)
+    assert result.exit_code in (0, 1), (result.exit_code, result.stdout, result.stderr)
+    assert snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------- NaN and Inf are data
+
+
+@pytest.fixture
+def nonfinite_file(tmp_path: Path) -> Path:
+    import numpy as np
+
+    w = np.arange(32, dtype=np.float32).reshape(8, 4) / 10
+    w[2, 1] = np.nan
+    w[5, 0] = np.inf
+    w[6, 3] = -np.inf
+    w[0] = 0  # a zero pad row
+    head = w.copy()
+    header = {
+        EMB: entry("F32", [8, 4], 0, 128),
+        "lm_head.weight": entry("F32", [8, 4], 128, 256),
+    }
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(st_bytes(header, w.tobytes() + head.tobytes()))
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["init-stats"],
+        ["init-stats", "--no-hist"],
+        ["lookup", "2", "5", "6"],
+        ["padding", "--pad", "0"],
+        ["padding", "--pad", "2"],
+        ["padding", "--pad", "2", "--strict"],
+        ["tie"],
+        ["tie", "--all-rows"],
+        ["stats"],
+    ],
+    ids=lambda a: "-".join(a),
+)
+@pytest.mark.parametrize("as_json", [False, True], ids=["human", "json"])
+def test_nonfinite_table_is_inspected(emb: Any, nonfinite_file: Path, args: list[str], as_json: bool) -> None:
+    before = snapshot(nonfinite_file.parent)
+    extra = ["--json"] if as_json else []
+    result = emb(*args, "--from", str(nonfinite_file), *extra)
+    detail = (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.exit_code in (0, 1), detail
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stdout
+    if as_json:
+        json.loads(result.stdout)  # strict JSON would reject NaN: emb must write valid JSON
+    assert snapshot(nonfinite_file.parent) == before
+
+
+def test_nonfinite_counts_are_reported(emb: Any, nonfinite_file: Path) -> None:
+    result = emb("init-stats", "--json", "--from", str(nonfinite_file))
+    assert result.exit_code in (0, 1), (result.stdout, result.stderr)
+    text = result.stdout.lower()
+    assert "nan" in text or "finite" in text
+
+
+def test_nonfinite_lookup_values(emb: Any, nonfinite_file: Path) -> None:
+    result = emb("lookup", "5", "6", "2", "--json", "--from", str(nonfinite_file), ok=True)
+    data = json.loads(result.stdout)
+    assert len(data["vectors"]) == 3
+
+
+# ---------------------------------------------------------------- GGUF
+
+
+def _gguf_cases(tmp: Path) -> dict[str, list[str]]:
+    import numpy as np
+    from gguf import GGUFWriter
+
+    good = tmp / "good.gguf"
+    writer = GGUFWriter(str(good), "llama")
+    writer.add_tensor("token_embd.weight", np.arange(32, dtype=np.float32).reshape(8, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    raw = good.read_bytes()
+    cases: dict[str, bytes] = {
+        "bad-magic": b"GGUX" + raw[4:],
+        "magic-only": b"GGUF",
+        "truncated-tensor-data": raw[:-40],
+        "truncated-header": raw[:24],
+        "version-99": raw[:4] + struct.pack("<I", 99) + raw[8:],
+        "huge-tensor-count": raw[:8] + struct.pack("<Q", 2**60) + raw[16:],
+        "huge-kv-count": raw[:16] + struct.pack("<Q", 2**60) + raw[24:],
+        "zeros": b"GGUF" + bytes(60),
+    }
+    out: dict[str, list[str]] = {}
+    for name, data in cases.items():
+        path = tmp / f"{name}.gguf"
+        path.write_bytes(data)
+        out[name] = ["--from", str(path)]
+    good.unlink()
+    return out
+
+
+GGUF_CASE_NAMES = (
+    "bad-magic", "magic-only", "truncated-tensor-data", "truncated-header", "version-99",
+    "huge-tensor-count", "huge-kv-count", "zeros",
+)
+
+
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("case", GGUF_CASE_NAMES)
+def test_bad_gguf(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    pytest.importorskip("emb_cli.sources.gguf_file", reason="GGUF reader not written yet")
+    src = _gguf_cases(tmp_path)[case]
+    run_refused(emb, tmp_path, [*COMMANDS[command], *src])
+
+
+# ---------------------------------------------------------------- debug mode
+
+
+def _run_module(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "EMB_DEBUG"}
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "emb_cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_emb_debug_shows_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"")
+    args = ["stats", "--from", str(path)]
+    quiet = _run_module(args, {})
+    assert quiet.returncode == 2, quiet.stderr
+    assert quiet.stdout == ""
+    assert "Traceback" not in quiet.stderr
+    assert quiet.stderr.startswith("Error: ") and len(quiet.stderr.splitlines()) == 1
+    loud = _run_module(args, {"EMB_DEBUG": "1"})
+    assert loud.returncode != 0
+    assert "Traceback" in loud.stderr
+    assert "InputError" in loud.stderr
