@@ -32,18 +32,20 @@ _CLICK_EXCEPTION: type[Exception] = next(
 class EmbGroup(TyperGroup):
     """One catch point: `Error: ...` on stderr, the documented exit code, no traceback."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
+        kwargs["standalone_mode"] = False
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = super().main(*args, **kwargs)
         except _CLICK_EXCEPTION as exc:
+            exc_any: Any = exc
             if not standalone:
                 raise
             from emb_cli.render import error_line
 
             if type(exc).__name__ != "NoArgsIsHelpError":  # that one already printed help
-                error_line(f"{exc.format_message()} (see `{_command_path(exc)} --help`)")
-            rc = exc.exit_code
+                error_line(f"{exc_any.format_message()} (see `{_command_path(exc)} --help`)")
+            rc = exc_any.exit_code
         except typer.Exit as exc:
             rc = exc.exit_code
         except typer.Abort:

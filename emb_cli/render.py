@@ -46,7 +46,8 @@ def _clean(obj: Any) -> Any:
 
 
 def print_json(report: Any) -> None:
-    data = dataclasses.asdict(report) if dataclasses.is_dataclass(report) else report
+    is_instance = dataclasses.is_dataclass(report) and not isinstance(report, type)
+    data = dataclasses.asdict(report) if is_instance else report
     sys.stdout.write(json.dumps(_clean(data), allow_nan=False) + "\n")
 
 
