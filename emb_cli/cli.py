@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from emb_cli import __version__
-from emb_cli.errors import EXIT_INTERNAL, EmbError, UsageError
+from emb_cli.errors import EXIT_INTERNAL, EmbError, UsageError, error_line
 from emb_cli.sources.resolve import SourceArgs
 from emb_cli.sources.spec import Overrides
 
@@ -41,8 +41,6 @@ class EmbGroup(TyperGroup):
             exc_any: Any = exc
             if not standalone:
                 raise
-            from emb_cli.render import error_line
-
             if type(exc).__name__ != "NoArgsIsHelpError":  # that one already printed help
                 error_line(f"{exc_any.format_message()} (see `{_command_path(exc)} --help`)")
             rc = exc_any.exit_code
@@ -53,15 +51,11 @@ class EmbGroup(TyperGroup):
         except EmbError as exc:
             if os.environ.get("EMB_DEBUG") == "1":
                 raise
-            from emb_cli.render import error_line
-
             error_line(exc.message)
             rc = exc.exit_code
         except Exception as exc:
             if os.environ.get("EMB_DEBUG") == "1" or not standalone:
                 raise
-            from emb_cli.render import error_line
-
             error_line(
                 f"internal error: {type(exc).__name__}: {exc}; this is a bug in emb — rerun "
                 "with EMB_DEBUG=1 and report the traceback"
@@ -222,7 +216,7 @@ def lookup(
     *,
     src: SourceArgs,
 ) -> None:
-    """Show the rows for token ids: what embed(torch.tensor([ids])) returns.
+    """Show the rows for token ids, as nn.Embedding's forward returns them (1, T, D).
 
     Example: emb lookup 73 786 2934
     """

@@ -9,6 +9,8 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import sys
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -47,3 +49,8 @@ class TokenIdError(UsageError):
 
 class TooLarge(UsageError):
     """A table that would not fit in this machine's memory if built."""
+
+
+def error_line(message: str) -> None:
+    """The one line a user sees for an error; no rich import on the error path."""
+    sys.stderr.write(f"Error: {message}\n")

@@ -13,13 +13,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.analysis.common import SourceSummary
-from emb_cli.analysis.counting import CountReport
-from emb_cli.analysis.info import InfoReport
-from emb_cli.analysis.init_stats import Histogram, InitStatsReport
-from emb_cli.analysis.lookup import LookupResult
-from emb_cli.analysis.padding import GradientCheck, PaddingReport
-from emb_cli.analysis.ties import TieReport
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.common import SourceSummary
+    from emb_cli.analysis.counting import CountReport
+    from emb_cli.analysis.info import InfoReport
+    from emb_cli.analysis.init_stats import Histogram, InitStatsReport
+    from emb_cli.analysis.lookup import LookupResult
+    from emb_cli.analysis.padding import GradientCheck, PaddingReport
+    from emb_cli.analysis.ties import TieReport
 
 # torch's print options: summarise past 1000 elements, 3 edge items each side.
 TORCH_THRESHOLD = 1000
@@ -27,11 +30,12 @@ TORCH_EDGEITEMS = 3
 
 
 def out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # markup=False: token strings such as "[/b]" or "[PAD]" are data, not rich markup.
+    return Console(highlight=False, soft_wrap=False, markup=False)
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False)
 
 
 def _clean(obj: Any) -> Any:
@@ -49,10 +53,6 @@ def print_json(report: Any) -> None:
     is_instance = dataclasses.is_dataclass(report) and not isinstance(report, type)
     data = dataclasses.asdict(report) if is_instance else report
     sys.stdout.write(json.dumps(_clean(data), allow_nan=False) + "\n")
-
-
-def error_line(message: str) -> None:
-    sys.stderr.write(f"Error: {message}\n")
 
 
 def warn(message: str) -> None:
@@ -94,7 +94,8 @@ def _source_line(s: SourceSummary) -> str:
 def render_lookup(r: LookupResult, full: bool) -> None:
     c = out()
     c.print(_source_line(r.source))
-    ids = ", ".join(map(str, r.ids))
+    shown = r.ids if len(r.ids) <= 12 else [*r.ids[:6], "...", *r.ids[-3:]]
+    ids = ", ".join(map(str, shown))
     c.print(f"shape {tuple(r.shape)}  = embed(torch.tensor([[{ids}]])).shape")
     summarize = not full and len(r.ids) * r.shape[2] > TORCH_THRESHOLD
     flat = [v for row in r.vectors for v in row]
