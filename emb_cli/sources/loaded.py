@@ -81,6 +81,25 @@ def head_name(ckpt: Checkpoint) -> str | None:
     return roles.choose(ckpt.names, roles.ROLE_HEAD, str(ckpt.path), required=False).name
 
 
+def _input_name(ckpt: Checkpoint) -> tuple[str, str]:
+    """The input embedding by name, or the tensor a dropped one points to.
+
+    safetensors' `save_model` stores one of two shared tensors and records
+    {dropped: kept} in the metadata; for a tied Llama it keeps lm_head.weight and
+    drops model.embed_tokens.weight, so the table is stored under the head's name.
+    """
+    choice = roles.choose(ckpt.names, roles.ROLE_INPUT, str(ckpt.path), required=False)
+    if choice.name is not None:
+        return choice.name, choice.reason
+    names = set(ckpt.names)
+    for dropped, kept in ckpt.metadata.items():
+        if kept in names and dropped not in names and roles.classify(dropped) == roles.ROLE_INPUT:
+            return kept, f"{dropped} was dropped at save as a copy of {kept} (safetensors metadata)"
+    choice = roles.choose(ckpt.names, roles.ROLE_INPUT, str(ckpt.path), required=True)
+    assert choice.name is not None
+    return choice.name, choice.reason
+
+
 class LoadedSource:
     """Reads only what each command needs: rows by id, or the table in chunks."""
 
@@ -89,9 +108,7 @@ class LoadedSource:
     ) -> None:
         self.ckpt = ckpt
         if tensor is None:
-            choice = roles.choose(ckpt.names, roles.ROLE_INPUT, str(ckpt.path), required=True)
-            assert choice.name is not None
-            tensor, self.choice_reason = choice.name, choice.reason
+            tensor, self.choice_reason = _input_name(ckpt)
         else:
             self.choice_reason = "named with --tensor"
         self._embedding = ckpt.tensor(tensor)
