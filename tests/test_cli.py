@@ -248,8 +248,10 @@ def test_padding_file_nonzero_row_strict(emb, arange_file):
     r = emb("padding", "--from", str(arange_file), "--pad", "1")
     assert r.exit_code == 0 and "not zero" in r.stdout
     assert emb("padding", "--from", str(arange_file), "--pad", "1", "--strict").exit_code == 1
-    r = emb("padding", "--from", str(arange_file), "--pad", "8", "--json")
-    assert r.exit_code == 1 and json.loads(r.stdout)["verdict"] == "missing-row"
+    # --pad beyond the table is bad usage (2); a config naming a missing row is a finding (1),
+    # covered in test_reference_transformers.py
+    r = emb("padding", "--from", str(arange_file), "--pad", "8")
+    assert r.exit_code == 2 and "outside the table" in r.stderr
 
 
 def test_padding_no_pad_token(emb):
