@@ -1,0 +1,201 @@
+"""PyTorch state dicts (pytorch_model.bin, *.pt, *.pth) and their sharded index.
+
+Loaded only with torch.load(weights_only=True, mmap=True): a pickle may run any
+code it names, and weights_only allows tensors and plain containers only. mmap
+leaves the data on disk; a row read touches only that row's pages.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emb_cli.errors import InputError
+from emb_cli.sources.tensors import numpy_dtype
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from emb_cli.sources.checkpoint import Checkpoint
+
+# Dtypes numpy lacks: read their bits and view them as ml_dtypes' types.
+_BITS_VIEW = {"bfloat16": "int16", "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
+# Keys under which training scripts nest the state dict (Lightning, timm, fairseq).
+_NESTED_KEYS = ("state_dict", "model")
+
+
+@dataclass
+class TorchTensor:
+    """One tensor of a loaded state dict, handed out as float32 numpy row blocks."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    file: str
+    tensor: torch.Tensor
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.tensor.numel() * self.tensor.element_size())
+
+    def _numpy(self, block: torch.Tensor, raw: bool) -> np.ndarray:
+        import torch
+
+        if not raw:
+            # bf16, fp16 and fp8 widen to float32 exactly, as FileTensor's do.
+            return block.to(torch.float32).numpy()
+        bits = _BITS_VIEW.get(self.dtype)
+        if bits is None:
+            return block.numpy()
+        return block.view(getattr(torch, bits)).numpy().view(numpy_dtype(self.dtype))
+
+    def read_rows(self, token_ids: Sequence[int]) -> np.ndarray:
+        import torch
+
+        ids = torch.tensor([int(t) for t in token_ids], dtype=torch.long)
+        return self._numpy(self.tensor.index_select(0, ids), raw=False)
+
+    def iter_chunks(
+        self, rows_per_chunk: int, *, raw: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        nrows = self.shape[0]
+        for start in range(0, nrows, rows_per_chunk):
+            block = self.tensor[start : start + rows_per_chunk].contiguous()
+            yield start, self._numpy(block, raw)
+
+
+def open_torch(path: Path) -> Checkpoint:
+    """A state dict file, or pytorch_model.bin.index.json and the shards it maps."""
+    from emb_cli.sources.checkpoint import Checkpoint
+
+    if path.name.endswith(".index.json"):
+        return _open_index(path)
+    tensors = _state_dict(path)
+    return Checkpoint(
+        path=path,
+        kind="torch",
+        names=list(tensors),
+        get=lambda name: _ref(name, tensors[name], path),
+        file_of=lambda _name: str(path),
+        weights_path=path,
+    )
+
+
+def _open_index(path: Path) -> Checkpoint:
+    from emb_cli.sources.checkpoint import Checkpoint
+
+    weight_map = _weight_map(path)
+    loaded: dict[Path, dict[str, torch.Tensor]] = {}
+
+    def get(name: str) -> TorchTensor:
+        shard = path.parent / weight_map[name]
+        if not shard.is_file():
+            raise InputError(
+                f"index {path.name} says {name} is in {shard.name}, which is missing; "
+                "download the whole checkpoint or fix the index"
+            )
+        if shard not in loaded:
+            loaded[shard] = _state_dict(shard)
+        if name not in loaded[shard]:
+            raise InputError(
+                f"index {path.name} maps {name} to {shard.name}, but that shard does not hold it"
+            )
+        return _ref(name, loaded[shard][name], shard)
+
+    return Checkpoint(
+        path=path,
+        kind="torch",
+        names=list(weight_map),
+        get=get,
+        file_of=lambda name: str(path.parent / weight_map[name]),
+        weights_path=path,
+    )
+
+
+def _weight_map(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"index {path} is not valid JSON") from exc
+    wm = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(wm, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in wm.items()
+    ):
+        raise InputError(f"index {path} has no weight_map of tensor name -> shard file")
+    for shard in set(wm.values()):
+        if "/" in shard or "\\" in shard or shard.startswith(".."):
+            raise InputError(f"index {path} names a shard outside its folder: {shard!r}")
+    return wm
+
+
+def _ref(name: str, t: torch.Tensor, file: Path) -> TorchTensor:
+    return TorchTensor(
+        name=name,
+        dtype=str(t.dtype).removeprefix("torch."),
+        shape=tuple(int(s) for s in t.shape),
+        file=str(file),
+        tensor=t,
+    )
+
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    obj = _load(path)
+    if isinstance(obj, dict):
+        for key in _NESTED_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, dict) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, dict):
+        raise InputError(
+            f"{path} holds a {type(obj).__name__}, not a state dict of name -> tensor; "
+            "save model.state_dict() instead"
+        )
+    return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def _load(path: Path) -> Any:
+    import torch
+
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            # Files from before torch 1.6's zip format cannot be memory-mapped; still weights_only.
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower():
+            raise _unreadable(path, exc) from exc  # "invalid load key": not a pickle at all
+        raise InputError(
+            f"{path} cannot be loaded with weights_only=True ({_unpickler_reason(exc)}): "
+            "it is damaged, or needs full unpickling, which can run arbitrary code, so emb "
+            "refuses it; if you trust it, convert it to safetensors (torch.load it yourself, "
+            "then safetensors.torch.save_file)"
+        ) from exc
+    except Exception as exc:  # zip, EOF and storage errors from a damaged file
+        raise _unreadable(path, exc) from exc
+
+
+def _unpickler_reason(exc: BaseException) -> str:
+    """The one line of torch's long message that names what was refused."""
+    for line in str(exc).splitlines():
+        if "Unsupported" in line or "allowed global" in line:
+            return line.strip().split(". Please")[0]
+    return "WeightsUnpickler refused it"
+
+
+def _unreadable(path: Path, exc: BaseException) -> InputError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InputError(
+        f"{path} is not a PyTorch checkpoint that torch.load can read ({text}); "
+        "check the file is complete"
+    )
