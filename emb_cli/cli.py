@@ -5,24 +5,27 @@ Each command parses options, calls one analysis function, and hands the report t
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 import sys
-from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from emb_cli import __version__
-from emb_cli.errors import EXIT_INTERNAL, EmbError, UsageError, error_line
-from emb_cli.sources.resolve import SourceArgs
-from emb_cli.sources.spec import Overrides
+from emb_cli.errors import EXIT_INTERNAL, EmbError, error_line
+from emb_cli.options import (
+    Expect,
+    JsonOpt,
+    SourceArgs,
+    TensorOpt,
+    finish,
+    open_source,
+    parse_ids,
+    with_source,
+)
 
-F = TypeVar("F", bound=Callable[..., Any])
 # Typer 0.26+ bundles its own Click; reach its ClickException through a public class.
 _CLICK_EXCEPTION: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
@@ -85,112 +88,6 @@ app = typer.Typer(
 )
 
 
-class InitScheme(str, Enum):
-    normal = "normal"
-    torch_default = "torch-default"
-    uniform = "uniform"
-    xavier_normal = "xavier-normal"
-    xavier_uniform = "xavier-uniform"
-
-
-class BuildDtype(str, Enum):
-    float32 = "float32"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
-
-
-class Expect(str, Enum):
-    init = "init"
-    trained = "trained"
-
-
-SRC = "Table source"
-FromOpt = Annotated[
-    Path | None,
-    typer.Option("--from", help="Checkpoint: .safetensors, sharded index, HF model dir, .gguf, .bin/.pt.",
-                 rich_help_panel=SRC),
-]
-TensorOpt = Annotated[
-    str | None, typer.Option("--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC)
-]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help="A preset from `emb presets`.", rich_help_panel=SRC)]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="An emb TOML file or a Hugging Face config.json.", rich_help_panel=SRC)
-]
-VocabOpt = Annotated[int | None, typer.Option("--vocab", help="vocab_size (rows).", rich_help_panel=SRC)]
-DimOpt = Annotated[int | None, typer.Option("--dim", help="embed_dim / hidden_size (columns).", rich_help_panel=SRC)]
-PadOpt = Annotated[str | None, typer.Option("--pad", help="Pad token id, or 'none'.", rich_help_panel=SRC)]
-StdOpt = Annotated[float | None, typer.Option("--init-std", help="initializer_range for --init normal.", rich_help_panel=SRC)]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="torch.manual_seed before the init.", rich_help_panel=SRC)]
-DtypeOpt = Annotated[BuildDtype | None, typer.Option("--dtype", help="Cast after the fp32 init.", rich_help_panel=SRC)]
-TieOpt = Annotated[bool | None, typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC)]
-InitOpt = Annotated[InitScheme | None, typer.Option("--init", help="Init recipe (see README).", rich_help_panel=SRC)]
-LowOpt = Annotated[float | None, typer.Option("--low", help="Lower bound for --init uniform (-0.1).", rich_help_panel=SRC)]
-HighOpt = Annotated[float | None, typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (keys in the README).")]
-
-_SOURCE_PARAMS = {
-    "from_": FromOpt, "tensor": TensorOpt, "preset": PresetOpt, "config": ConfigOpt,
-    "vocab": VocabOpt, "dim": DimOpt, "pad": PadOpt, "init_std": StdOpt, "seed": SeedOpt,
-    "dtype": DtypeOpt, "tie": TieOpt, "init": InitOpt, "low": LowOpt, "high": HighOpt,
-}
-
-
-def _source_args(kw: dict[str, Any]) -> SourceArgs:
-    dtype, init = kw.pop("dtype"), kw.pop("init")
-    return SourceArgs(
-        from_=kw.pop("from_"),
-        tensor=kw.pop("tensor"),
-        preset=kw.pop("preset"),
-        config=kw.pop("config"),
-        overrides=Overrides(
-            vocab_size=kw.pop("vocab"), embed_dim=kw.pop("dim"), pad=kw.pop("pad"),
-            init_std=kw.pop("init_std"), seed=kw.pop("seed"),
-            dtype=dtype.value if dtype is not None else None, tied=kw.pop("tie"),
-            init=init.value if init is not None else None, low=kw.pop("low"), high=kw.pop("high"),
-        ),
-    )
-
-
-def with_source(fn: F) -> F:
-    """Append the shared table-source options to a command; it receives `src: SourceArgs`."""
-    sig = inspect.signature(fn, eval_str=True)
-    params = [p for p in sig.parameters.values() if p.name != "src"]
-    for name, annotation in _SOURCE_PARAMS.items():
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
-
-    @functools.wraps(fn)
-    def wrapper(**kw: Any) -> Any:
-        src = _source_args(kw)
-        return fn(src=src, **kw)
-
-    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper  # type: ignore[return-value]
-
-
-def _parse_ids(raw: list[str] | None) -> list[int]:
-    ids: list[int] = []
-    for item in raw or []:
-        for part in item.replace(",", " ").split():
-            try:
-                ids.append(int(part))
-            except ValueError:
-                raise UsageError(f"token id {part!r} is not an integer") from None
-    return ids
-
-
-def _open(src: SourceArgs) -> Any:
-    from emb_cli.sources.resolve import open_source
-
-    return open_source(src)
-
-
-def _finish(ok: bool) -> None:
-    if not ok:
-        raise typer.Exit(1)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"emb {__version__}")
@@ -222,11 +119,11 @@ def lookup(
     """
     from emb_cli.analysis.lookup import encode_text, lookup_rows
 
-    source = _open(src)
-    token_ids = _parse_ids(ids)
+    source = open_source(src)
+    token_ids = parse_ids(ids)
     if text is not None:
         token_ids += encode_text(source, text, special)
-    token_ids += _parse_ids(extra_ids)
+    token_ids += parse_ids(extra_ids)
     report = lookup_rows(source, token_ids)
     from emb_cli import render
 
@@ -246,7 +143,7 @@ def stats(json_: JsonOpt = False, *, src: SourceArgs) -> None:
         from emb_cli.sources.resolve import resolve_spec
 
         resolve_spec(src)  # validate sizes without building anything
-    report = count(_open(src).info)
+    report = count(open_source(src).info)
     from emb_cli import render
 
     render.print_json(report) if json_ else render.render_count(report)
@@ -268,7 +165,7 @@ def init_stats_cmd(
     """
     from emb_cli.analysis.init_stats import init_stats
 
-    report = init_stats(_open(src))
+    report = init_stats(open_source(src))
     from emb_cli import render
 
     if plot is not None:
@@ -298,11 +195,11 @@ def padding(
     """
     from emb_cli.analysis.padding import check_padding
 
-    report = check_padding(_open(src), _parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx)
+    report = check_padding(open_source(src), parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx)
     from emb_cli import render
 
     render.print_json(report) if json_ else render.render_padding(report)
-    _finish(report.ok)
+    finish(report.ok)
 
 
 @app.command()
@@ -320,11 +217,11 @@ def tie(
     """
     from emb_cli.analysis.ties import verify_tie
 
-    report = verify_tie(_open(src), _parse_ids(ids), all_rows=all_rows)
+    report = verify_tie(open_source(src), parse_ids(ids), all_rows=all_rows)
     from emb_cli import render
 
     render.print_json(report) if json_ else render.render_tie(report)
-    _finish(report.ok)
+    finish(report.ok)
 
 
 @app.command()
@@ -339,7 +236,7 @@ def info(
     """
     from emb_cli.analysis.info import checkpoint_info
 
-    source = _open(SourceArgs(from_=path, tensor=tensor))
+    source = open_source(SourceArgs(from_=path, tensor=tensor))
     report = checkpoint_info(source)
     from emb_cli import render
 
@@ -365,6 +262,20 @@ def presets(json_: JsonOpt = False) -> None:
     from emb_cli import render
 
     render.print_json({"presets": rows}) if json_ else render.render_presets(rows)
+
+
+def _register_command_modules() -> None:
+    """Commands past the core five live in emb_cli/commands/, one module each."""
+    import importlib
+    import pkgutil
+
+    import emb_cli.commands as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"emb_cli.commands.{mod.name}").register(app)
+
+
+_register_command_modules()
 
 
 def main() -> None:

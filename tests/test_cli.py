@@ -314,10 +314,13 @@ def test_bad_input_exit_2_one_line(emb, args, needle):
 
 
 def test_every_command_has_help(emb):
-    for name, cmd in app.registered_commands and [(c.name or c.callback.__name__, c) for c in app.registered_commands]:
-        r = emb(name.replace("_", "-") if name != "init_stats_cmd" else "init-stats", "--help", ok=True)
+    import typer
+
+    names = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert {"lookup", "stats", "init-stats", "padding", "tie", "info", "presets"} <= set(names)
+    for name in names:
+        r = emb(name, "--help", ok=True)
         assert "Example:" in r.stdout, name
-        assert cmd.callback.__doc__
 
 
 def _run_python(code: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,128 @@
+"""Options shared by the commands: the table source, --json, id lists.
+
+Each command declares its own options and gets the table-source ones appended by
+`with_source`, the way huggingface_hub's CLI shares `TokenOpt`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from emb_cli.errors import UsageError
+from emb_cli.sources.resolve import SourceArgs
+from emb_cli.sources.spec import Overrides
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class InitScheme(str, Enum):
+    normal = "normal"
+    torch_default = "torch-default"
+    uniform = "uniform"
+    xavier_normal = "xavier-normal"
+    xavier_uniform = "xavier-uniform"
+
+
+class BuildDtype(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+class Expect(str, Enum):
+    init = "init"
+    trained = "trained"
+
+
+SRC = "Table source"
+FromOpt = Annotated[
+    Path | None,
+    typer.Option("--from", help="Checkpoint: .safetensors, sharded index, HF model dir, .gguf, .bin/.pt.",
+                 rich_help_panel=SRC),
+]
+TensorOpt = Annotated[
+    str | None, typer.Option("--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC)
+]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="A preset from `emb presets`.", rich_help_panel=SRC)]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="An emb TOML file or a Hugging Face config.json.", rich_help_panel=SRC)
+]
+VocabOpt = Annotated[int | None, typer.Option("--vocab", help="vocab_size (rows).", rich_help_panel=SRC)]
+DimOpt = Annotated[int | None, typer.Option("--dim", help="embed_dim / hidden_size (columns).", rich_help_panel=SRC)]
+PadOpt = Annotated[str | None, typer.Option("--pad", help="Pad token id, or 'none'.", rich_help_panel=SRC)]
+StdOpt = Annotated[float | None, typer.Option("--init-std", help="initializer_range for --init normal.", rich_help_panel=SRC)]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="torch.manual_seed before the init.", rich_help_panel=SRC)]
+DtypeOpt = Annotated[BuildDtype | None, typer.Option("--dtype", help="Cast after the fp32 init.", rich_help_panel=SRC)]
+TieOpt = Annotated[bool | None, typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC)]
+InitOpt = Annotated[InitScheme | None, typer.Option("--init", help="Init recipe (see README).", rich_help_panel=SRC)]
+LowOpt = Annotated[float | None, typer.Option("--low", help="Lower bound for --init uniform (-0.1).", rich_help_panel=SRC)]
+HighOpt = Annotated[float | None, typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (keys in the README).")]
+
+_SOURCE_PARAMS = {
+    "from_": FromOpt, "tensor": TensorOpt, "preset": PresetOpt, "config": ConfigOpt,
+    "vocab": VocabOpt, "dim": DimOpt, "pad": PadOpt, "init_std": StdOpt, "seed": SeedOpt,
+    "dtype": DtypeOpt, "tie": TieOpt, "init": InitOpt, "low": LowOpt, "high": HighOpt,
+}
+
+
+def _source_args(kw: dict[str, Any]) -> SourceArgs:
+    dtype, init = kw.pop("dtype"), kw.pop("init")
+    return SourceArgs(
+        from_=kw.pop("from_"),
+        tensor=kw.pop("tensor"),
+        preset=kw.pop("preset"),
+        config=kw.pop("config"),
+        overrides=Overrides(
+            vocab_size=kw.pop("vocab"), embed_dim=kw.pop("dim"), pad=kw.pop("pad"),
+            init_std=kw.pop("init_std"), seed=kw.pop("seed"),
+            dtype=dtype.value if dtype is not None else None, tied=kw.pop("tie"),
+            init=init.value if init is not None else None, low=kw.pop("low"), high=kw.pop("high"),
+        ),
+    )
+
+
+def with_source(fn: F) -> F:
+    """Append the shared table-source options to a command; it receives `src: SourceArgs`."""
+    sig = inspect.signature(fn, eval_str=True)
+    params = [p for p in sig.parameters.values() if p.name != "src"]
+    for name, annotation in _SOURCE_PARAMS.items():
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> Any:
+        src = _source_args(kw)
+        return fn(src=src, **kw)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_ids(raw: list[str] | None) -> list[int]:
+    ids: list[int] = []
+    for item in raw or []:
+        for part in item.replace(",", " ").split():
+            try:
+                ids.append(int(part))
+            except ValueError:
+                raise UsageError(f"token id {part!r} is not an integer") from None
+    return ids
+
+
+def open_source(src: SourceArgs) -> Any:
+    from emb_cli.sources.resolve import open_source as resolve
+
+    return resolve(src)
+
+
+def finish(ok: bool) -> None:
+    if not ok:
+        raise typer.Exit(1)
