@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from emb_cli import __version__
-from emb_cli.errors import EXIT_INTERNAL, EmbError, error_line
+from emb_cli.errors import EXIT_INTERNAL, EmbError, UsageError, error_line
 from emb_cli.options import (
     Expect,
     JsonOpt,
@@ -108,6 +108,10 @@ def lookup(
     text: Annotated[str | None, typer.Option("--text", help="Text to tokenise with the checkpoint's tokenizer.json.")] = None,
     extra_ids: Annotated[list[str] | None, typer.Option("--ids", help="More ids, appended after --text.")] = None,
     special: Annotated[bool, typer.Option("--special/--no-special", help="Add the tokenizer's special tokens to --text.")] = False,
+    batch: Annotated[
+        list[str] | None,
+        typer.Option("--batch", help="One sequence of ids (repeat for a batch); ragged ones are padded."),
+    ] = None,
     full: Annotated[bool, typer.Option("--full", help="Show every value (default: shortened like torch).")] = False,
     json_: JsonOpt = False,
     *,
@@ -115,18 +119,23 @@ def lookup(
 ) -> None:
     """Show the rows for token ids, as nn.Embedding's forward returns them (1, T, D).
 
-    Example: emb lookup 73 786 2934
+    Example: emb lookup 73 786 2934   (or --batch 73,786,2934 --batch 5,6 for (B, T, D))
     """
-    from emb_cli.analysis.lookup import encode_text, lookup_rows
+    from emb_cli import render
+    from emb_cli.analysis.lookup import encode_text, lookup_batch, lookup_rows
 
     source = open_source(src)
     token_ids = parse_ids(ids)
     if text is not None:
         token_ids += encode_text(source, text, special)
     token_ids += parse_ids(extra_ids)
+    if batch:
+        if token_ids:
+            raise UsageError("pass ids either as arguments/--text/--ids or as --batch sequences, not both")
+        result = lookup_batch(source, [parse_ids([seq]) for seq in batch])
+        render.print_json(result) if json_ else render.render_batch(result, full)
+        return
     report = lookup_rows(source, token_ids)
-    from emb_cli import render
-
     render.print_json(report) if json_ else render.render_lookup(report, full)
 
 

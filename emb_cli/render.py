@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from emb_cli.analysis.counting import CountReport
     from emb_cli.analysis.info import InfoReport
     from emb_cli.analysis.init_stats import Histogram, InitStatsReport
-    from emb_cli.analysis.lookup import LookupResult
+    from emb_cli.analysis.lookup import BatchLookupResult, LookupResult
     from emb_cli.analysis.padding import GradientCheck, PaddingReport
     from emb_cli.analysis.ties import TieReport
 
@@ -114,6 +114,31 @@ def render_lookup(r: LookupResult, full: bool) -> None:
         cells += [f"{norm:.4f}", fmt_vector(row, summarize, sci)]
         t.add_row(*cells)
     c.print(t)
+
+
+def render_batch(r: BatchLookupResult, full: bool) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    c.print(f"input_ids {r.batch}  (lengths {r.lengths}, padded with {r.pad_token_id})")
+    c.print(f"shape {tuple(r.shape)}  = embed(input_ids).shape")
+    summarize = not full and r.shape[0] * r.shape[1] * r.shape[2] > TORCH_THRESHOLD
+    sci = _use_sci([v for seq in r.vectors for row in seq for v in row])
+    padded = {(b, t) for b, t in r.padded_positions}
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("b", "t", "id", "vector"):
+        t.add_column(col, justify="right" if col != "vector" else "left", overflow="fold")
+    for b, seq in enumerate(r.vectors):
+        for pos, row in enumerate(seq):
+            mark = " (pad)" if (b, pos) in padded else ""
+            t.add_row(str(b), str(pos), f"{r.batch[b][pos]}{mark}", fmt_vector(row, summarize, sci))
+    c.print(t)
+    if r.padded_positions:
+        zero = r.padded_positions_zero
+        c.print(
+            f"padded positions {len(r.padded_positions)}: "
+            + ("all exactly zero vectors (the pad row is zero)" if zero else
+               "NOT zero: the pad row holds values, so attention masks must keep them out")
+        )
 
 
 def _human_bytes(n: int | float) -> str:
@@ -301,3 +326,48 @@ def render_presets(rows: list[dict[str, Any]]) -> None:
             "tied" if p["tied"] else "untied", p["dtype"], f"{p['params']:,}",
         )
     out().print(t)
+
+
+# A full-table pass shows a bar only after this long: quick commands print nothing extra.
+PROGRESS_DELAY_S = 1.0
+
+
+class _DelayedBar:
+    """A transient rich bar on stderr that appears once the work has run PROGRESS_DELAY_S."""
+
+    def __init__(self, label: str, total_rows: int) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._t0 = self._clock()
+        self._label, self._total, self._done = label, total_rows, 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def advance(self, rows: int) -> None:
+        self._done += rows
+        if self._bar is None:
+            if self._clock() - self._t0 < PROGRESS_DELAY_S or self._done >= self._total:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                "{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                console=err(), transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=self._total)
+        self._bar.update(self._task, completed=self._done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def install_progress() -> None:
+    """Progress bars for chunked full-table passes, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return
+    from emb_cli.sources.base import set_progress
+
+    set_progress(_DelayedBar)

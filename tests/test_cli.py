@@ -363,3 +363,31 @@ def test_internal_errors_are_one_line_without_debug(arange_file, tmp_path):
     import os
     r = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "EMB_DEBUG": "1"})
     assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+# --- batches -------------------------------------------------------------------------------
+
+def test_batch_pads_ragged_sequences_like_torch(emb):
+    data = emb.json("lookup", "--batch", "73,786,2934", "--batch", "5,6")
+    ids = torch.tensor([[73, 786, 2934], [5, 6, 0]])
+    embed = torch.nn.Embedding.from_pretrained(default_weight(), padding_idx=0)
+    out = embed(ids)
+    assert data["batch"] == ids.tolist() and data["lengths"] == [3, 2]
+    assert data["shape"] == list(out.shape) == [2, 3, 8]
+    assert data["vectors"] == out.tolist()
+    assert data["padded_positions"] == [[1, 2]]
+    assert data["padded_positions_zero"] is True
+
+
+def test_batch_nonzero_pad_row_is_reported(emb, arange_file):
+    data = emb.json("lookup", "--from", str(arange_file), "--pad", "1", "--batch", "2,3", "--batch", "4")
+    assert data["batch"] == [[2, 3], [4, 1]]
+    assert data["vectors"][1][1] == [4.0, 5.0, 6.0, 7.0]
+    assert data["padded_positions_zero"] is False
+
+
+def test_batch_needs_a_pad_token_when_ragged(emb):
+    r = emb("lookup", "--batch", "1,2", "--batch", "3", "--pad", "none")
+    assert r.exit_code == 2 and "pad token" in r.stderr and r.stdout == ""
+    same = emb.json("lookup", "--batch", "1,2", "--batch", "3,4", "--pad", "none")
+    assert same["shape"] == [2, 2, 8] and same["padded_positions"] == []

@@ -60,3 +60,55 @@ def lookup_rows(source: TableSource, token_ids: Sequence[int]) -> LookupResult:
         norms=[float(x) for x in norms],
         source=summarize(source.info),
     )
+
+
+@dataclass(frozen=True)
+class BatchLookupResult:
+    """A ragged batch padded with the pad id, as a DataLoader collate would: (B, T, D)."""
+
+    batch: list[list[int]]  # the padded input_ids, B x T
+    lengths: list[int]  # each sequence's own length before padding
+    pad_token_id: int | None
+    shape: list[int]  # [B, T, D]
+    dtype: str
+    vectors: list[list[list[float]]]  # B x T x D
+    padded_positions: list[list[int]]  # [b, t] pairs filled with the pad id
+    pad_row_is_zero: bool | None
+    padded_positions_zero: bool | None  # every padded position's vector is exactly zero
+    source: SourceSummary
+
+
+def lookup_batch(source: TableSource, sequences: Sequence[Sequence[int]]) -> BatchLookupResult:
+    import numpy as np
+
+    seqs = [[int(t) for t in s] for s in sequences]
+    if any(not s for s in seqs):
+        raise UsageError("an empty --batch sequence; give each one at least one id, e.g. --batch 5,6")
+    longest = max(len(s) for s in seqs)
+    pad = source.info.pad_token_id
+    if pad is None and any(len(s) < longest for s in seqs):
+        raise UsageError(
+            "sequences of unequal length need a pad token to fill them, and this table has "
+            "none; pass --pad ID"
+        )
+    padded = [s + [pad] * (longest - len(s)) if pad is not None else s for s in seqs]
+    unique = sorted({t for s in padded for t in s if t is not None})
+    rows = source.rows(unique)
+    index = {t: i for i, t in enumerate(unique)}
+    out = np.stack([rows[[index[t] for t in s]] for s in padded])
+    positions = [[b, t] for b, s in enumerate(seqs) for t in range(len(s), longest)]
+    pad_zero = None if pad is None else bool((rows[index[pad]] == 0).all()) if pad in index else None
+    return BatchLookupResult(
+        batch=[[int(t) for t in s if t is not None] for s in padded],
+        lengths=[len(s) for s in seqs],
+        pad_token_id=pad,
+        shape=list(out.shape),
+        dtype=source.info.dtype,
+        vectors=out.tolist(),
+        padded_positions=positions,
+        pad_row_is_zero=pad_zero,
+        padded_positions_zero=bool(all((out[b, t] == 0).all() for b, t in positions))
+        if positions
+        else None,
+        source=summarize(source.info),
+    )
