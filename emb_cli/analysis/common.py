@@ -65,7 +65,9 @@ def workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def bounded_map(fn: Callable[[T], R], items: Iterable[T], n_workers: int | None = None) -> Iterator[R]:
+def bounded_map(
+    fn: Callable[[T], R], items: Iterable[T], n_workers: int | None = None
+) -> Iterator[R]:
     """executor.map with at most 2 x workers items in flight: memory stays bounded.
 
     numpy and pread release the GIL, so threads use both cores on a chunked scan.

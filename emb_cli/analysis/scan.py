@@ -55,7 +55,72 @@ class ScanResult:
     sample_step: int
 
 
+# float64 sub-blocks of 1 MiB (a core's L2 here): converted once, then read twice from
+# cache. 0.58 ns/value on a 512 x 4096 block, against 0.94 at 128 KiB; converting the whole
+# block and making four passes over it (the exact path) costs about 2 ns/value.
+SUB_BLOCK_BYTES = 2**20
+# A row whose sum of squares is mostly its mean (mean^2 > 15 x variance) loses digits in
+# q - s^2/D; such rows are measured again by two passes over their deviations.
+CANCEL_RATIO = 1 / 16
+
+
 def _scan_block(item: tuple[int, np.ndarray, frozenset[int], int]) -> _Part:
+    """Per-row float64 sums and sums of squares in one cached pass, merged with Chan's update.
+
+    Squares of float32 values are exact in float64; x^2 cannot overflow float64 either, so
+    a non-finite row norm means a NaN or Inf in the row, which the exact path handles.
+    """
+    import numpy as np
+
+    start, block, excluded, step = item
+    rows, dim = block.shape
+    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
+    buf = np.empty((min(sub, rows), dim), dtype=np.float64)
+    ones = np.ones(dim, dtype=np.float64)
+    sums = np.empty(rows, dtype=np.float64)
+    sq = np.empty(rows, dtype=np.float64)
+    for i in range(0, rows, sub):
+        b = buf[: min(sub, rows - i)]
+        np.copyto(b, block[i : i + b.shape[0]])
+        # BLAS gemv and vecdot: 2-4x faster here than b.sum(axis=1) and einsum
+        np.matmul(b, ones, out=sums[i : i + b.shape[0]])
+        np.vecdot(b, b, out=sq[i : i + b.shape[0]])
+    with np.errstate(invalid="ignore"):  # inf - inf in a row with Inf: the exact path redoes it
+        row_mean = sums / dim
+        row_m2 = sq - sums * row_mean
+        bad = np.flatnonzero(row_m2 < CANCEL_RATIO * sq)
+        for j in range(0, bad.size, sub):
+            idx = bad[j : j + sub]
+            d = block[idx].astype(np.float64) - row_mean[idx, None]
+            row_m2[idx] = np.vecdot(d, d) - d.sum(axis=1) ** 2 / dim
+    norms = np.sqrt(sq)
+    finite_rows = np.isfinite(norms)
+    if not finite_rows.all():
+        return _scan_block_exact(item)
+    keep = np.ones(rows, dtype=bool)
+    for r in excluded:
+        if start <= r < start + rows:
+            keep[r - start] = False
+    part = _Part(start=start, norms=norms)
+    kept = int(keep.sum())
+    if kept:
+        ks, km2 = (sums, row_m2) if kept == rows else (sums[keep], row_m2[keep])
+        km = row_mean if kept == rows else row_mean[keep]
+        np.maximum(km2, 0.0, out=km2)
+        part.n = kept * dim
+        part.mean = float(ks.sum() / part.n)
+        dev = km - part.mean
+        part.m2 = float(km2.sum() + dim * np.dot(dev, dev))
+        vals = block if kept == rows else block[keep]
+        part.vmin, part.vmax = float(vals.min()), float(vals.max())
+    first = (-start) % step
+    picked = [i for i in range(first, rows, step) if keep[i]]
+    part.sample = block[picked].astype(np.float64).reshape(-1) if picked else np.zeros(0)
+    return part
+
+
+def _scan_block_exact(item: tuple[int, np.ndarray, frozenset[int], int]) -> _Part:
+    """The reference: the whole block in float64, two passes; used for blocks with NaN/Inf."""
     import numpy as np
 
     start, block, excluded, step = item
@@ -146,6 +211,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
     out: np.ndarray = sign * (1.0 - poly * np.exp(-a * a))
     return out
