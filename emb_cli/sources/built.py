@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from emb_cli.errors import TooLarge
-from emb_cli.sources.base import TableInfo, check_ids, rows_per_chunk
+from emb_cli.sources.base import TableInfo, check_ids, rows_per_chunk, tracked
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,10 +112,12 @@ class BuiltSource:
         return out
 
     def chunks(self, rows_per: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        # Not a generator: the table is built (or refused as too large) at the call,
+        # before a caller sizes its own per-row arrays from info.vocab_size.
         w = self.weight()
         n = rows_per or rows_per_chunk(self.info.embed_dim)
-        for start in range(0, self.info.vocab_size, n):
-            yield start, w[start : start + n].float().numpy()
+        blocks = ((s, w[s : s + n].float().numpy()) for s in range(0, self.info.vocab_size, n))
+        return tracked(blocks, self.info.vocab_size, f"scanning {self.info.name}")
 
     def head(self) -> TensorRef | None:
         return None
