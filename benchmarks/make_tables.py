@@ -1,12 +1,13 @@
-"""Write the benchmark tables into bench-data/ (gitignored), with safetensors' own writer.
+"""Write the benchmark tables into bench-data/ (gitignored); safetensors reads them back.
 
     big.safetensors         model.embed_tokens.weight  100352 x 4096 fp32  (1.6 GB)
-    small.safetensors       model.embed_tokens.weight  1024 x 4096 fp32    (16 MB)
+    small.safetensors       model.embed_tokens.weight  4096 x 1024 fp32    (16 MiB; ids
+                            73 786 2934 must exist, so fewer columns, not fewer rows)
     big-untied.safetensors  the big table + an untied lm_head.weight       (3.2 GB)
 
-Values are N(0, 0.02) float32 from a seeded numpy generator, written block by block
-into one preallocated buffer so the writer never holds two copies. Existing files of
-the right size are kept: pass --force to rewrite them.
+Values are N(0, 0.02) float32 from a seeded numpy generator, one tensor in memory at a
+time (safetensors' save_file would hold all of a 3.2 GB file). Existing files of the
+right size are kept: pass --force to rewrite them.
 
 Run: python benchmarks/make_tables.py [--force] [--out bench-data]
 """
@@ -23,18 +24,18 @@ from pathlib import Path
 import numpy as np
 
 VOCAB, DIM = 100352, 4096
-SMALL_VOCAB = 1024
+SMALL_VOCAB, SMALL_DIM = 4096, 1024
 EMBED = "model.embed_tokens.weight"
 HEAD = "lm_head.weight"
 BLOCK_ROWS = 4096
 
 
-def _fill(rows: int, seed: int) -> np.ndarray:
-    out = np.empty((rows, DIM), dtype=np.float32)
+def _fill(rows: int, cols: int, seed: int) -> np.ndarray:
+    out = np.empty((rows, cols), dtype=np.float32)
     rng = np.random.default_rng(seed)
     for s in range(0, rows, BLOCK_ROWS):
         n = min(BLOCK_ROWS, rows - s)
-        out[s : s + n] = rng.standard_normal((n, DIM), dtype=np.float32) * np.float32(0.02)
+        out[s : s + n] = rng.standard_normal((n, cols), dtype=np.float32) * np.float32(0.02)
     return out
 
 
@@ -49,7 +50,9 @@ def _write(path: Path, tensors: dict[str, tuple[int, int]], seed: int) -> None:
     for name in sorted(tensors):
         rows, cols = tensors[name]
         size = rows * cols * 4
-        header[name] = {"dtype": "F32", "shape": [rows, cols], "data_offsets": [offset, offset + size]}
+        header[name] = {
+            "dtype": "F32", "shape": [rows, cols], "data_offsets": [offset, offset + size]
+        }
         offset += size
     header["__metadata__"] = {"format": "pt"}
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -59,8 +62,8 @@ def _write(path: Path, tensors: dict[str, tuple[int, int]], seed: int) -> None:
         fh.write(struct.pack("<Q", len(raw)))
         fh.write(raw)
         for i, name in enumerate(sorted(tensors)):
-            rows, _ = tensors[name]
-            fh.write(_fill(rows, seed + i).tobytes())
+            rows, cols = tensors[name]
+            fh.write(_fill(rows, cols, seed + i).tobytes())
     os.replace(tmp, path)
 
 
@@ -68,19 +71,21 @@ def _check(path: Path) -> None:
     from safetensors import safe_open
 
     with safe_open(str(path), "np") as f:
-        for name in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+        for name in f.keys():
             f.get_slice(name)[:2]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default="bench-data")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(exist_ok=True)
     plan = {
-        "small.safetensors": ({EMBED: (SMALL_VOCAB, DIM)}, 1),
+        "small.safetensors": ({EMBED: (SMALL_VOCAB, SMALL_DIM)}, 1),
         "big.safetensors": ({EMBED: (VOCAB, DIM)}, 2),
         "big-untied.safetensors": ({EMBED: (VOCAB, DIM), HEAD: (VOCAB, DIM)}, 3),
     }
