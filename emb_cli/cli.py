@@ -99,6 +99,9 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """Inspect token-embedding tables."""
+    from emb_cli.render import install_progress
+
+    install_progress()  # a stderr bar for long chunked passes, only on a terminal
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
