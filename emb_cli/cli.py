@@ -18,13 +18,13 @@ from emb_cli.errors import EXIT_INTERNAL, EmbError, UsageError, error_line
 from emb_cli.options import (
     Expect,
     JsonOpt,
-    SourceArgs,
     TensorOpt,
     finish,
     open_source,
     parse_ids,
     with_source,
 )
+from emb_cli.sources.resolve import SourceArgs
 
 # Typer 0.26+ bundles its own Click; reach its ClickException through a public class.
 _CLICK_EXCEPTION: type[Exception] = next(
