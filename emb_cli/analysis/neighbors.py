@@ -1,0 +1,186 @@
+"""emb neighbors: the tokens nearest to a query vector, streamed over the table.
+
+A query is a signed sum of terms, gensim `most_similar` style: each term is the mean of
+its tokens' rows (a word may tokenise to several), +1 for positive and -1 for negative
+terms. Unlike gensim the rows are not unit-normalised first, so `king - man + woman` is
+exactly v_king - v_man + v_woman.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from emb_cli.analysis.common import SourceSummary, bounded_map, summarize
+from emb_cli.analysis.lookup import token_strings
+from emb_cli.errors import UsageError
+from emb_cli.sources.base import TableSource, check_ids
+
+if TYPE_CHECKING:
+    import numpy as np
+
+METRICS = ("cosine", "dot", "l2")
+# torch.nn.functional.cosine_similarity clamps each norm to this eps: a zero row scores 0.
+COSINE_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Term:
+    """One signed part of a query: the mean of these rows, times sign."""
+
+    sign: int  # +1 or -1
+    ids: list[int]
+    text: str | None = None  # the word it came from, if any
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    id: int
+    token: str | None
+    score: float  # cosine or dot (higher is nearer), or l2 distance (lower is nearer)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    expression: str  # e.g. "king - man + woman", "[2293]"
+    ids: list[int]  # every id in the query (excluded from results unless asked)
+    terms: list[dict[str, object]]  # {sign, ids, tokens, text}
+    results: list[Neighbor]
+
+
+@dataclass(frozen=True)
+class NeighborsReport:
+    metric: str
+    k: int
+    exclude_query: bool
+    queries: list[QueryResult]  # one, or one per token with --each
+    source: SourceSummary
+
+
+def _label(term: Term, tokens: list[str] | None) -> str:
+    if term.text is not None:
+        return term.text
+    if tokens is not None:
+        return "[" + " ".join(tokens) + "]"
+    return "[" + " ".join(map(str, term.ids)) + "]"
+
+
+def _expression(labels: list[tuple[int, str]]) -> str:
+    out = ""
+    for i, (sign, label) in enumerate(labels):
+        if i == 0:
+            out = label if sign > 0 else f"-{label}"
+        else:
+            out += f" {'+' if sign > 0 else '-'} {label}"
+    return out
+
+
+def _block_top(
+    item: tuple[int, np.ndarray, np.ndarray, np.ndarray, str, int, list[frozenset[int]]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query, the block's k best (ids, keys); key is larger-is-nearer (-distance for l2)."""
+    import numpy as np
+
+    start, block, q, q_norms, metric, k, excluded = item
+    x = block.astype(np.float64)
+    if metric == "l2":
+        keys = np.empty((x.shape[0], q.shape[0]), dtype=np.float64)
+        for j in range(q.shape[0]):
+            d = x - q[j]  # the difference itself, not |x|^2 - 2xq + |q|^2: no cancellation
+            keys[:, j] = -np.sqrt(np.einsum("ij,ij->i", d, d))
+    else:
+        keys = x @ q.T
+        if metric == "cosine":
+            norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), COSINE_EPS)
+            keys /= norms[:, None] * np.maximum(q_norms, COSINE_EPS)[None, :]
+    out = []
+    ids = np.arange(start, start + x.shape[0])
+    for j in range(q.shape[0]):
+        col = keys[:, j]
+        ok = ~np.isnan(col)  # a row with NaN/Inf values is no one's neighbour
+        for r in excluded[j]:
+            if start <= r < start + x.shape[0]:
+                ok[r - start] = False
+        cand = np.flatnonzero(ok)
+        if cand.size > k:
+            cand = cand[np.argpartition(-col[cand], k - 1)[:k]]
+        out.append((ids[cand], col[cand]))
+    return out
+
+
+def _merge(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    ids = np.concatenate([a[0], b[0]])
+    keys = np.concatenate([a[1], b[1]])
+    # best key first, then the lower id: a deterministic order for ties
+    order = np.lexsort((ids, -keys))[:k]
+    return ids[order], keys[order]
+
+
+def nearest(
+    source: TableSource,
+    queries: Sequence[Sequence[Term]],
+    metric: str = "cosine",
+    k: int = 10,
+    exclude_query: bool = True,
+    rows_per_chunk: int | None = None,
+) -> NeighborsReport:
+    """The k nearest rows to each query (a list of signed terms), in one pass over the table."""
+    import numpy as np
+
+    info = source.info
+    if metric not in METRICS:
+        raise UsageError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
+    if k < 1:
+        raise UsageError(f"-k must be at least 1, got {k}")
+    if not queries or any(not q or any(not t.ids for t in q) for q in queries):
+        raise UsageError("nothing to search for: pass token ids, --text or --positive")
+    all_ids = sorted({i for q in queries for t in q for i in t.ids})
+    check_ids(all_ids, info.vocab_size)
+    rows = source.rows(all_ids).astype(np.float64)
+    where = {tid: n for n, tid in enumerate(all_ids)}
+    vecs = np.zeros((len(queries), info.embed_dim), dtype=np.float64)
+    for j, q in enumerate(queries):
+        for t in q:
+            vecs[j] += t.sign * rows[[where[i] for i in t.ids]].mean(axis=0)
+    q_norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+    excluded = [
+        frozenset(i for t in q for i in t.ids) if exclude_query else frozenset() for q in queries
+    ]
+    best: list[tuple[np.ndarray, np.ndarray]] = [
+        (np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in queries
+    ]
+    items = ((s, b, vecs, q_norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk))
+    for part in bounded_map(_block_top, items):
+        best = [_merge(best[j], part[j], k) for j in range(len(queries))]
+    tok = source.tokenizer()
+    results = []
+    for j, q in enumerate(queries):
+        ids, keys = best[j]
+        id_list = [int(i) for i in ids]
+        tokens = token_strings(source, id_list) if tok is not None else None
+        scores = [float(-v) if metric == "l2" else float(v) for v in keys]
+        terms: list[dict[str, object]] = []
+        labels = []
+        for t in q:
+            ttoks = token_strings(source, t.ids) if tok is not None else None
+            terms.append({"sign": t.sign, "ids": list(t.ids), "tokens": ttoks, "text": t.text})
+            labels.append((t.sign, _label(t, ttoks)))
+        results.append(
+            QueryResult(
+                expression=_expression(labels),
+                ids=sorted({i for t in q for i in t.ids}),
+                terms=terms,
+                results=[
+                    Neighbor(i, tokens[n] if tokens is not None else None, s)
+                    for n, (i, s) in enumerate(zip(id_list, scores, strict=True))
+                ],
+            )
+        )
+    return NeighborsReport(
+        metric=metric, k=k, exclude_query=exclude_query, queries=results, source=summarize(info)
+    )
