@@ -1,0 +1,256 @@
+"""emb diff: compare two tables row by row, streamed over both in lockstep.
+
+Values are compared as float32 (the exact widening of bf16/fp16/fp8) and measured in
+float64. Rows past the shorter table (a resized vocab) are counted, not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from emb_cli.analysis.common import SourceSummary, bounded_map, summarize
+from emb_cli.analysis.lookup import token_strings
+from emb_cli.sources.base import TableSource, rows_per_chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# torch.nn.functional.cosine_similarity clamps each norm to this eps: a zero row scores 0.
+COSINE_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class ChangedRow:
+    id: int
+    token: str | None
+    l2: float  # ||b - a||
+    cosine: float  # cos(a, b); 1 for an unchanged direction
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    a: SourceSummary
+    b: SourceSummary
+    shape_a: list[int]
+    shape_b: list[int]
+    dtype_a: str
+    dtype_b: str
+    shape_changed: bool
+    dtype_changed: bool
+    comparable: bool  # same width: rows can be compared
+    rows_compared: int
+    rows_only_in_a: list[int]  # [first, end) ids present only in a (vocab shrank), or []
+    rows_only_in_b: list[int]  # [first, end) ids present only in b (vocab grew), or []
+    rows_changed: int | None
+    values_changed: int | None
+    max_abs_diff: float | None
+    mean_l2_change: float | None  # over all compared rows, unchanged ones included
+    mean_cosine: float | None  # mean cos(a_i, b_i) over compared rows
+    mean_row_norm_a: float | None
+    mean_row_norm_b: float | None
+    row_norm_ratio: float | None  # mean_row_norm_b / mean_row_norm_a
+    std_a: float | None  # population std of the compared values
+    std_b: float | None
+    most_changed_l2: list[ChangedRow]  # changed rows, largest L2 distance first
+    most_changed_cosine: list[ChangedRow]  # changed rows, lowest cosine first
+    differ: bool  # shape, dtype or any value differs: `--check` exits 1
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Part:
+    changed_ids: np.ndarray
+    l2: np.ndarray  # of the changed rows
+    cos: np.ndarray
+    rows_changed: int = 0
+    values_changed: int = 0
+    max_abs: float = 0.0
+    sum_l2: float = 0.0
+    sum_cos: float = 0.0
+    sum_norm_a: float = 0.0
+    sum_norm_b: float = 0.0
+    sum_a: float = 0.0
+    sum_sq_a: float = 0.0
+    sum_b: float = 0.0
+    sum_sq_b: float = 0.0
+
+
+def _lockstep(
+    a: TableSource, b: TableSource, rows: int, n: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Blocks of the first `rows` rows of both tables; stops reading at `rows`."""
+    ita, itb = iter(a.chunks(n)), iter(b.chunks(n))
+    try:
+        for (sa, ba), (sb, bb) in zip(ita, itb, strict=False):
+            assert sa == sb
+            if sa >= rows:
+                break
+            m = min(rows - sa, ba.shape[0], bb.shape[0])
+            yield sa, ba[:m], bb[:m]
+    finally:
+        for it in (ita, itb):
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+
+def _diff_block(item: tuple[int, np.ndarray, np.ndarray]) -> _Part:
+    import numpy as np
+
+    start, ba, bb = item
+    # NaN at the same place on both sides is no change
+    neq = (ba != bb) & ~(np.isnan(ba) & np.isnan(bb))
+    row_changed = neq.any(axis=1)
+    a, b = ba.astype(np.float64), bb.astype(np.float64)
+    d = b - a
+    l2 = np.sqrt(np.einsum("ij,ij->i", d, d))
+    l2[~row_changed] = 0.0  # NaN - NaN is no distance
+    na = np.sqrt(np.einsum("ij,ij->i", a, a))
+    nb = np.sqrt(np.einsum("ij,ij->i", b, b))
+    dot = np.einsum("ij,ij->i", a, b)
+    cos = dot / (np.maximum(na, COSINE_EPS) * np.maximum(nb, COSINE_EPS))
+    idx = np.flatnonzero(row_changed)
+    absd = np.abs(d[neq]) if neq.any() else np.zeros(0)
+    return _Part(
+        changed_ids=idx + start,
+        l2=l2[idx],
+        cos=cos[idx],
+        rows_changed=int(idx.size),
+        values_changed=int(neq.sum()),
+        max_abs=float(np.nanmax(absd)) if absd.size and not np.isnan(absd).all() else 0.0,
+        sum_l2=float(l2.sum()),
+        sum_cos=float(cos.sum()),
+        sum_norm_a=float(na.sum()),
+        sum_norm_b=float(nb.sum()),
+        sum_a=float(a.sum()),
+        sum_sq_a=float(np.einsum("ij,ij->", a, a)),
+        sum_b=float(b.sum()),
+        sum_sq_b=float(np.einsum("ij,ij->", b, b)),
+    )
+
+
+def _top(ids: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest keys, largest first, lower id first on ties."""
+    import numpy as np
+
+    if ids.size > k:
+        keep = np.argpartition(-keys, k - 1)[:k]
+        ids, keys = ids[keep], keys[keep]
+        return keep[np.lexsort((ids, -keys))]
+    return np.lexsort((ids, -keys))
+
+
+def _l2_key(l2: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    out: np.ndarray = np.nan_to_num(l2, nan=np.inf)  # a row gone NaN changed the most
+    return out
+
+
+def _cos_key(cos: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    out: np.ndarray = -np.nan_to_num(cos, nan=-2.0)  # lowest cosine first; NaN below -1
+    return out
+
+
+def diff_tables(
+    a: TableSource,
+    b: TableSource,
+    k: int = 10,
+    rows_per: int | None = None,
+    notes: Sequence[str] = (),
+) -> DiffReport:
+    """Compare b against a: shape, dtype, changed rows, the most changed ids."""
+    import numpy as np
+
+    ia, ib = a.info, b.info
+    shape_a, shape_b = [ia.vocab_size, ia.embed_dim], [ib.vocab_size, ib.embed_dim]
+    comparable = ia.embed_dim == ib.embed_dim
+    rows = min(ia.vocab_size, ib.vocab_size) if comparable else 0
+    only_a = [rows, ia.vocab_size] if comparable and ia.vocab_size > rows else []
+    only_b = [rows, ib.vocab_size] if comparable and ib.vocab_size > rows else []
+    all_notes = list(notes)
+    if not comparable:
+        all_notes.append(
+            f"widths differ ({ia.embed_dim} vs {ib.embed_dim}): rows cannot be compared"
+        )
+    empty = np.zeros(0)
+    cand_ids, cand_l2, cand_cos = np.zeros(0, dtype=np.int64), empty, empty
+    tot = _Part(changed_ids=cand_ids, l2=empty, cos=empty)
+    if rows:
+        n = rows_per or rows_per_chunk(ia.embed_dim)
+        for p in bounded_map(_diff_block, _lockstep(a, b, rows, n)):
+            tot.rows_changed += p.rows_changed
+            tot.values_changed += p.values_changed
+            tot.max_abs = max(tot.max_abs, p.max_abs)
+            for name in (
+                "sum_l2",
+                "sum_cos",
+                "sum_norm_a",
+                "sum_norm_b",
+                "sum_a",
+                "sum_sq_a",
+                "sum_b",
+                "sum_sq_b",
+            ):
+                setattr(tot, name, getattr(tot, name) + getattr(p, name))
+            # keep a running top-k by each measure: memory stays at 2k candidates
+            ids = np.concatenate([cand_ids, p.changed_ids])
+            l2 = np.concatenate([cand_l2, p.l2])
+            cos = np.concatenate([cand_cos, p.cos])
+            keep = np.union1d(_top(ids, _l2_key(l2), k), _top(ids, _cos_key(cos), k))
+            cand_ids, cand_l2, cand_cos = ids[keep], l2[keep], cos[keep]
+    tok_src = a if a.tokenizer() is not None else b
+
+    def rows_of(order: np.ndarray) -> list[ChangedRow]:
+        ids = [int(i) for i in cand_ids[order]]
+        toks = token_strings(tok_src, ids)
+        return [
+            ChangedRow(i, toks[n] if toks else None, float(cand_l2[o]), float(cand_cos[o]))
+            for n, (i, o) in enumerate(zip(ids, order, strict=True))
+        ]
+
+    values = rows * ia.embed_dim
+    measured = rows > 0
+
+    def std(s: float, sq: float) -> float | None:
+        if not measured:
+            return None
+        mean = s / values
+        return float(np.sqrt(max(sq / values - mean * mean, 0.0)))
+
+    mean_a = tot.sum_norm_a / rows if measured else None
+    mean_b = tot.sum_norm_b / rows if measured else None
+    rows_changed = tot.rows_changed if comparable else None
+    differ = shape_a != shape_b or ia.dtype != ib.dtype or bool(rows_changed)
+    return DiffReport(
+        a=summarize(ia),
+        b=summarize(ib),
+        shape_a=shape_a,
+        shape_b=shape_b,
+        dtype_a=ia.dtype,
+        dtype_b=ib.dtype,
+        shape_changed=shape_a != shape_b,
+        dtype_changed=ia.dtype != ib.dtype,
+        comparable=comparable,
+        rows_compared=rows,
+        rows_only_in_a=only_a,
+        rows_only_in_b=only_b,
+        rows_changed=rows_changed,
+        values_changed=tot.values_changed if comparable else None,
+        max_abs_diff=tot.max_abs if measured else None,
+        mean_l2_change=tot.sum_l2 / rows if measured else None,
+        mean_cosine=tot.sum_cos / rows if measured else None,
+        mean_row_norm_a=mean_a,
+        mean_row_norm_b=mean_b,
+        row_norm_ratio=mean_b / mean_a if mean_a and mean_b is not None else None,
+        std_a=std(tot.sum_a, tot.sum_sq_a),
+        std_b=std(tot.sum_b, tot.sum_sq_b),
+        most_changed_l2=rows_of(_top(cand_ids, _l2_key(cand_l2), k)),
+        most_changed_cosine=rows_of(_top(cand_ids, _cos_key(cand_cos), k)),
+        differ=differ,
+        notes=all_notes,
+    )
