@@ -371,3 +371,170 @@ def install_progress() -> None:
     from emb_cli.sources.base import set_progress
 
     set_progress(_DelayedBar)
+
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.undertrained import UndertrainedReport
+
+
+def render_undertrained(r: UndertrainedReport) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    n = r.tokenizer_vocab_size
+    tok = "no tokenizer" if n is None else f"tokenizer {n:,} tokens"
+    c.print(f"{r.rows:,} rows, {tok}; row norms: median {r.norm_median:.4g}, MAD {r.norm_mad:.4g}")
+    c.print(f"zero rows: {r.zero_rows:,}" + (f" {r.zero_row_ids[:20]}" if r.zero_rows else ""))
+    if r.beyond_tokenizer_rows:
+        c.print(f"rows past the tokenizer: {r.beyond_tokenizer_rows:,} {r.beyond_tokenizer_ids[:20]}")
+    c.print(f"cosine on {r.cosine_matrix_role} {r.cosine_matrix}, first PC removed "
+            f"({r.pc_explained:.1%} of the variance, {r.pc_iterations} passes)")
+    shown = r.reference_ids[:20]
+    more = f" ... ({len(r.reference_ids):,} in all)" if len(r.reference_ids) > 20 else ""
+    c.print(f"reference ({r.reference_source}: {r.reference_detail}): {shown}{more}")
+    for note in r.notes:
+        c.print(Text(f"note: {note}", style="yellow"))
+    t = Table()
+    for col in ("rank", "id", "token", "score", "cosine", "norm", "pct", "robust z", "flags"):
+        t.add_column(col, justify="left" if col in ("token", "flags") else "right", overflow="fold")
+    for rank, x in enumerate(r.candidates, 1):
+        marks = (("zero", x.zero), ("past-tokenizer", x.beyond_tokenizer), ("special", x.special),
+                 ("chat-template", x.in_chat_template), ("reference", x.in_reference))
+        t.add_row(
+            str(rank), str(x.id), "-" if x.token is None else repr(x.token), f"{x.score:.3f}",
+            "-" if x.cosine is None else f"{x.cosine:.4f}", f"{x.norm:.4g}",
+            f"{x.norm_percentile:.2f}", "-" if x.robust_z is None else f"{x.robust_z:+.2f}",
+            " ".join(name for name, on in marks if on),
+        )
+    c.print(t)
+    why = f"zero, past the tokenizer, or score >= {r.flag_score:g}"
+    c.print(Text(f"flagged: {r.flagged:,} rows ({why})", style="yellow" if r.flagged else "green"))
+
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.diff import ChangedRow, DiffReport
+    from emb_cli.analysis.neighbors import NeighborsReport
+
+
+def render_neighbors(r: NeighborsReport) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    nearer = "lower is nearer" if r.metric == "l2" else "higher is nearer"
+    for q in r.queries:
+        kept = "" if r.exclude_query else ", query tokens kept"
+        c.print(f"query {q.expression}  ids {q.ids}  ({r.metric}, {nearer}{kept})")
+        t = Table(show_edge=False, pad_edge=False)
+        t.add_column("rank", justify="right")
+        t.add_column("id", justify="right")
+        if q.results and q.results[0].token is not None:
+            t.add_column("token")
+        t.add_column(r.metric, justify="right")
+        for rank, n in enumerate(q.results, 1):
+            cells = [str(rank), str(n.id)]
+            if n.token is not None:
+                cells.append(repr(n.token))
+            t.add_row(*cells, f"{n.score:.4f}")
+        c.print(t)
+
+
+def _changed_table(rows: list[ChangedRow], title: str) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    t.add_column("id", justify="right")
+    if rows and rows[0].token is not None:
+        t.add_column("token")
+    t.add_column("l2", justify="right")
+    t.add_column("cosine", justify="right")
+    for x in rows:
+        cells = [str(x.id)] + ([repr(x.token)] if x.token is not None else [])
+        t.add_row(*cells, f"{x.l2:.4g}", _num(x.cosine))
+    return t
+
+
+def render_diff(r: DiffReport) -> None:
+    c = out()
+    c.print("a: " + _source_line(r.a))
+    c.print("b: " + _source_line(r.b))
+    c.print(f"shape {r.shape_a} -> {r.shape_b}" + (" (changed)" if r.shape_changed else ""))
+    c.print(f"dtype {r.dtype_a} -> {r.dtype_b}" + (" (changed)" if r.dtype_changed else ""))
+    if r.rows_only_in_a:
+        c.print(f"rows only in a: ids {r.rows_only_in_a[0]}..{r.rows_only_in_a[1] - 1}")
+    if r.rows_only_in_b:
+        c.print(f"rows only in b: ids {r.rows_only_in_b[0]}..{r.rows_only_in_b[1] - 1}")
+    if r.comparable:
+        c.print(f"rows changed: {r.rows_changed:,} of {r.rows_compared:,} "
+                f"({r.values_changed:,} values); max |diff| {_num(r.max_abs_diff)}, "
+                f"mean L2 change {_num(r.mean_l2_change)}, mean cosine {_num(r.mean_cosine)}")
+        c.print(f"mean row norm {_num(r.mean_row_norm_a)} -> {_num(r.mean_row_norm_b)} "
+                f"(ratio {_num(r.row_norm_ratio)}); std {_num(r.std_a)} -> {_num(r.std_b)}")
+        if r.most_changed_l2:
+            c.print(_changed_table(r.most_changed_l2, "most changed by L2 distance"))
+            c.print(_changed_table(r.most_changed_cosine, "most changed by cosine"))
+    for note in r.notes:
+        c.print(Text(f"note: {note}", style="yellow"))
+    style = "yellow" if r.differ else "green"
+    c.print(Text("verdict: " + ("differ" if r.differ else "identical"), style=style))
+
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.resize import ResizeReport
+
+
+def render_resize(r: ResizeReport) -> None:
+    c = out()
+    c.print(_source_line(r.source))
+    pad = f", pad_to_multiple_of {r.pad_to_multiple_of}" if r.pad_to_multiple_of is not None else ""
+    c.print(f"resize_token_embeddings({r.requested:,}{pad}) -> {r.new_num_tokens:,} rows "
+            f"({r.action}: +{r.rows_added:,} / -{r.rows_removed:,} from {r.old_num_tokens:,})")
+    t = Table()
+    for col in ("tensor", "role", "rows", "new rows", "added", "removed", "values"):
+        t.add_column(col, justify="left" if col in ("tensor", "role", "values") else "right")
+    plans = [r.embedding] + ([r.head] if r.head is not None else [])
+    for p in plans:
+        label = (p.tensor or "(built)") if p.stored else "(not stored)"
+        t.add_row(label, p.role, f"{p.old_rows:,}",
+                  f"{p.new_rows:,}", f"{p.rows_added:,}", f"{p.rows_removed:,}",
+                  "stored" if p.stored else "-")
+    c.print(t)
+    if r.head_follows_embedding:
+        c.print("head: tied, follows the embedding (one table)")
+    c.print(f"params {r.params_old:,} -> {r.params_new:,} ({r.params_delta:+,}); "
+            f"fp32 {r.bytes_new['float32']:,} B, bf16 {r.bytes_new['bfloat16']:,} B"
+            + (f"; as stored ({r.stored_dtype}) {r.stored_bytes_old:,} -> {r.stored_bytes_new:,} B"
+               if r.stored_bytes_new is not None else ""))
+    if r.tokenizer is not None:
+        k = r.tokenizer
+        c.print(f"tokenizer: {k.tokenizer_vocab_size:,} tokens, "
+                f"{k.padding_rows:,} padding rows past it; "
+                f"new ids {k.new_token_ids:,}: {k.new_ids_in_existing_rows:,} already have a row, "
+                f"{k.new_ids_needing_rows:,} need one"
+                + (f"; {k.tokenizer_ids_dropped:,} tokenizer ids LOSE their rows"
+                   if k.tokenizer_ids_dropped else ""))
+    if r.rows_added:
+        z = r.zero_mean_init
+        if r.mean_resizing:
+            c.print("new rows (mean resizing): N(mean of old rows, 1e-9 x their covariance)")
+            dists = [(p.tensor or p.role, p.distribution) for p in plans if p.distribution]
+            d = Table()
+            d.add_column("old rows ->")
+            for name, _ in dists:
+                d.add_column(name, justify="right")
+            stats = (("rows", lambda s: f"{s.rows:,}"), ("|mean|", lambda s: _num(s.mean_norm)),
+                     ("max |mean_i|", lambda s: _num(s.mean_abs_max)),
+                     ("trace cov", lambda s: _num(s.covariance_trace)),
+                     ("largest eigenvalue", lambda s: _num(s.covariance_max_eigenvalue)),
+                     ("smallest eigenvalue", lambda s: _num(s.covariance_min_eigenvalue)),
+                     ("1e-9 x trace", lambda s: _num(s.scaled_trace)),
+                     ("positive definite", lambda s: "yes" if s.positive_definite else "no"),
+                     ("sampler", lambda s: s.sampler),
+                     ("E new-row norm", lambda s: _num(s.expected_row_norm)))
+            for label, f in stats:
+                d.add_row(label, *(f(s) for _, s in dists))
+            c.print(d)
+        c.print(f"{'instead, ' if r.mean_resizing else ''}--no-mean-resizing: N(0, {z.std:g}) "
+                f"({z.std_source} initializer_range), row norm ~ {z.expected_row_norm:.6g}")
+    if r.written is not None:
+        w = r.written
+        c.print(f"wrote {w.path} (torch.manual_seed({w.seed}) before the resize):")
+        for wt in w.tensors:
+            c.print(f"  {wt.name} {wt.shape} {wt.dtype}, new rows: {wt.new_rows_init}")
+    for note in r.notes:
+        c.print(Text(f"note: {note}", style="yellow"))

@@ -1,0 +1,515 @@
+"""emb resize: what `model.resize_token_embeddings(n, pad_to_multiple_of, mean_resizing)` does.
+
+The plan (sizes, memory, tokenizer fit, the mean-resizing distribution) is numpy only and
+streamed; `write_resized` replays transformers' code with torch, call for call, so that
+the same `torch.manual_seed` gives bit-identical new rows (tests compare with transformers
+5.x `_get_resized_embeddings`, `_get_resized_lm_head`, `_init_added_embeddings_weights_with_mean`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emb_cli.analysis.common import SourceSummary, summarize
+from emb_cli.analysis.counting import bytes_by_dtype
+from emb_cli.errors import UsageError
+from emb_cli.sources.base import TableSource, rows_per_chunk
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import numpy as np
+    import torch
+
+    from emb_cli.sources.tensors import TensorRef
+
+# transformers scales the covariance by this before sampling (`epsilon = 1e-9`): new rows
+# sit within ~1e-4.5 standard deviations of the old mean.
+COV_SCALE = 1e-9
+# transformers' `_init_weights`: `std = config.initializer_range or 0.02`.
+DEFAULT_STD = 0.02
+# eigvalsh on D x D costs ~D^3: 0.1 s at 1024, seconds at 4096; past that, power iteration.
+EIGH_MAX_DIM = 4096
+STORED_ITEMSIZE = {
+    "float64": 8,
+    "float32": 4,
+    "bfloat16": 2,
+    "float16": 2,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+}
+WRITABLE = ("float64", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """N(mean, 1e-9 * cov) of the old rows: `_init_added_embeddings_weights_with_mean`."""
+
+    rows: int  # old rows the mean and covariance are taken over
+    mean_norm: float
+    mean_abs_max: float
+    covariance_trace: float  # cov = (X - mean)^T (X - mean) / rows, unscaled
+    covariance_max_eigenvalue: float
+    covariance_min_eigenvalue: float | None  # None past EIGH_MAX_DIM
+    scaled_trace: float  # 1e-9 * trace: the total variance the sampler uses
+    scaled_max_eigenvalue: float
+    positive_definite: bool  # Cholesky of 1e-9 * cov succeeds (float64 here)
+    sampler: str  # multivariate-normal | mean (transformers' fallback when not positive definite)
+    expected_row_norm: float  # sqrt(|mean|^2 + 1e-9 * trace): new rows are ~the mean
+
+
+@dataclass(frozen=True)
+class ZeroMeanInit:
+    """--no-mean-resizing: `_init_weights` draws normal_(0, std) over the whole new table."""
+
+    std: float
+    std_source: str  # config | default
+    expected_row_norm: float  # std * sqrt(D), the norm's root mean square
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    role: str  # embedding | head
+    tensor: str | None
+    stored: bool  # values available (a file's tensor or a built table)
+    old_rows: int
+    new_rows: int
+    rows_added: int
+    rows_removed: int
+    distribution: Distribution | None  # mean resizing of a stored tensor that grows
+
+
+@dataclass(frozen=True)
+class TokenizerFit:
+    """New token ids (tokenizer size .. requested) against the rows the table already has."""
+
+    tokenizer_vocab_size: int
+    padding_rows: int  # rows past the tokenizer: already there, unused
+    new_token_ids: int
+    new_ids_in_existing_rows: int  # no resize needed for these
+    new_ids_needing_rows: int
+    tokenizer_ids_dropped: int  # a shrink below the tokenizer loses these ids' rows
+
+
+@dataclass(frozen=True)
+class WrittenTensor:
+    name: str
+    shape: list[int]
+    dtype: str
+    new_rows_init: str  # multivariate-normal | mean | normal(0, std) | none
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: str
+    seed: int
+    tensors: list[WrittenTensor]
+
+
+@dataclass(frozen=True)
+class ResizeReport:
+    requested: int
+    pad_to_multiple_of: int | None
+    new_num_tokens: int  # after rounding, as transformers computes it
+    old_num_tokens: int
+    embed_dim: int
+    action: str  # grow | shrink | unchanged
+    rows_added: int
+    rows_removed: int
+    mean_resizing: bool
+    tied: bool | None
+    head_follows_embedding: bool  # tied: one table, the head is resized with it
+    embedding: TensorPlan
+    head: TensorPlan | None  # an untied head, resized to the same rows; None when tied
+    params_old: int
+    params_new: int
+    params_delta: int
+    bytes_old: dict[str, int]
+    bytes_new: dict[str, int]
+    stored_dtype: str
+    stored_bytes_old: int | None
+    stored_bytes_new: int | None
+    zero_mean_init: ZeroMeanInit
+    tokenizer: TokenizerFit | None
+    written: WriteResult | None
+    notes: list[str]
+    source: SourceSummary
+
+
+def final_size(current: int, requested: int, pad_to_multiple_of: int | None) -> int:
+    """transformers' rounding, exactly: ((n + m - 1) // m) * m."""
+    if pad_to_multiple_of is None:
+        return requested
+    m = pad_to_multiple_of
+    return ((requested + m - 1) // m) * m
+
+
+def validate(requested: int, pad_to_multiple_of: int | None) -> None:
+    if requested <= 0:
+        raise UsageError(f"NEW_NUM_TOKENS must be a positive number of rows, got {requested}")
+    if pad_to_multiple_of is not None and pad_to_multiple_of <= 0:
+        raise UsageError(f"--pad-to-multiple-of must be positive, got {pad_to_multiple_of}")
+
+
+def moments(
+    chunks: Iterable[tuple[int, np.ndarray]], dim: int
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """(rows, mean, population covariance) in float64, one bounded block at a time.
+
+    Shifted by the first block's mean, so a large common offset does not cancel digits in
+    X^T X / n - mean mean^T. Products of float32 values are exact in float64.
+    """
+    import numpy as np
+
+    n = 0
+    shift: np.ndarray | None = None
+    s = np.zeros(dim, dtype=np.float64)
+    xtx = np.zeros((dim, dim), dtype=np.float64)
+    for _, block in chunks:
+        b = block.astype(np.float64)
+        if shift is None:
+            shift = b.mean(axis=0)
+        b -= shift
+        n += b.shape[0]
+        s += b.sum(axis=0)
+        xtx += b.T @ b
+    assert shift is not None and n > 0
+    d = s / n
+    cov = xtx / n - np.outer(d, d)
+    cov = (cov + cov.T) / 2  # symmetric to the last bit, as eigvalsh and Cholesky assume
+    return n, shift + d, cov
+
+
+def _largest_eigenvalue(cov: np.ndarray) -> float:
+    import numpy as np
+
+    v = np.ones(cov.shape[0]) / math.sqrt(cov.shape[0])
+    lam = 0.0
+    for _ in range(500):
+        w = cov @ v
+        norm = float(np.linalg.norm(w))
+        if norm == 0.0:
+            return 0.0
+        v = w / norm
+        if abs(norm - lam) <= 1e-12 * norm:
+            break
+        lam = norm
+    return float(v @ cov @ v)
+
+
+def distribution(chunks: Iterable[tuple[int, np.ndarray]], dim: int) -> Distribution:
+    import numpy as np
+
+    rows, mean, cov = moments(chunks, dim)
+    if dim <= EIGH_MAX_DIM:
+        eig = np.linalg.eigvalsh(cov)
+        lmax, lmin = float(eig[-1]), float(eig[0])
+    else:
+        lmax, lmin = _largest_eigenvalue(cov), None
+    try:
+        np.linalg.cholesky(COV_SCALE * cov)
+        pd = bool(np.isfinite(cov).all())
+    except np.linalg.LinAlgError:
+        pd = False
+    trace = float(np.trace(cov))
+    mean_sq = float(mean @ mean)
+    return Distribution(
+        rows=rows,
+        mean_norm=math.sqrt(mean_sq),
+        mean_abs_max=float(np.abs(mean).max()),
+        covariance_trace=trace,
+        covariance_max_eigenvalue=lmax,
+        covariance_min_eigenvalue=lmin,
+        scaled_trace=COV_SCALE * trace,
+        scaled_max_eigenvalue=COV_SCALE * lmax,
+        positive_definite=pd,
+        sampler="multivariate-normal" if pd else "mean",
+        expected_row_norm=math.sqrt(mean_sq + (COV_SCALE * trace if pd else 0.0)),
+    )
+
+
+def _tensor_chunks(ref: TensorRef) -> Iterable[tuple[int, np.ndarray]]:
+    return ref.iter_chunks(rows_per_chunk(ref.shape[1]))
+
+
+def tokenizer_fit(source: TableSource, requested: int, final: int) -> TokenizerFit | None:
+    tok = source.tokenizer()
+    if tok is None:
+        return None
+    size = int(tok.get_vocab_size(with_added_tokens=True))
+    rows = source.info.vocab_size
+    new_ids = max(0, requested - size)
+    inside = max(0, min(requested, rows) - size)
+    return TokenizerFit(
+        tokenizer_vocab_size=size,
+        padding_rows=max(0, rows - size),
+        new_token_ids=new_ids,
+        new_ids_in_existing_rows=inside,
+        new_ids_needing_rows=new_ids - inside,
+        tokenizer_ids_dropped=max(0, size - final),
+    )
+
+
+def _plan(
+    role: str, name: str | None, stored: bool, old: int, new: int, dist: Distribution | None
+) -> TensorPlan:
+    return TensorPlan(
+        role=role,
+        tensor=name,
+        stored=stored,
+        old_rows=old,
+        new_rows=new,
+        rows_added=max(0, new - old),
+        rows_removed=max(0, old - new),
+        distribution=dist,
+    )
+
+
+def plan_resize(
+    source: TableSource,
+    requested: int,
+    pad_to_multiple_of: int | None = None,
+    mean_resizing: bool = True,
+    written: WriteResult | None = None,
+) -> ResizeReport:
+    validate(requested, pad_to_multiple_of)
+    info = source.info
+    old, dim = info.vocab_size, info.embed_dim
+    new = final_size(old, requested, pad_to_multiple_of)
+    grows = new > old
+    notes: list[str] = []
+
+    emb_dist = None
+    if grows and mean_resizing:
+        emb_dist = distribution(source.chunks(), dim)
+    embedding = _plan("embedding", info.tensor_name, True, old, new, emb_dist)
+
+    head_ref = source.head()
+    head: TensorPlan | None = None
+    tied = info.tied
+    if tied is True:
+        if head_ref is not None:
+            notes.append(
+                f"config says tied, yet {head_ref.name} is stored separately; "
+                "transformers re-ties it to the embedding after the resize"
+            )
+    elif head_ref is not None:
+        hrows = head_ref.shape[0]
+        hdist = (
+            distribution(_tensor_chunks(head_ref), dim) if mean_resizing and new > hrows else None
+        )
+        head = _plan("head", head_ref.name, True, hrows, new, hdist)
+    elif tied is False:
+        head = _plan("head", None, False, old, new, None)
+        notes.append(
+            "untied head not stored here: transformers draws its new rows the same "
+            "way from its own rows"
+        )
+
+    stored_params_old = old * dim + (head.old_rows * dim if head is not None else 0)
+    stored_params_new = new * dim * (2 if head is not None else 1)
+    item = STORED_ITEMSIZE.get(info.dtype)
+
+    std_cfg = info.initializer_range
+    std = std_cfg or DEFAULT_STD
+    zero = ZeroMeanInit(
+        std=std,
+        std_source="config" if std_cfg else "default",
+        expected_row_norm=std * math.sqrt(dim),
+    )
+
+    if new < old:
+        notes.append(
+            f"shrink: rows {new}..{old - 1} are removed; ids from {new} on lose their vectors"
+        )
+    pad = info.pad_token_id
+    if pad is not None and pad >= new:
+        notes.append(f"pad token {pad} is past the new size: transformers sets padding_idx to None")
+    if emb_dist is not None and emb_dist.rows <= dim:
+        notes.append(
+            f"{emb_dist.rows} rows in {dim} dimensions: the covariance is singular "
+            "(rank <= rows - 1), so transformers falls back to the mean"
+        )
+    if emb_dist is not None:
+        notes.append(
+            "positive definiteness checked here in float64; transformers checks "
+            "1e-9 * cov in float32 (--write reports what it did)"
+        )
+
+    return ResizeReport(
+        requested=requested,
+        pad_to_multiple_of=pad_to_multiple_of,
+        new_num_tokens=new,
+        old_num_tokens=old,
+        embed_dim=dim,
+        action="grow" if grows else ("shrink" if new < old else "unchanged"),
+        rows_added=max(0, new - old),
+        rows_removed=max(0, old - new),
+        mean_resizing=mean_resizing,
+        tied=tied,
+        head_follows_embedding=head is None and tied is not False,
+        embedding=embedding,
+        head=head,
+        params_old=stored_params_old,
+        params_new=stored_params_new,
+        params_delta=stored_params_new - stored_params_old,
+        bytes_old=bytes_by_dtype(stored_params_old),
+        bytes_new=bytes_by_dtype(stored_params_new),
+        stored_dtype=info.dtype,
+        stored_bytes_old=stored_params_old * item if item else None,
+        stored_bytes_new=stored_params_new * item if item else None,
+        zero_mean_init=zero,
+        tokenizer=tokenizer_fit(source, requested, new),
+        written=written,
+        notes=notes,
+        source=summarize(info),
+    )
+
+
+# ---------------------------------------------------------------- --write (torch)
+
+
+def input_files(source: TableSource) -> list[str]:
+    files = []
+    for ref in (source.embedding(), source.head()):
+        if ref is not None:
+            files.append(ref.file)
+    if source.info.path is not None:
+        files.append(source.info.path)
+    return files
+
+
+def check_output(source: TableSource, out: Path, force: bool) -> None:
+    for f in input_files(source):
+        same = out.exists() and Path(f).exists() and os.path.samefile(out, f)
+        if same or out.resolve() == Path(f).resolve():
+            raise UsageError(
+                f"--write {out} is an input file; emb never resizes in place: "
+                "name a new .safetensors file"
+            )
+    if out.is_dir():
+        raise UsageError(f"--write {out} is a directory; name a new .safetensors file")
+    if out.exists() and not force:
+        raise UsageError(f"--write {out} exists; pass --force to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"--write {out}: directory {out.parent} does not exist")
+    head = source.head() if source.info.tied is not True else None
+    for dtype in {source.info.dtype, head.dtype if head is not None else source.info.dtype}:
+        if dtype not in WRITABLE:
+            raise UsageError(
+                f"cannot write a resized {dtype} tensor; --write handles "
+                f"{', '.join(WRITABLE)} tensors"
+            )
+
+
+def _load(ref: TensorRef, dtype: torch.dtype) -> torch.Tensor:
+    """The stored tensor in its dtype: rows widen exactly to float32, so the cast back is exact."""
+    import numpy as np
+    import torch
+
+    rows, dim = ref.shape
+    buf = np.empty((rows, dim), dtype=np.float32)
+    for start, block in ref.iter_chunks(rows_per_chunk(dim)):
+        buf[start : start + block.shape[0]] = block
+    return torch.from_numpy(buf).to(dtype)
+
+
+def _resize_like_transformers(
+    old: torch.Tensor, new_rows: int, mean_resizing: bool, std: float, head: bool
+) -> tuple[torch.Tensor, str]:
+    """`_get_resized_embeddings` / `_get_resized_lm_head`: the same RNG calls, in the same order.
+
+    The new module's own init (Embedding: normal_(0, 1); Linear: kaiming_uniform_) draws from
+    the generator before mean resizing samples, so it is replayed too.
+    """
+    import torch
+    from torch.distributions import constraints
+    from torch.distributions.multivariate_normal import MultivariateNormal
+
+    old_rows, dim = old.shape
+    if old_rows == new_rows:
+        return old, "none"
+    if head:
+        module: torch.nn.Linear | torch.nn.Embedding = torch.nn.Linear(
+            dim, new_rows, bias=False, dtype=old.dtype
+        )
+    else:
+        module = torch.nn.Embedding(new_rows, dim, dtype=old.dtype)
+    w = module.weight.detach()  # shares storage with the module's weight
+    how = "none"
+    added = new_rows - old_rows
+    if added > 0 and not mean_resizing:
+        w.normal_(mean=0.0, std=std)  # _init_weights on the whole new module
+        how = f"normal(0, {std:g})"
+    elif added > 0:
+        x = old.to(torch.float32)
+        mean = torch.mean(x, dim=0)  # transformers passes axis=0, the same reduction
+        centered = x - mean
+        cov = centered.T @ centered / old_rows
+        if constraints.positive_definite.check(COV_SCALE * cov).all():  # type: ignore[no-untyped-call]
+            dist = MultivariateNormal(mean, covariance_matrix=COV_SCALE * cov)
+            w[-added:, :] = dist.sample(sample_shape=(added,)).to(old.dtype)
+            how = "multivariate-normal"
+        else:
+            w[-added:, :] = mean[None, :].repeat(added, 1).to(old.dtype)
+            how = "mean"
+    n = min(old_rows, new_rows)
+    w[:n, :] = old[:n, :]
+    return w.detach(), how
+
+
+def write_resized(
+    source: TableSource,
+    out: Path,
+    requested: int,
+    pad_to_multiple_of: int | None,
+    mean_resizing: bool,
+    seed: int,
+    force: bool = False,
+) -> WriteResult:
+    import torch
+    from safetensors.torch import save_file
+
+    from emb_cli.sources.built import BuiltSource, ensure_buildable
+
+    validate(requested, pad_to_multiple_of)
+    check_output(source, out, force)
+    info = source.info
+    new = final_size(info.vocab_size, requested, pad_to_multiple_of)
+    head_ref = source.head() if info.tied is not True else None
+    ensure_buildable(max(new, info.vocab_size), info.embed_dim, copies=3 if head_ref is None else 6)
+    dtype = getattr(torch, info.dtype)
+    std = info.initializer_range or DEFAULT_STD
+    if isinstance(source, BuiltSource):
+        old_embed = source.weight()
+    else:
+        ref = source.embedding()
+        assert ref is not None
+        old_embed = _load(ref, dtype)
+    old_head = _load(head_ref, getattr(torch, head_ref.dtype)) if head_ref is not None else None
+
+    torch.manual_seed(seed)  # as a script would before model.resize_token_embeddings(...)
+    tensors: dict[str, torch.Tensor] = {}
+    written: list[WrittenTensor] = []
+    embed, how = _resize_like_transformers(old_embed, new, mean_resizing, std, head=False)
+    name = info.tensor_name or "model.embed_tokens.weight"
+    tensors[name] = embed
+    written.append(WrittenTensor(name, list(embed.shape), info.dtype, how))
+    if old_head is not None and head_ref is not None:
+        h, how = _resize_like_transformers(old_head, new, mean_resizing, std, head=True)
+        tensors[head_ref.name] = h
+        written.append(WrittenTensor(head_ref.name, list(h.shape), head_ref.dtype, how))
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        save_file(
+            {k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": "pt"}
+        )
+        os.replace(tmp, out)  # no half-written OUT if this is interrupted
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return WriteResult(path=str(out), seed=seed, tensors=written)
