@@ -8,12 +8,15 @@ This is the one place that translates each family's keys (`hidden_size`,
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from emb_cli.errors import InputError, UsageError
+
+T = TypeVar("T")
 
 INIT_SCHEMES = ("normal", "torch-default", "uniform", "xavier-normal", "xavier-uniform")
 BUILD_DTYPES = ("float32", "bfloat16", "float16")
@@ -76,7 +79,8 @@ def load_preset(name: str) -> TableSpec:
     path = configs_dir() / f"{name}.toml"
     if not path.is_file():
         raise UsageError(
-            f"unknown preset {name!r}; choose one of: {', '.join(preset_names())} (see `emb presets`)"
+            f"unknown preset {name!r}; choose one of: {', '.join(preset_names())} "
+            "(see `emb presets`)"
         )
     spec = _spec_from_toml(path, origin="default" if name == "default" else "preset")
     return replace(spec, name=name)
@@ -117,25 +121,43 @@ def _spec_from_toml(path: Path, origin: str) -> TableSpec:
     if vocab is None or dim is None:
         raise InputError(f"config {path} needs vocab_size and embed_dim")
     init = InitSpec(
-        scheme=str(data.get("init", "normal")),
-        std=float(data.get("initializer_range", 0.02)),
-        seed=int(data.get("seed", 42)),
-        low=float(data.get("uniform_low", -0.1)),
-        high=float(data.get("uniform_high", 0.1)),
+        scheme=_field(data, "init", str, "normal", path),
+        std=_float_field(data, "initializer_range", 0.02, path),
+        seed=_int_field(data.get("seed", 42), "seed", path),
+        low=_float_field(data, "uniform_low", -0.1, path),
+        high=_float_field(data, "uniform_high", 0.1, path),
     )
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise InputError(f"notes in {path} must be a list of strings, got {notes!r}")
+    model_type = data.get("model_type")
     spec = TableSpec(
         origin=origin,
-        name=str(data.get("name", path.stem)),
+        name=_field(data, "name", str, path.stem, path),
         vocab_size=_int_field(vocab, "vocab_size", path),
         embed_dim=_int_field(dim, "embed_dim", path),
         pad_token_id=_optional_int(data.get("pad_token_id"), "pad_token_id", path),
-        tied=bool(data.get("tie_word_embeddings", False)),
-        dtype=str(data.get("dtype", "float32")),
+        tied=_field(data, "tie_word_embeddings", bool, False, path),
+        dtype=_field(data, "dtype", str, "float32", path),
         init=init,
-        model_type=data.get("model_type"),
-        notes=tuple(str(n) for n in data.get("notes", ())),
+        model_type=None if model_type is None else _field(data, "model_type", str, "", path),
+        notes=tuple(notes),
     )
     return validate_spec(spec)
+
+
+def _field(data: dict[str, Any], key: str, kind: type[T], default: T, path: Path) -> T:
+    value = data.get(key, default)
+    if not isinstance(value, kind):
+        raise InputError(f"{key} in {path} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _float_field(data: dict[str, Any], key: str, default: float, path: Path) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{key} in {path} must be a number, got {value!r}")
+    return float(value)
 
 
 def _int_field(value: Any, key: str, path: Path | str) -> int:
@@ -219,10 +241,16 @@ def _hf_dtype(value: Any) -> str:
 
 
 def validate_spec(spec: TableSpec) -> TableSpec:
+    # A bad size from a file names the file; from flags, the flag.
+    where = f" in {spec.name}" if spec.origin in ("config", "preset") else ""
     if spec.vocab_size <= 0:
-        raise UsageError(f"vocab size must be a positive integer, got {spec.vocab_size}")
+        raise UsageError(
+            f"vocab size must be a positive integer, got {spec.vocab_size}{where}; pass --vocab N"
+        )
     if spec.embed_dim <= 0:
-        raise UsageError(f"embedding dim must be a positive integer, got {spec.embed_dim}")
+        raise UsageError(
+            f"embedding dim must be a positive integer, got {spec.embed_dim}{where}; pass --dim N"
+        )
     pad = spec.pad_token_id
     if pad is not None and not 0 <= pad < spec.vocab_size:
         raise UsageError(
@@ -233,10 +261,13 @@ def validate_spec(spec: TableSpec) -> TableSpec:
     init = spec.init
     if init.scheme not in INIT_SCHEMES:
         raise UsageError(f"unknown init {init.scheme!r}; choose {', '.join(INIT_SCHEMES)}")
-    if not init.std > 0 or init.std != init.std:
-        raise UsageError(f"init std must be positive, got {init.std}")
-    if not init.low < init.high:
-        raise UsageError(f"uniform bounds need low < high, got [{init.low}, {init.high}]")
+    # `not x > 0` also refuses NaN; torch's normal_/uniform_ refuse infinite arguments.
+    if not 0 < init.std < math.inf:
+        raise UsageError(f"init std must be a positive finite number, got {init.std}")
+    if not -math.inf < init.low < init.high < math.inf:
+        raise UsageError(
+            f"uniform bounds need finite low < high, got [{init.low}, {init.high}]"
+        )
     if not 0 <= init.seed < 2**63:
         raise UsageError(f"seed must be in 0..2**63-1, got {init.seed}")
     return spec
