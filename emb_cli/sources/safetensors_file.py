@@ -52,14 +52,17 @@ def read_header(path: Path) -> SafetensorsHeader:
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path} is not a valid safetensors file: header is not JSON") from exc
+        raise _bad(path, "its header is not UTF-8 JSON") from exc
     if not isinstance(header, dict):
-        raise InputError(f"{path} is not a valid safetensors file: header is not a JSON object")
+        raise _bad(path, "its header is not a JSON object")
     return _parse(path, header, data_start=8 + n, data_len=size - 8 - n)
 
 
 def _bad(path: Path, what: str) -> InputError:
-    return InputError(f"{path} is not a valid safetensors file: {what}")
+    return InputError(
+        f"{path} is not a valid safetensors file: {what}; it is damaged or not safetensors: "
+        "download or save it again"
+    )
 
 
 def _parse(path: Path, header: dict[str, Any], data_start: int, data_len: int) -> SafetensorsHeader:
@@ -123,17 +126,27 @@ def _parse(path: Path, header: dict[str, Any], data_start: int, data_len: int) -
     for (b1, e1, n1), (b2, e2, n2) in zip(spans, spans[1:], strict=False):
         if b2 < e1 and e1 > b1 and e2 > b2:
             raise _bad(path, f"tensors {n1!r} and {n2!r} overlap in the data section")
-    _attach_fp8_scales(tensors)
+    _attach_fp8_scales(path, tensors)
     return SafetensorsHeader(path=path, tensors=tensors, metadata=meta_raw, raw_dtypes=raw_dtypes)
 
 
-def _attach_fp8_scales(tensors: dict[str, FileTensor]) -> None:
+def _attach_fp8_scales(path: Path, tensors: dict[str, FileTensor]) -> None:
     """DeepSeek-V3-style fp8 weights carry `<name>_scale_inv` (F32, one per 128x128 block)."""
     for name, t in tensors.items():
         if not t.dtype.startswith("float8") or not name.endswith(".weight") or len(t.shape) != 2:
             continue
-        scale = tensors.get(name + "_scale_inv") or tensors.get(name[: -len(".weight")] + ".weight_scale_inv")
+        scale = tensors.get(name + "_scale_inv") or tensors.get(
+            name[: -len(".weight")] + ".weight_scale_inv"
+        )
         if scale is None or len(scale.shape) != 2 or scale.dtype != "float32":
+            continue
+        if 0 in scale.shape and 0 not in t.shape:
+            raise _bad(
+                path,
+                f"{scale.name!r} has shape {list(scale.shape)}: no scales for the "
+                f"{list(t.shape)} fp8 tensor {name!r}",
+            )
+        if 0 in t.shape:
             continue
         rows, cols = t.shape
         br = -(-rows // scale.shape[0])
