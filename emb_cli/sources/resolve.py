@@ -61,4 +61,9 @@ def open_source(args: SourceArgs) -> TableSource:
 
     pad_given = args.overrides.pad is not None
     pad = parse_pad(args.overrides.pad) if args.overrides.pad is not None else None
-    return LoadedSource(open_checkpoint(args.from_), args.tensor, pad, pad_given)
+    source = LoadedSource(open_checkpoint(args.from_), args.tensor, pad, pad_given)
+    rows = source.info.vocab_size
+    # A pad id from a config may be wrong (a check reports it); one typed as --pad is a typo.
+    if pad is not None and not 0 <= pad < rows:
+        raise UsageError(f"--pad {pad} is outside the table: valid ids are 0..{rows - 1}")
+    return source
