@@ -162,16 +162,14 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load(path: Path) -> Any:
-    import torch
+    import warnings
 
     try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):
-                raise
-            # Files from before torch 1.6's zip format cannot be memory-mapped; still weights_only.
-            return torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns on stderr about pickle protocols it was not written with; the
+        # outcome (loaded or refused) is what emb reports, on one line.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _torch_load(path)
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower():
             raise _unreadable(path, exc) from exc  # "invalid load key": not a pickle at all
@@ -183,6 +181,18 @@ def _load(path: Path) -> Any:
         ) from exc
     except Exception as exc:  # zip, EOF and storage errors from a damaged file
         raise _unreadable(path, exc) from exc
+
+
+def _torch_load(path: Path) -> Any:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        # Files from before torch 1.6's zip format cannot be memory-mapped; still weights_only.
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _unpickler_reason(exc: BaseException) -> str:
