@@ -66,7 +66,9 @@ def _within(sample: np.ndarray, mean: float, std: float) -> dict[str, float]:
     if sample.size == 0 or std <= 0:
         return {}
     a = np.abs(sample - mean)
-    return {f"within_{k}_std": float(np.count_nonzero(a <= k * std) / sample.size) for k in (1, 2, 3)}
+    return {
+        f"within_{k}_std": float(np.count_nonzero(a <= k * std) / sample.size) for k in (1, 2, 3)
+    }
 
 
 def ks_statistic(sample: np.ndarray, exp: Expected) -> float:
@@ -162,7 +164,7 @@ def init_stats(source: TableSource) -> InitStatsReport:
     lowest = order[: min(EXTREME_ROWS, valid)].tolist()
     highest = order[:valid][::-1][:EXTREME_ROWS].tolist()
     zero_ids = np.flatnonzero(norms == 0).tolist()
-    pad_row = None
+    pad_row: dict[str, Any] | None = None
     if pad is not None:
         pad_row = {"id": pad, "exists": pad_valid}
         if pad_valid:
@@ -183,7 +185,8 @@ def init_stats(source: TableSource) -> InitStatsReport:
         ks_critical=ks_crit,
         sample_values=int(s.sample.size),
         row_norm_percentiles={
-            str(p): float(v) for p, v in zip(PERCENTILES, np.percentile(kn, PERCENTILES), strict=True)
+            str(p): float(v)
+            for p, v in zip(PERCENTILES, np.percentile(kn, PERCENTILES), strict=True)
         }
         if kn.size
         else {},

@@ -1,4 +1,4 @@
-"""emb padding: is the pad row zero, and does nn.Embedding(padding_idx=pad) keep its gradient zero?"""
+"""emb padding: is the pad row zero, and does padding_idx keep its gradient zero?"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.analysis.common import SourceSummary, summarize
-from emb_cli.sources.base import TableSource
+from emb_cli.sources.base import TableSource, check_ids
 
 if TYPE_CHECKING:
     from emb_cli.sources.built import BuiltSource
@@ -59,33 +59,49 @@ def check_padding(
     import numpy as np
 
     info = source.info
+    if token_ids:  # --ids index the table: refuse, as lookup does, before torch sees them
+        check_ids(token_ids, info.vocab_size)
     pad = info.pad_token_id
     found: dict[str, int | None] = dict(getattr(getattr(source, "pad", None), "found", {}))
     disagree = len({v for v in found.values() if v is not None}) > 1
     notes = []
     if disagree:
         notes.append("pad ids disagree: " + ", ".join(f"{k} says {v}" for k, v in found.items()))
-    base: dict[str, Any] = dict(
-        source=summarize(info),
-        pad_token_id=pad,
-        pad_source=info.pad_source,
-        pad_ids_found=found,
-        sources_disagree=disagree,
-        notes=notes,
-    )
+    base: dict[str, Any] = {
+        "source": summarize(info),
+        "pad_token_id": pad,
+        "pad_source": info.pad_source,
+        "pad_ids_found": found,
+        "sources_disagree": disagree,
+        "notes": notes,
+    }
     if pad is None:
         return PaddingReport(
-            **base, row_exists=False, row_is_zero=None, row_norm=None, row_max_abs=None,
-            median_row_norm=None, gradient=None, gradient_without_padding_idx=None,
-            verdict="no-pad-token", ok=True,
+            **base,
+            row_exists=False,
+            row_is_zero=None,
+            row_norm=None,
+            row_max_abs=None,
+            median_row_norm=None,
+            gradient=None,
+            gradient_without_padding_idx=None,
+            verdict="no-pad-token",
+            ok=True,
             detail="no pad token: no config, generation_config or tokenizer names one "
             "(pass --pad ID to check a row); batches of unequal length need one",
         )
     if not 0 <= pad < info.vocab_size:
         return PaddingReport(
-            **base, row_exists=False, row_is_zero=None, row_norm=None, row_max_abs=None,
-            median_row_norm=None, gradient=None, gradient_without_padding_idx=None,
-            verdict="missing-row", ok=False,
+            **base,
+            row_exists=False,
+            row_is_zero=None,
+            row_norm=None,
+            row_max_abs=None,
+            median_row_norm=None,
+            gradient=None,
+            gradient_without_padding_idx=None,
+            verdict="missing-row",
+            ok=False,
             detail=f"pad id {pad} (from {info.pad_source}) has no row: the table has rows "
             f"0..{info.vocab_size - 1}; nn.Embedding(padding_idx={pad}) would raise",
         )
@@ -133,9 +149,17 @@ def check_padding(
             "keep padded positions out of the result"
         )
     return PaddingReport(
-        **base, row_exists=True, row_is_zero=is_zero, row_norm=norm, row_max_abs=max_abs,
-        median_row_norm=median, gradient=grad, gradient_without_padding_idx=no_idx,
-        verdict=verdict, ok=ok, detail=detail,
+        **base,
+        row_exists=True,
+        row_is_zero=is_zero,
+        row_norm=norm,
+        row_max_abs=max_abs,
+        median_row_norm=median,
+        gradient=grad,
+        gradient_without_padding_idx=no_idx,
+        verdict=verdict,
+        ok=ok,
+        detail=detail,
     )
 
 
@@ -152,7 +176,9 @@ def _batch_ids(token_ids: Sequence[int], vocab_size: int, pad: int) -> list[list
     return [first, second]
 
 
-def gradient_check(source: BuiltSource, batch: list[list[int]], padding_idx: int | None) -> GradientCheck:
+def gradient_check(
+    source: BuiltSource, batch: list[list[int]], padding_idx: int | None
+) -> GradientCheck:
     """loss = sum(embed(batch) * r) for a fixed random r; then read weight.grad row by row."""
     import torch
 
@@ -161,7 +187,7 @@ def gradient_check(source: BuiltSource, batch: list[list[int]], padding_idx: int
     # does not need a second dense 2 GB tensor for its grad.
     embed = torch.nn.Embedding.from_pretrained(
         weight.clone(), freeze=False, padding_idx=padding_idx, sparse=True
-    )
+    )  # type: ignore[no-untyped-call]
     ids = torch.tensor(batch)
     out = embed(ids)
     gen = torch.Generator().manual_seed(0)

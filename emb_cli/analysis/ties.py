@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.analysis.common import SourceSummary, summarize
-from emb_cli.sources.base import TableSource, rows_per_chunk
+from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
+from emb_cli.sources.roles import ROLE_HEAD, classify
 
 if TYPE_CHECKING:
     from emb_cli.sources.built import BuiltSource
@@ -26,7 +27,13 @@ VERDICTS_OK = {
     "missing-head": False,
 }
 _BASE_MODEL_SUFFIXES = ("Model", "Encoder")
-_HEAD_ARCH_MARKERS = ("ForCausalLM", "LMHead", "ForMaskedLM", "ForConditionalGeneration", "ForPreTraining")
+_HEAD_ARCH_MARKERS = (
+    "ForCausalLM",
+    "LMHead",
+    "ForMaskedLM",
+    "ForConditionalGeneration",
+    "ForPreTraining",
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,9 @@ def _compare(a: TensorRef, b: TensorRef, all_rows: bool) -> Comparison:
     n = rows_per_chunk(a.shape[1], max(1, a.nbytes // max(1, a.shape[0] * a.shape[1])))
     diff_rows, max_diff, compared, bitwise = 0, 0.0, 0, True
     same_dtype = a.dtype == b.dtype
-    for (start, x), (_, y) in zip(a.iter_chunks(n, raw=True), b.iter_chunks(n, raw=True), strict=True):
+    for (start, x), (_, y) in zip(
+        a.iter_chunks(n, raw=True), b.iter_chunks(n, raw=True), strict=True
+    ):
         compared = start + x.shape[0]
         if same_dtype and x.tobytes() == y.tobytes():
             continue
@@ -97,8 +106,12 @@ def _has_lm_head_arch(config: dict[str, Any] | None) -> bool | None:
     return any(any(m in str(a) for m in _HEAD_ARCH_MARKERS) for a in archs)
 
 
-def verify_tie(source: TableSource, token_ids: Sequence[int] = (), all_rows: bool = False) -> TieReport:
+def verify_tie(
+    source: TableSource, token_ids: Sequence[int] = (), all_rows: bool = False
+) -> TieReport:
     info = source.info
+    if token_ids:  # --ids index the table: refuse, as lookup does, before torch sees them
+        check_ids(token_ids, info.vocab_size)
     if info.built:
         from emb_cli.sources.built import BuiltSource
 
@@ -126,7 +139,13 @@ def verify_tie(source: TableSource, token_ids: Sequence[int] = (), all_rows: boo
     cmp = None
     wasted = 0
     if head is None:
-        evidence.append("no LM head tensor stored")
+        if emb is not None and classify(emb.name) == ROLE_HEAD:
+            evidence.append(
+                f"one stored tensor serves both: {emb.name} "
+                "(the embedding's name was dropped at save)"
+            )
+        else:
+            evidence.append("no LM head tensor stored")
         has_head_arch = _has_lm_head_arch(ckpt.config)
         if has_head_arch is False:
             verdict = "no-head"
@@ -151,7 +170,8 @@ def verify_tie(source: TableSource, token_ids: Sequence[int] = (), all_rows: boo
         else:
             evidence.append(
                 f"values differ: {cmp.differing_rows} rows"
-                f"{' at least (stopped at the first differing block)' if cmp.stopped_early else ''}, "
+                f"{' at least (stopped at the first differing block)' if cmp.stopped_early else ''}"
+                ", "
                 f"max |diff| {cmp.max_abs_diff:.4g}"
             )
         if cmp.bitwise_equal:
@@ -163,7 +183,9 @@ def verify_tie(source: TableSource, token_ids: Sequence[int] = (), all_rows: boo
                 evidence.append("untied by config yet identical: copied at save or never trained?")
         elif tied:
             verdict = "diverged"
-            evidence.append("config ties them but the values differ: transformers will refuse to tie")
+            evidence.append(
+                "config ties them but the values differ: transformers will refuse to tie"
+            )
         else:
             verdict = "untied"
     return TieReport(
@@ -190,10 +212,12 @@ def _built_tie(source: BuiltSource, token_ids: Sequence[int]) -> TieReport:
     info = source.info
     v, d = info.vocab_size, info.embed_dim
     ensure_buildable(v, d, copies=4)  # weight, its grad, and two untied copies for the check
-    ids = [t for t in token_ids] or [t for t in (73, 786, 2934) if t < v] or [0]
+    ids = list(token_ids) or [t for t in (73, 786, 2934) if t < v] or [0]
     x = torch.tensor([ids])
     weight = source.weight().float()
-    embed = torch.nn.Embedding.from_pretrained(weight.clone(), freeze=False, padding_idx=info.pad_token_id)
+    embed = torch.nn.Embedding.from_pretrained(
+        weight.clone(), freeze=False, padding_idx=info.pad_token_id
+    )  # type: ignore[no-untyped-call]
     head = torch.nn.Linear(d, v, bias=False)
     if info.tied:
         head.weight = embed.weight  # what PreTrainedModel.tie_weights() does
@@ -203,7 +227,9 @@ def _built_tie(source: BuiltSource, token_ids: Sequence[int]) -> TieReport:
     (logits * r).sum().backward()
     assert embed.weight.grad is not None
     # The same two uses on separate copies: their grads must add up to the shared one.
-    e2 = torch.nn.Embedding.from_pretrained(weight.clone(), freeze=False, padding_idx=info.pad_token_id)
+    e2 = torch.nn.Embedding.from_pretrained(
+        weight.clone(), freeze=False, padding_idx=info.pad_token_id
+    )  # type: ignore[no-untyped-call]
     h2 = torch.nn.Linear(d, v, bias=False)
     h2.weight = torch.nn.Parameter(weight.clone() if info.tied else head.weight.detach().clone())
     (h2(e2(x)) * r).sum().backward()
