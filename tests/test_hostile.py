@@ -96,19 +96,38 @@ FILE_CASES: dict[str, Builder] = {
     "header-nan": lambda t: _file(t, st_bytes(b'{"a": NaN}')),
     "header-empty-object": lambda t: _file(t, st_bytes({})),
     "entry-not-object": lambda t: _file(t, st_bytes({EMB: [1, 2]})),
-    "shape-strings": lambda t: _file(t, st_bytes({EMB: entry("F32", ["8", "4"], 0, 128)}, bytes(128))),
-    "shape-negative": lambda t: _file(t, st_bytes({EMB: entry("F32", [-8, -4], 0, 128)}, bytes(128))),
+    "shape-strings": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", ["8", "4"], 0, 128)}, bytes(128))
+    ),
+    "shape-negative": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [-8, -4], 0, 128)}, bytes(128))
+    ),
     "shape-not-list": lambda t: _file(t, st_bytes({EMB: entry("F32", 32, 0, 128)}, bytes(128))),  # type: ignore[arg-type]
     "shape-float": lambda t: _file(t, st_bytes({EMB: entry("F32", [8.0, 4], 0, 128)}, bytes(128))),
-    "shape-huge": lambda t: _file(t, st_bytes({EMB: entry("F32", [2**62, 2**62], 0, 128)}, bytes(128))),
-    "offsets-outside-file": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 128)}, bytes(64))),
-    "offsets-negative": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], -128, 0)}, bytes(128))),
-    "offsets-reversed": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], 128, 0)}, bytes(128))),
-    "offsets-wrong-size": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 64)}, bytes(128))),
-    "offsets-three": lambda t: _file(
-        t, st_bytes({EMB: {"dtype": "F32", "shape": [8, 4], "data_offsets": [0, 64, 128]}}, bytes(128))
+    "shape-huge": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [2**62, 2**62], 0, 128)}, bytes(128))
     ),
-    "offsets-missing": lambda t: _file(t, st_bytes({EMB: {"dtype": "F32", "shape": [8, 4]}}, bytes(128))),
+    "offsets-outside-file": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [8, 4], 0, 128)}, bytes(64))
+    ),
+    "offsets-negative": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [8, 4], -128, 0)}, bytes(128))
+    ),
+    "offsets-reversed": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [8, 4], 128, 0)}, bytes(128))
+    ),
+    "offsets-wrong-size": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [8, 4], 0, 64)}, bytes(128))
+    ),
+    "offsets-three": lambda t: _file(
+        t,
+        st_bytes(
+            {EMB: {"dtype": "F32", "shape": [8, 4], "data_offsets": [0, 64, 128]}}, bytes(128)
+        ),
+    ),
+    "offsets-missing": lambda t: _file(
+        t, st_bytes({EMB: {"dtype": "F32", "shape": [8, 4]}}, bytes(128))
+    ),
     "offsets-overlap": lambda t: _file(
         t,
         st_bytes(
@@ -125,40 +144,69 @@ FILE_CASES: dict[str, Builder] = {
         t, st_bytes({"__metadata__": ["pt"], EMB: entry("F32", [8, 4], 0, 128)}, bytes(128))
     ),
     "no-embedding-by-name": lambda t: _file(t, f32_table(8, 4, name="foo.bar")),
-    "tensor-1d-by-name": lambda t: _file(t, st_bytes({EMB: entry("F32", [32], 0, 128)}, bytes(128))),
-    "tensor-3d-by-name": lambda t: _file(t, st_bytes({EMB: entry("F32", [2, 4, 4], 0, 128)}, bytes(128))),
+    "tensor-1d-by-name": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [32], 0, 128)}, bytes(128))
+    ),
+    "tensor-3d-by-name": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [2, 4, 4], 0, 128)}, bytes(128))
+    ),
     "tensor-0-rows": lambda t: _file(t, st_bytes({EMB: entry("F32", [0, 4], 0, 0)})),
     "tensor-0-cols": lambda t: _file(t, st_bytes({EMB: entry("F32", [8, 0], 0, 0)})),
-    "integer-table": lambda t: _file(t, st_bytes({EMB: entry("I32", [8, 4], 0, 128)}, bytes(128))),
-    "bool-table": lambda t: _file(t, st_bytes({EMB: entry("BOOL", [8, 4], 0, 32)}, bytes(32))),
     "tensor-not-found": lambda t: [*_file(t, GOOD), "--tensor", "nope.weight"],
     "tensor-1d": lambda t: [
-        *_file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 128), "bias": entry("F32", [4], 128, 144)}, bytes(144))),
-        "--tensor", "bias",
+        *_file(
+            t,
+            st_bytes(
+                {EMB: entry("F32", [8, 4], 0, 128), "bias": entry("F32", [4], 128, 144)}, bytes(144)
+            ),
+        ),
+        "--tensor",
+        "bias",
     ],
     "tensor-3d": lambda t: [
-        *_file(t, st_bytes({EMB: entry("F32", [8, 4], 0, 128), "cube": entry("F32", [2, 2, 2], 128, 160)}, bytes(160))),
-        "--tensor", "cube",
+        *_file(
+            t,
+            st_bytes(
+                {EMB: entry("F32", [8, 4], 0, 128), "cube": entry("F32", [2, 2, 2], 128, 160)},
+                bytes(160),
+            ),
+        ),
+        "--tensor",
+        "cube",
     ],
     "several-embeddings": lambda t: _file(
         t,
         st_bytes(
-            {"a.embed_tokens.weight": entry("F32", [8, 4], 0, 128), "b.embed_tokens.weight": entry("F32", [8, 4], 128, 256)},
+            {
+                "a.embed_tokens.weight": entry("F32", [8, 4], 0, 128),
+                "b.embed_tokens.weight": entry("F32", [8, 4], 128, 256),
+            },
             bytes(256),
         ),
     ),
     "index-missing-shard": lambda t: _dir(
         t,
-        {"model.safetensors.index.json": json.dumps({"metadata": {}, "weight_map": {EMB: "model-00001-of-00002.safetensors"}})},
+        {
+            "model.safetensors.index.json": json.dumps(
+                {"metadata": {}, "weight_map": {EMB: "model-00001-of-00002.safetensors"}}
+            )
+        },
     ),
-    "index-file-missing-shard": lambda t: [
-        "--from",
-        str(t / "model" / "model.safetensors.index.json"),
-    ]
-    if _dir(t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "gone.safetensors"}})})
-    else [],
+    "index-file-missing-shard": lambda t: (
+        [
+            "--from",
+            str(t / "model" / "model.safetensors.index.json"),
+        ]
+        if _dir(
+            t,
+            {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "gone.safetensors"}})},
+        )
+        else []
+    ),
     "index-not-json": lambda t: _dir(t, {"model.safetensors.index.json": "{weight_map: nope"}),
-    "index-no-weight-map": lambda t: _dir(t, {"model.safetensors.index.json": json.dumps({"metadata": {}})}),
+    "index-no-weight-map": lambda t: _dir(
+        t, {"model.safetensors.index.json": json.dumps({"metadata": {}})}
+    ),
     "index-list": lambda t: _dir(t, {"model.safetensors.index.json": "[1, 2]"}),
     "index-shard-escapes": lambda t: _dir(
         t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "../../etc/passwd"}})}
@@ -169,20 +217,28 @@ FILE_CASES: dict[str, Builder] = {
     "index-shard-is-garbage": lambda t: _dir(
         t,
         {
-            "model.safetensors.index.json": json.dumps({"weight_map": {EMB: "model-00001.safetensors"}}),
+            "model.safetensors.index.json": json.dumps(
+                {"weight_map": {EMB: "model-00001.safetensors"}}
+            ),
             "model-00001.safetensors": b"garbage",
         },
     ),
     "index-shard-lacks-tensor": lambda t: _dir(
         t,
         {
-            "model.safetensors.index.json": json.dumps({"weight_map": {EMB: "model-00001.safetensors"}}),
+            "model.safetensors.index.json": json.dumps(
+                {"weight_map": {EMB: "model-00001.safetensors"}}
+            ),
             "model-00001.safetensors": f32_table(8, 4, name="other.weight"),
         },
     ),
-    "dir-config-not-json": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": "{vocab_size: 8"}),
+    "dir-config-not-json": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": "{vocab_size: 8"}
+    ),
     "dir-config-list": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": "[8, 4]"}),
-    "dir-config-not-utf8": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": b"\xff\xfe\x00"}),
+    "dir-config-not-utf8": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": b"\xff\xfe\x00"}
+    ),
     "dir-generation-config-broken": lambda t: _dir(
         t, {"model.safetensors": GOOD, "generation_config.json": "{"}
     ),
@@ -201,32 +257,62 @@ CONFIG_CASES: dict[str, Builder] = {
     "config-list": lambda t: _config(t, "[3000, 8]"),
     "config-lacks-sizes": lambda t: _config(t, json.dumps({"model_type": "llama"})),
     "config-lacks-dim": lambda t: _config(t, json.dumps({"vocab_size": 100})),
-    "config-vocab-string": lambda t: _config(t, json.dumps({"vocab_size": "100", "hidden_size": 8})),
+    "config-vocab-string": lambda t: _config(
+        t, json.dumps({"vocab_size": "100", "hidden_size": 8})
+    ),
     "config-vocab-zero": lambda t: _config(t, json.dumps({"vocab_size": 0, "hidden_size": 8})),
     "config-dim-negative": lambda t: _config(t, json.dumps({"vocab_size": 100, "hidden_size": -8})),
-    "config-pad-outside": lambda t: _config(t, json.dumps({"vocab_size": 100, "hidden_size": 8, "pad_token_id": 100})),
-    "config-std-nan": lambda t: _config(t, '{"vocab_size": 100, "hidden_size": 8, "initializer_range": NaN}'),
-    "config-std-inf": lambda t: _config(t, '{"vocab_size": 100, "hidden_size": 8, "initializer_range": Infinity}'),
-    "config-std-negative": lambda t: _config(t, json.dumps({"vocab_size": 100, "hidden_size": 8, "initializer_range": -1})),
+    "config-pad-outside": lambda t: _config(
+        t, json.dumps({"vocab_size": 100, "hidden_size": 8, "pad_token_id": 100})
+    ),
+    "config-std-nan": lambda t: _config(
+        t, '{"vocab_size": 100, "hidden_size": 8, "initializer_range": NaN}'
+    ),
+    "config-std-inf": lambda t: _config(
+        t, '{"vocab_size": 100, "hidden_size": 8, "initializer_range": Infinity}'
+    ),
+    "config-std-negative": lambda t: _config(
+        t, json.dumps({"vocab_size": 100, "hidden_size": 8, "initializer_range": -1})
+    ),
     "toml-broken": lambda t: _config(t, "vocab_size = = 3", "c.toml"),
     "toml-lacks-sizes": lambda t: _config(t, 'name = "x"\n', "c.toml"),
     "toml-vocab-string": lambda t: _config(t, 'vocab_size = "3"\nembed_dim = 8\n', "c.toml"),
-    "toml-std-string": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\ninitializer_range = "big"\n', "c.toml"),
-    "toml-seed-string": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\nseed = "x"\n', "c.toml"),
-    "toml-seed-float": lambda t: _config(t, "vocab_size = 30\nembed_dim = 8\nseed = 1.5\n", "c.toml"),
-    "toml-low-list": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\nuniform_low = [1]\ninit = "uniform"\n', "c.toml"),
-    "toml-notes-number": lambda t: _config(t, "vocab_size = 30\nembed_dim = 8\nnotes = 5\n", "c.toml"),
-    "toml-dtype-unknown": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\ndtype = "int4"\n', "c.toml"),
-    "toml-init-unknown": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\ninit = "magic"\n', "c.toml"),
-    "toml-pad-string": lambda t: _config(t, 'vocab_size = 30\nembed_dim = 8\npad_token_id = "0"\n', "c.toml"),
-    "toml-std-inf": lambda t: _config(t, "vocab_size = 30\nembed_dim = 8\ninitializer_range = inf\n", "c.toml"),
+    "toml-std-string": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\ninitializer_range = "big"\n', "c.toml"
+    ),
+    "toml-seed-string": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\nseed = "x"\n', "c.toml"
+    ),
+    "toml-seed-float": lambda t: _config(
+        t, "vocab_size = 30\nembed_dim = 8\nseed = 1.5\n", "c.toml"
+    ),
+    "toml-low-list": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\nuniform_low = [1]\ninit = "uniform"\n', "c.toml"
+    ),
+    "toml-notes-number": lambda t: _config(
+        t, "vocab_size = 30\nembed_dim = 8\nnotes = 5\n", "c.toml"
+    ),
+    "toml-dtype-unknown": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\ndtype = "int4"\n', "c.toml"
+    ),
+    "toml-init-unknown": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\ninit = "magic"\n', "c.toml"
+    ),
+    "toml-pad-string": lambda t: _config(
+        t, 'vocab_size = 30\nembed_dim = 8\npad_token_id = "0"\n', "c.toml"
+    ),
+    "toml-std-inf": lambda t: _config(
+        t, "vocab_size = 30\nembed_dim = 8\ninitializer_range = inf\n", "c.toml"
+    ),
     "toml-low-nan": lambda t: _config(
         t, 'vocab_size = 30\nembed_dim = 8\ninit = "uniform"\nuniform_low = nan\n', "c.toml"
     ),
     "toml-high-inf": lambda t: _config(
         t, 'vocab_size = 30\nembed_dim = 8\ninit = "uniform"\nuniform_high = inf\n', "c.toml"
     ),
-    "toml-not-utf8": lambda t: (t / "c.toml").write_bytes(b"\xff\xfe") and ["--config", str(t / "c.toml")],
+    "toml-not-utf8": lambda t: (
+        (t / "c.toml").write_bytes(b"\xff\xfe") and ["--config", str(t / "c.toml")]
+    ),
 }
 
 
@@ -307,7 +393,9 @@ FILE_ID_CASES: dict[str, list[str]] = {
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     """Every file's bytes and mtime under root: inputs must come out untouched."""
     return {
-        str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
+        str(p): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -364,7 +452,11 @@ def test_too_large_to_build(emb: Any, tmp_path: Path, case: str, command: str) -
 def test_too_large_is_arithmetic_for_stats(emb: Any, case: str) -> None:
     result = emb("stats", "--json", *TOO_LARGE[case], ok=True)
     report = json.loads(result.stdout)
-    vocab = int(TOO_LARGE[case][TOO_LARGE[case].index("--vocab") + 1]) if "--vocab" in TOO_LARGE[case] else None
+    vocab = (
+        int(TOO_LARGE[case][TOO_LARGE[case].index("--vocab") + 1])
+        if "--vocab" in TOO_LARGE[case]
+        else None
+    )
     if vocab is not None:
         assert json.dumps(report).count(str(vocab * 8)) >= 1
 
@@ -375,7 +467,9 @@ def test_stats_of_10_to_15_rows(emb: Any) -> None:
 
 
 def test_lookup_of_10_to_15_rows_names_memory(emb: Any, tmp_path: Path) -> None:
-    run_refused(emb, tmp_path, ["lookup", "1", "--vocab", "1000000000000000"], "memory", "emb stats")
+    run_refused(
+        emb, tmp_path, ["lookup", "1", "--vocab", "1000000000000000"], "memory", "emb stats"
+    )
 
 
 @pytest.mark.parametrize("command", ALL)
@@ -402,10 +496,13 @@ def test_pad_5000_names_the_table(emb: Any, tmp_path: Path) -> None:
 
 def test_missing_tensor_lists_the_ones_there(emb: Any, tmp_path: Path) -> None:
     data = st_bytes(
-        {EMB: entry("F32", [8, 4], 0, 128), "lm_head.weight": entry("F32", [8, 4], 128, 256)}, bytes(256)
+        {EMB: entry("F32", [8, 4], 0, 128), "lm_head.weight": entry("F32", [8, 4], 128, 256)},
+        bytes(256),
     )
     src = _file(tmp_path, data)
-    run_refused(emb, tmp_path, ["lookup", "0", *src, "--tensor", "wte.weight"], EMB, "lm_head.weight")
+    run_refused(
+        emb, tmp_path, ["lookup", "0", *src, "--tensor", "wte.weight"], EMB, "lm_head.weight"
+    )
 
 
 def test_missing_shard_is_named(emb: Any, tmp_path: Path) -> None:
@@ -419,24 +516,60 @@ def test_broken_tokenizer(emb: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "content", ["", "{", "null", "[]", '{"model": null}', "\x00\x01"], ids=["empty", "open", "null", "list", "nomodel", "binary"]
+    "content",
+    ["", "{", "null", "[]", '{"model": null}', "\x00\x01"],
+    ids=["empty", "open", "null", "list", "nomodel", "binary"],
 )
 def test_tokenizer_json_garbage(emb: Any, tmp_path: Path, content: str) -> None:
     src = _dir(tmp_path, {"model.safetensors": GOOD, "tokenizer.json": content})
     run_refused(emb, tmp_path, ["lookup", "--text", "hello", *src], "tokenizer")
 
 
+def test_tokenizer_ids_beyond_the_table(emb: Any, tmp_path: Path) -> None:
+    """A tokenizer from another model: its ids run past the 8-row table."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"hello": 100, "[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    src = _dir(tmp_path, {"model.safetensors": GOOD, "tokenizer.json": tok.to_str()})
+    run_refused(emb, tmp_path, ["lookup", "--text", "hello", *src], "100", "out of range")
+
+
 @pytest.mark.parametrize("command", ALL)
-def test_lacking_sizes_config_in_dir_is_ignored_not_crashed(emb: Any, tmp_path: Path, command: str) -> None:
+def test_lacking_sizes_config_in_dir_is_ignored_not_crashed(
+    emb: Any, tmp_path: Path, command: str
+) -> None:
     """A model directory's config without sizes: the tensor still defines the table."""
-    src = _dir(tmp_path, {"model.safetensors": GOOD, "config.json": json.dumps({"model_type": "llama"})})
+    src = _dir(
+        tmp_path, {"model.safetensors": GOOD, "config.json": json.dumps({"model_type": "llama"})}
+    )
     before = snapshot(tmp_path)
     result = emb(*COMMANDS[command], *src)
     assert result.exit_code in (0, 1), (result.exit_code, result.stdout, result.stderr)
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("dtype,size", [("I32", 4), ("U8", 1), ("BOOL", 1), ("I64", 8)])
+def test_odd_dtype_table_does_not_crash(
+    emb: Any, tmp_path: Path, command: str, dtype: str, size: int
+) -> None:
+    """An integer or bool 2-D tensor is read as numbers (exit 0/1) or refused (exit 2)."""
+    src = _file(tmp_path, st_bytes({EMB: entry(dtype, [8, 4], 0, 32 * size)}, bytes(32 * size)))
+    before = snapshot(tmp_path)
+    result = emb(*COMMANDS[command], *src)
+    if result.exit_code == 2:
+        assert_refused(result)
+    else:
+        assert result.exit_code in (0, 1), (result.exit_code, result.stdout, result.stderr)
+    assert snapshot(tmp_path) == before
+
+
 # ---------------------------------------------------------------- NaN and Inf are data
+
+
+def _no_constants(name: str) -> Any:
+    raise AssertionError(f"--json wrote {name}, which is not JSON (RFC 8259); jq rejects it")
 
 
 @pytest.fixture
@@ -474,7 +607,9 @@ def nonfinite_file(tmp_path: Path) -> Path:
     ids=lambda a: "-".join(a),
 )
 @pytest.mark.parametrize("as_json", [False, True], ids=["human", "json"])
-def test_nonfinite_table_is_inspected(emb: Any, nonfinite_file: Path, args: list[str], as_json: bool) -> None:
+def test_nonfinite_table_is_inspected(
+    emb: Any, nonfinite_file: Path, args: list[str], as_json: bool
+) -> None:
     before = snapshot(nonfinite_file.parent)
     extra = ["--json"] if as_json else []
     result = emb(*args, "--from", str(nonfinite_file), *extra)
@@ -483,15 +618,16 @@ def test_nonfinite_table_is_inspected(emb: Any, nonfinite_file: Path, args: list
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout
     if as_json:
-        json.loads(result.stdout)  # strict JSON would reject NaN: emb must write valid JSON
+        json.loads(result.stdout, parse_constant=_no_constants)
     assert snapshot(nonfinite_file.parent) == before
 
 
 def test_nonfinite_counts_are_reported(emb: Any, nonfinite_file: Path) -> None:
     result = emb("init-stats", "--json", "--from", str(nonfinite_file))
     assert result.exit_code in (0, 1), (result.stdout, result.stderr)
-    text = result.stdout.lower()
-    assert "nan" in text or "finite" in text
+    data = json.loads(result.stdout, parse_constant=_no_constants)
+    assert (data["nan_values"], data["inf_values"]) == (1, 2)
+    assert data["nonfinite_rows"] == [2, 5, 6]
 
 
 def test_nonfinite_lookup_values(emb: Any, nonfinite_file: Path) -> None:
@@ -535,8 +671,14 @@ def _gguf_cases(tmp: Path) -> dict[str, list[str]]:
 
 
 GGUF_CASE_NAMES = (
-    "bad-magic", "magic-only", "truncated-tensor-data", "truncated-header", "version-99",
-    "huge-tensor-count", "huge-kv-count", "zeros",
+    "bad-magic",
+    "magic-only",
+    "truncated-tensor-data",
+    "truncated-header",
+    "version-99",
+    "huge-tensor-count",
+    "huge-kv-count",
+    "zeros",
 )
 
 
@@ -548,6 +690,74 @@ def test_bad_gguf(emb: Any, tmp_path: Path, case: str, command: str) -> None:
     run_refused(emb, tmp_path, [*COMMANDS[command], *src])
 
 
+# ---------------------------------------------------------------- PyTorch pickles
+
+
+class Payload:
+    """Unpickling this runs Python: it writes a marker file. emb must never do so."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def _torch_cases(tmp: Path, marker: Path) -> dict[str, list[str]]:
+    import pickle
+
+    import torch
+
+    zipped = tmp / "zipped.bin"
+    torch.save({EMB: torch.zeros(8, 4), "x": Payload(marker)}, zipped)
+    legacy = tmp / "legacy.pt"
+    torch.save(
+        {EMB: torch.zeros(8, 4), "x": Payload(marker)}, legacy, _use_new_zipfile_serialization=False
+    )
+    raw = tmp / "raw.pt"
+    raw.write_bytes(pickle.dumps({"x": Payload(marker)}))
+    good = tmp / "good.bin"
+    torch.save({EMB: torch.zeros(8, 4)}, good)
+    files = {
+        "empty.bin": b"",
+        "garbage.bin": b"not a pickle at all",
+        "truncated.bin": good.read_bytes()[:200],
+        "zip-garbage.pt": b"PK\x03\x04" + bytes(60),
+        "list.pt": pickle.dumps([1, 2, 3]),
+        "string-tensor.pt": pickle.dumps({EMB: "not a tensor"}),
+    }
+    out = {p.stem: ["--from", str(p)] for p in (zipped, legacy, raw)}
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+        out[Path(name).stem] = ["--from", str(tmp / name)]
+    good.unlink()
+    return out
+
+
+TORCH_CASE_NAMES = (
+    "zipped",
+    "legacy",
+    "raw",
+    "empty",
+    "garbage",
+    "truncated",
+    "zip-garbage",
+    "list",
+    "string-tensor",
+)
+
+
+@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("case", TORCH_CASE_NAMES)
+def test_bad_torch_file_runs_no_code(emb: Any, tmp_path: Path, case: str, command: str) -> None:
+    pytest.importorskip("emb_cli.sources.torch_file", reason="PyTorch reader not written yet")
+    marker = tmp_path / "marker" / "ran.txt"
+    marker.parent.mkdir()
+    src = _torch_cases(tmp_path, marker)[case]
+    run_refused(emb, tmp_path, [*COMMANDS[command], *src])
+    assert not marker.exists(), "emb ran code from a pickle"
+
+
 # ---------------------------------------------------------------- debug mode
 
 
@@ -555,7 +765,11 @@ def _run_module(args: list[str], env_extra: dict[str, str]) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if k != "EMB_DEBUG"}
     env.update(env_extra)
     return subprocess.run(
-        [sys.executable, "-m", "emb_cli", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "emb_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
