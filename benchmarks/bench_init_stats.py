@@ -38,14 +38,22 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     n = ap.parse_args().repeat
     big, untied = need("big.safetensors", "big-untied.safetensors")
-    naive = measure("naive torch: load_file + mean/std/norm/isnan/isinf",
-                    [sys.executable, "-c", NAIVE.format(name=EMBED), str(big)], n)
-    ref = measure("numpy: memmap + sum (one read)",
-                  [sys.executable, "-c", NUMPY.format(name=EMBED), str(big)], n)
-    stats = measure("emb init-stats --from big --json",
-                    emb() + ["init-stats", "--from", str(big), "--json"], n)
-    pad = measure("emb padding --from big --pad 0",
-                  emb() + ["padding", "--from", str(big), "--pad", "0"], n)
+    naive = measure(
+        "naive torch: load_file + mean/std/norm/isnan/isinf",
+        [sys.executable, "-c", NAIVE.format(name=EMBED), str(big)],
+        n,
+    )
+    ref = measure(
+        "numpy: memmap + sum (one read)",
+        [sys.executable, "-c", NUMPY.format(name=EMBED), str(big)],
+        n,
+    )
+    stats = measure(
+        "emb init-stats --from big --json", emb() + ["init-stats", "--from", str(big), "--json"], n
+    )
+    pad = measure(
+        "emb padding --from big --pad 0", emb() + ["padding", "--from", str(big), "--pad", "0"], n
+    )
     tie = measure("emb tie --from big-untied", emb() + ["tie", "--from", str(untied)], n)
     table([naive, ref, stats, pad, tie], naive)
     speedup = naive.best / stats.best
@@ -56,10 +64,19 @@ def main() -> int:
         (f"init-stats {vs_numpy:.2f}x the numpy single read (<= 3x)", ran and vs_numpy <= 3),
     ]
     for r in (stats, pad, tie):
-        checks.append((f"{r.label}: peak RSS {r.rss_mb:.0f} MB (< {RSS_LIMIT_MB})",
-                       r.rc == 0 and r.rss_mb < RSS_LIMIT_MB))
-    checks.append(("every command exits 0 (a random table's pad row is not zero, yet "
-                   "padding without --strict passes)", all(r.rc == 0 for r in (stats, pad, tie))))
+        checks.append(
+            (
+                f"{r.label}: peak RSS {r.rss_mb:.0f} MB (< {RSS_LIMIT_MB})",
+                r.rc == 0 and r.rss_mb < RSS_LIMIT_MB,
+            )
+        )
+    checks.append(
+        (
+            "every command exits 0 (a random table's pad row is not zero, yet "
+            "padding without --strict passes)",
+            all(r.rc == 0 for r in (stats, pad, tie)),
+        )
+    )
     return verdicts(checks)
 
 

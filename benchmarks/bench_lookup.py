@@ -40,10 +40,14 @@ def main() -> int:
     vs_small = e_big.best / e_small.best
     return verdicts(
         [
-            (f"emb lookup on 1.6 GB is {speedup:.1f}x faster than naive (>= 10x)",
-             e_big.rc == 0 and speedup >= 10),
-            (f"1.6 GB vs 16 MiB table: {vs_small:.2f}x (<= 1.5x)",
-             e_big.rc == 0 and e_small.rc == 0 and vs_small <= 1.5),
+            (
+                f"emb lookup on 1.6 GB is {speedup:.1f}x faster than naive (>= 10x)",
+                e_big.rc == 0 and speedup >= 10,
+            ),
+            (
+                f"1.6 GB vs 16 MiB table: {vs_small:.2f}x (<= 1.5x)",
+                e_big.rc == 0 and e_small.rc == 0 and vs_small <= 1.5,
+            ),
             ("all commands exit 0", all(r.rc == 0 for r in (naive, e_big, e_small))),
         ]
     )

@@ -51,7 +51,9 @@ def _write(path: Path, tensors: dict[str, tuple[int, int]], seed: int) -> None:
         rows, cols = tensors[name]
         size = rows * cols * 4
         header[name] = {
-            "dtype": "F32", "shape": [rows, cols], "data_offsets": [offset, offset + size]
+            "dtype": "F32",
+            "shape": [rows, cols],
+            "data_offsets": [offset, offset + size],
         }
         offset += size
     header["__metadata__"] = {"format": "pt"}

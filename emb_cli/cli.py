@@ -96,7 +96,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """Inspect token-embedding tables."""
     from emb_cli.render import install_progress
@@ -107,15 +109,32 @@ def _root(
 @app.command(context_settings={"ignore_unknown_options": True})
 @with_source
 def lookup(
-    ids: Annotated[list[str] | None, typer.Argument(help="Token ids (space or comma separated).", show_default=False)] = None,
-    text: Annotated[str | None, typer.Option("--text", help="Text to tokenise with the checkpoint's tokenizer.json.")] = None,
-    extra_ids: Annotated[list[str] | None, typer.Option("--ids", help="More ids, appended after --text.")] = None,
-    special: Annotated[bool, typer.Option("--special/--no-special", help="Add the tokenizer's special tokens to --text.")] = False,
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Token ids (space or comma separated).", show_default=False),
+    ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option("--text", help="Text to tokenise with the checkpoint's tokenizer.json."),
+    ] = None,
+    extra_ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="More ids, appended after --text.")
+    ] = None,
+    special: Annotated[
+        bool,
+        typer.Option(
+            "--special/--no-special", help="Add the tokenizer's special tokens to --text."
+        ),
+    ] = False,
     batch: Annotated[
         list[str] | None,
-        typer.Option("--batch", help="One sequence of ids (repeat for a batch); ragged ones are padded."),
+        typer.Option(
+            "--batch", help="One sequence of ids (repeat for a batch); ragged ones are padded."
+        ),
     ] = None,
-    full: Annotated[bool, typer.Option("--full", help="Show every value (default: shortened like torch).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Show every value (default: shortened like torch).")
+    ] = False,
     json_: JsonOpt = False,
     *,
     src: SourceArgs,
@@ -134,7 +153,9 @@ def lookup(
     token_ids += parse_ids(extra_ids)
     if batch:
         if token_ids:
-            raise UsageError("pass ids either as arguments/--text/--ids or as --batch sequences, not both")
+            raise UsageError(
+                "pass ids either as arguments/--text/--ids or as --batch sequences, not both"
+            )
         result = lookup_batch(source, [parse_ids([seq]) for seq in batch])
         render.print_json(result) if json_ else render.render_batch(result, full)
         return
@@ -164,9 +185,15 @@ def stats(json_: JsonOpt = False, *, src: SourceArgs) -> None:
 @app.command("init-stats")
 @with_source
 def init_stats_cmd(
-    expect: Annotated[Expect | None, typer.Option("--expect", help="Exit 1 if the verdict contradicts this.")] = None,
-    no_hist: Annotated[bool, typer.Option("--no-hist", help="Leave out the terminal histograms.")] = False,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG figure (needs matplotlib).")] = None,
+    expect: Annotated[
+        Expect | None, typer.Option("--expect", help="Exit 1 if the verdict contradicts this.")
+    ] = None,
+    no_hist: Annotated[
+        bool, typer.Option("--no-hist", help="Leave out the terminal histograms.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG figure (needs matplotlib).")
+    ] = None,
     json_: JsonOpt = False,
     *,
     src: SourceArgs,
@@ -194,9 +221,15 @@ def init_stats_cmd(
 @app.command()
 @with_source
 def padding(
-    ids: Annotated[list[str] | None, typer.Option("--ids", help="Ids for the gradient batch (built tables).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a checkpoint's pad row is not zero.")] = False,
-    no_padding_idx: Annotated[bool, typer.Option("--no-padding-idx", help="Also run the pass without padding_idx.")] = False,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Ids for the gradient batch (built tables).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a checkpoint's pad row is not zero.")
+    ] = False,
+    no_padding_idx: Annotated[
+        bool, typer.Option("--no-padding-idx", help="Also run the pass without padding_idx.")
+    ] = False,
     json_: JsonOpt = False,
     *,
     src: SourceArgs,
@@ -207,7 +240,9 @@ def padding(
     """
     from emb_cli.analysis.padding import check_padding
 
-    report = check_padding(open_source(src), parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx)
+    report = check_padding(
+        open_source(src), parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx
+    )
     from emb_cli import render
 
     render.print_json(report) if json_ else render.render_padding(report)
@@ -217,8 +252,12 @@ def padding(
 @app.command()
 @with_source
 def tie(
-    ids: Annotated[list[str] | None, typer.Option("--ids", help="Ids for the forward pass (built tables).")] = None,
-    all_rows: Annotated[bool, typer.Option("--all-rows", help="Compare every row even after a difference.")] = False,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Ids for the forward pass (built tables).")
+    ] = None,
+    all_rows: Annotated[
+        bool, typer.Option("--all-rows", help="Compare every row even after a difference.")
+    ] = False,
     json_: JsonOpt = False,
     *,
     src: SourceArgs,
@@ -238,7 +277,9 @@ def tie(
 
 @app.command()
 def info(
-    path: Annotated[Path, typer.Argument(help="Checkpoint: .safetensors, index, HF dir, .gguf, .bin.")],
+    path: Annotated[
+        Path, typer.Argument(help="Checkpoint: .safetensors, index, HF dir, .gguf, .bin.")
+    ],
     tensor: TensorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -267,9 +308,16 @@ def presets(json_: JsonOpt = False) -> None:
     for name in preset_names():
         s = load_preset(name)
         rows.append(
-            {"name": name, "vocab_size": s.vocab_size, "embed_dim": s.embed_dim,
-             "pad_token_id": s.pad_token_id, "tied": s.tied, "dtype": s.dtype,
-             "initializer_range": s.init.std, "params": s.vocab_size * s.embed_dim}
+            {
+                "name": name,
+                "vocab_size": s.vocab_size,
+                "embed_dim": s.embed_dim,
+                "pad_token_id": s.pad_token_id,
+                "tied": s.tied,
+                "dtype": s.dtype,
+                "initializer_range": s.init.std,
+                "params": s.vocab_size * s.embed_dim,
+            }
         )
     from emb_cli import render
 

@@ -7,13 +7,11 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from emb_cli.analysis.common import SourceSummary
@@ -68,7 +66,9 @@ def fmt_float(x: float, sci: bool) -> str:
 def _use_sci(values: Sequence[float]) -> bool:
     finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
     # torch switches to scientific notation past these magnitudes
-    return bool(finite) and (max(finite) >= 1e8 or min(finite) < 1e-4 or max(finite) / min(finite) > 1000)
+    return bool(finite) and (
+        max(finite) >= 1e8 or min(finite) < 1e-4 or max(finite) / min(finite) > 1000
+    )
 
 
 def fmt_vector(row: Sequence[float], summarize: bool, sci: bool) -> str:
@@ -85,10 +85,7 @@ def _source_line(s: SourceSummary) -> str:
     what = f" tensor {s.tensor}" if s.tensor else ""
     init = f", init {s.init}" if s.init else ""
     label = s.origin if s.origin == s.name else f"{s.origin} {s.name}"
-    return (
-        f"{label}{what}: {s.vocab_size:,} x {s.embed_dim:,} {s.dtype}, "
-        f"pad {pad}, {tied}{init}"
-    )
+    return f"{label}{what}: {s.vocab_size:,} x {s.embed_dim:,} {s.dtype}, pad {pad}, {tied}{init}"
 
 
 def render_lookup(r: LookupResult, full: bool) -> None:
@@ -136,8 +133,11 @@ def render_batch(r: BatchLookupResult, full: bool) -> None:
         zero = r.padded_positions_zero
         c.print(
             f"padded positions {len(r.padded_positions)}: "
-            + ("all exactly zero vectors (the pad row is zero)" if zero else
-               "NOT zero: the pad row holds values, so attention masks must keep them out")
+            + (
+                "all exactly zero vectors (the pad row is zero)"
+                if zero
+                else "NOT zero: the pad row holds values, so attention masks must keep them out"
+            )
         )
 
 
@@ -164,21 +164,42 @@ def render_count(r: CountReport) -> None:
         f"{u['params']:,} params, fp32 {_human_bytes(ub['float32'])}, "
         f"bf16 {_human_bytes(ub['bfloat16'])}"
     )
-    tied = {True: "tied: head shares the table", False: "untied: head stored separately", None: "tie unknown"}
+    tied = {
+        True: "tied: head shares the table",
+        False: "untied: head stored separately",
+        None: "tie unknown",
+    }
     c.print(f"this model: {tied[r.tied]} -> {r.stored_params:,} params stored")
     t = Table(title="training memory for those params, AdamW (GiB)", title_justify="left")
-    for col in ("recipe", "weights", "grads", "master", "adam m", "adam v", "total bytes", "GB", "GiB"):
+    for col in (
+        "recipe",
+        "weights",
+        "grads",
+        "master",
+        "adam m",
+        "adam v",
+        "total bytes",
+        "GB",
+        "GiB",
+    ):
         t.add_column(col, justify="left" if col == "recipe" else "right")
     for m in r.training:
         t.add_row(
             m.recipe.split(":")[0],
-            *(f"{x / 2**30:,.2f}" for x in (m.weights, m.gradients, m.master_weights, m.adam_m, m.adam_v)),
-            f"{m.total:,}", f"{m.total / 1e9:,.2f}", f"{m.total / 2**30:,.2f}",
+            *(
+                f"{x / 2**30:,.2f}"
+                for x in (m.weights, m.gradients, m.master_weights, m.adam_m, m.adam_v)
+            ),
+            f"{m.total:,}",
+            f"{m.total / 1e9:,.2f}",
+            f"{m.total / 2**30:,.2f}",
         )
     c.print(t)
     for m in r.training:
         c.print(f"  {m.recipe}: {m.bytes_per_param} bytes/param")
-    c.print("activations and framework overhead not included; int4 has no quantisation scales counted")
+    c.print(
+        "activations and framework overhead not included; int4 has no quantisation scales counted"
+    )
 
 
 def _num(x: float | None) -> str:
@@ -214,8 +235,20 @@ def render_init_stats(r: InitStatsReport, histograms: bool = True) -> None:
     if r.expected is not None:
         t.add_column("expected", justify="right")
         t.add_column("z (std errors)", justify="right")
-    keys = ["mean", "std", "mean_sq", "min", "max", "row_norm_mean", "row_norm_std",
-            "row_norm_min", "row_norm_max", "within_1_std", "within_2_std", "within_3_std"]
+    keys = [
+        "mean",
+        "std",
+        "mean_sq",
+        "min",
+        "max",
+        "row_norm_mean",
+        "row_norm_std",
+        "row_norm_min",
+        "row_norm_max",
+        "within_1_std",
+        "within_2_std",
+        "within_3_std",
+    ]
     for k in keys:
         if k not in r.measured and (r.expected is None or k not in r.expected):
             continue
@@ -231,15 +264,21 @@ def render_init_stats(r: InitStatsReport, histograms: bool = True) -> None:
     pct = "  ".join(f"p{k} {v:.4g}" for k, v in r.row_norm_percentiles.items())
     c.print(f"row norms: {pct}")
     for label, rows in (("lowest", r.lowest_norm_rows), ("highest", r.highest_norm_rows)):
-        shown = ", ".join(f"{x.id}{' ' + repr(x.token) if x.token is not None else ''} ({x.norm:.4g})" for x in rows)
+        shown = ", ".join(
+            f"{x.id}{' ' + repr(x.token) if x.token is not None else ''} ({x.norm:.4g})"
+            for x in rows
+        )
         c.print(f"{label} norms: {shown}")
     c.print(f"zero rows: {r.zero_rows:,}" + (f" {r.zero_row_ids[:20]}" if r.zero_rows else ""))
-    c.print(f"NaN values: {r.nan_values:,}  Inf values: {r.inf_values:,}"
-            + (f"  rows {r.nonfinite_rows[:20]}" if r.nonfinite_rows else ""))
+    c.print(
+        f"NaN values: {r.nan_values:,}  Inf values: {r.inf_values:,}"
+        + (f"  rows {r.nonfinite_rows[:20]}" if r.nonfinite_rows else "")
+    )
     if r.pad_row is not None:
         p = r.pad_row
         if p.get("exists"):
-            c.print(f"pad row {p['id']}: {'exactly zero' if p['is_zero'] else 'not zero'}, norm {p['norm']:.4g}")
+            zero = "exactly zero" if p["is_zero"] else "not zero"
+            c.print(f"pad row {p['id']}: {zero}, norm {p['norm']:.4g}")
         else:
             c.print(f"pad id {p['id']} has no row in this table")
     if histograms:
@@ -268,12 +307,19 @@ def render_padding(r: PaddingReport) -> None:
         c.print(Text(note, style="yellow"))
     if r.row_exists:
         med = f", median row norm {r.median_row_norm:.4g}" if r.median_row_norm is not None else ""
-        c.print(f"pad row {r.pad_token_id}: norm {r.row_norm:.6g}, max |x| {r.row_max_abs:.6g}{med}")
-    for g, title in ((r.gradient, "padding_idx"), (r.gradient_without_padding_idx, "no padding_idx")):
+        c.print(
+            f"pad row {r.pad_token_id}: norm {r.row_norm:.6g}, max |x| {r.row_max_abs:.6g}{med}"
+        )
+    for g, title in (
+        (r.gradient, "padding_idx"),
+        (r.gradient_without_padding_idx, "no padding_idx"),
+    ):
         if g is None:
             continue
-        c.print(f"batch {g.batch} (pad {r.pad_token_id}) -> nn.Embedding(padding_idx={g.padding_idx}), "
-                "loss = sum(out * r), backward")
+        c.print(
+            f"batch {g.batch} (pad {r.pad_token_id}) -> nn.Embedding(padding_idx={g.padding_idx}), "
+            "loss = sum(out * r), backward"
+        )
         c.print(_grad_table(g, f"gradient rows with {title}"))
         c.print(f"padded positions of the output exactly zero: {g.padded_positions_zero}")
     style = "green" if r.ok else "red"
@@ -297,11 +343,19 @@ def render_info(r: InfoReport) -> None:
         t.add_column(col, justify="right" if col == "bytes" else "left", overflow="fold")
     for e in r.tensors:
         mark = " *" if e.name == r.embedding else ""
-        t.add_row(e.name + mark, e.role, e.dtype, str(e.shape), f"{e.bytes:,}", e.file.rsplit("/", 1)[-1])
+        t.add_row(
+            e.name + mark, e.role, e.dtype, str(e.shape), f"{e.bytes:,}", e.file.rsplit("/", 1)[-1]
+        )
     c.print(t)
     c.print(f"* input embedding: {r.embedding} ({r.embedding_reason})")
-    c.print(f"table: {r.table_rows:,} rows x {r.embed_dim:,}"
-            + (f"; tokenizer: {r.tokenizer_vocab_size:,} tokens" if r.tokenizer_vocab_size is not None else "; no tokenizer.json"))
+    c.print(
+        f"table: {r.table_rows:,} rows x {r.embed_dim:,}"
+        + (
+            f"; tokenizer: {r.tokenizer_vocab_size:,} tokens"
+            if r.tokenizer_vocab_size is not None
+            else "; no tokenizer.json"
+        )
+    )
     if r.config is not None:
         c.print("config: " + ", ".join(f"{k}={v}" for k, v in r.config.items() if v is not None))
     pad = "none" if r.pad_token_id is None else f"{r.pad_token_id} (from {r.pad_source})"
@@ -310,7 +364,10 @@ def render_info(r: InfoReport) -> None:
     tied = {True: "tied", False: "untied", None: "unknown"}[r.tied]
     c.print(f"tie: config {tied} ({r.tied_source}); head stored: {r.head or 'no'}")
     if r.metadata_pointers:
-        c.print("metadata back-pointers: " + ", ".join(f"{k} -> {v}" for k, v in r.metadata_pointers.items()))
+        c.print(
+            "metadata back-pointers: "
+            + ", ".join(f"{k} -> {v}" for k, v in r.metadata_pointers.items())
+        )
     for note in r.notes:
         c.print(Text(f"note: {note}", style="yellow"))
 
@@ -318,12 +375,18 @@ def render_info(r: InfoReport) -> None:
 def render_presets(rows: list[dict[str, Any]]) -> None:
     t = Table()
     for col in ("name", "vocab", "dim", "pad", "tie", "dtype", "embedding params"):
-        t.add_column(col, justify="right" if col in ("vocab", "dim", "embedding params") else "left")
+        t.add_column(
+            col, justify="right" if col in ("vocab", "dim", "embedding params") else "left"
+        )
     for p in rows:
         t.add_row(
-            p["name"], f"{p['vocab_size']:,}", f"{p['embed_dim']:,}",
+            p["name"],
+            f"{p['vocab_size']:,}",
+            f"{p['embed_dim']:,}",
             "none" if p["pad_token_id"] is None else str(p["pad_token_id"]),
-            "tied" if p["tied"] else "untied", p["dtype"], f"{p['params']:,}",
+            "tied" if p["tied"] else "untied",
+            p["dtype"],
+            f"{p['params']:,}",
         )
     out().print(t)
 
@@ -352,8 +415,12 @@ class _DelayedBar:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
             self._bar = Progress(
-                "{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                console=err(), transient=True,
+                "{task.description}",
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=err(),
+                transient=True,
             )
             self._bar.start()
             self._task = self._bar.add_task(self._label, total=self._total)
@@ -385,9 +452,13 @@ def render_undertrained(r: UndertrainedReport) -> None:
     c.print(f"{r.rows:,} rows, {tok}; row norms: median {r.norm_median:.4g}, MAD {r.norm_mad:.4g}")
     c.print(f"zero rows: {r.zero_rows:,}" + (f" {r.zero_row_ids[:20]}" if r.zero_rows else ""))
     if r.beyond_tokenizer_rows:
-        c.print(f"rows past the tokenizer: {r.beyond_tokenizer_rows:,} {r.beyond_tokenizer_ids[:20]}")
-    c.print(f"cosine on {r.cosine_matrix_role} {r.cosine_matrix}, first PC removed "
-            f"({r.pc_explained:.1%} of the variance, {r.pc_iterations} passes)")
+        c.print(
+            f"rows past the tokenizer: {r.beyond_tokenizer_rows:,} {r.beyond_tokenizer_ids[:20]}"
+        )
+    c.print(
+        f"cosine on {r.cosine_matrix_role} {r.cosine_matrix}, first PC removed "
+        f"({r.pc_explained:.1%} of the variance, {r.pc_iterations} passes)"
+    )
     shown = r.reference_ids[:20]
     more = f" ... ({len(r.reference_ids):,} in all)" if len(r.reference_ids) > 20 else ""
     c.print(f"reference ({r.reference_source}: {r.reference_detail}): {shown}{more}")
@@ -397,12 +468,22 @@ def render_undertrained(r: UndertrainedReport) -> None:
     for col in ("rank", "id", "token", "score", "cosine", "norm", "pct", "robust z", "flags"):
         t.add_column(col, justify="left" if col in ("token", "flags") else "right", overflow="fold")
     for rank, x in enumerate(r.candidates, 1):
-        marks = (("zero", x.zero), ("past-tokenizer", x.beyond_tokenizer), ("special", x.special),
-                 ("chat-template", x.in_chat_template), ("reference", x.in_reference))
+        marks = (
+            ("zero", x.zero),
+            ("past-tokenizer", x.beyond_tokenizer),
+            ("special", x.special),
+            ("chat-template", x.in_chat_template),
+            ("reference", x.in_reference),
+        )
         t.add_row(
-            str(rank), str(x.id), "-" if x.token is None else repr(x.token), f"{x.score:.3f}",
-            "-" if x.cosine is None else f"{x.cosine:.4f}", f"{x.norm:.4g}",
-            f"{x.norm_percentile:.2f}", "-" if x.robust_z is None else f"{x.robust_z:+.2f}",
+            str(rank),
+            str(x.id),
+            "-" if x.token is None else repr(x.token),
+            f"{x.score:.3f}",
+            "-" if x.cosine is None else f"{x.cosine:.4f}",
+            f"{x.norm:.4g}",
+            f"{x.norm_percentile:.2f}",
+            "-" if x.robust_z is None else f"{x.robust_z:+.2f}",
             " ".join(name for name, on in marks if on),
         )
     c.print(t)
@@ -460,11 +541,15 @@ def render_diff(r: DiffReport) -> None:
     if r.rows_only_in_b:
         c.print(f"rows only in b: ids {r.rows_only_in_b[0]}..{r.rows_only_in_b[1] - 1}")
     if r.comparable:
-        c.print(f"rows changed: {r.rows_changed:,} of {r.rows_compared:,} "
-                f"({r.values_changed:,} values); max |diff| {_num(r.max_abs_diff)}, "
-                f"mean L2 change {_num(r.mean_l2_change)}, mean cosine {_num(r.mean_cosine)}")
-        c.print(f"mean row norm {_num(r.mean_row_norm_a)} -> {_num(r.mean_row_norm_b)} "
-                f"(ratio {_num(r.row_norm_ratio)}); std {_num(r.std_a)} -> {_num(r.std_b)}")
+        c.print(
+            f"rows changed: {r.rows_changed:,} of {r.rows_compared:,} "
+            f"({r.values_changed:,} values); max |diff| {_num(r.max_abs_diff)}, "
+            f"mean L2 change {_num(r.mean_l2_change)}, mean cosine {_num(r.mean_cosine)}"
+        )
+        c.print(
+            f"mean row norm {_num(r.mean_row_norm_a)} -> {_num(r.mean_row_norm_b)} "
+            f"(ratio {_num(r.row_norm_ratio)}); std {_num(r.std_a)} -> {_num(r.std_b)}"
+        )
         if r.most_changed_l2:
             c.print(_changed_table(r.most_changed_l2, "most changed by L2 distance"))
             c.print(_changed_table(r.most_changed_cosine, "most changed by cosine"))
@@ -482,32 +567,50 @@ def render_resize(r: ResizeReport) -> None:
     c = out()
     c.print(_source_line(r.source))
     pad = f", pad_to_multiple_of {r.pad_to_multiple_of}" if r.pad_to_multiple_of is not None else ""
-    c.print(f"resize_token_embeddings({r.requested:,}{pad}) -> {r.new_num_tokens:,} rows "
-            f"({r.action}: +{r.rows_added:,} / -{r.rows_removed:,} from {r.old_num_tokens:,})")
+    c.print(
+        f"resize_token_embeddings({r.requested:,}{pad}) -> {r.new_num_tokens:,} rows "
+        f"({r.action}: +{r.rows_added:,} / -{r.rows_removed:,} from {r.old_num_tokens:,})"
+    )
     t = Table()
     for col in ("tensor", "role", "rows", "new rows", "added", "removed", "values"):
         t.add_column(col, justify="left" if col in ("tensor", "role", "values") else "right")
     plans = [r.embedding] + ([r.head] if r.head is not None else [])
     for p in plans:
         label = (p.tensor or "(built)") if p.stored else "(not stored)"
-        t.add_row(label, p.role, f"{p.old_rows:,}",
-                  f"{p.new_rows:,}", f"{p.rows_added:,}", f"{p.rows_removed:,}",
-                  "stored" if p.stored else "-")
+        t.add_row(
+            label,
+            p.role,
+            f"{p.old_rows:,}",
+            f"{p.new_rows:,}",
+            f"{p.rows_added:,}",
+            f"{p.rows_removed:,}",
+            "stored" if p.stored else "-",
+        )
     c.print(t)
     if r.head_follows_embedding:
         c.print("head: tied, follows the embedding (one table)")
-    c.print(f"params {r.params_old:,} -> {r.params_new:,} ({r.params_delta:+,}); "
-            f"fp32 {r.bytes_new['float32']:,} B, bf16 {r.bytes_new['bfloat16']:,} B"
-            + (f"; as stored ({r.stored_dtype}) {r.stored_bytes_old:,} -> {r.stored_bytes_new:,} B"
-               if r.stored_bytes_new is not None else ""))
+    c.print(
+        f"params {r.params_old:,} -> {r.params_new:,} ({r.params_delta:+,}); "
+        f"fp32 {r.bytes_new['float32']:,} B, bf16 {r.bytes_new['bfloat16']:,} B"
+        + (
+            f"; as stored ({r.stored_dtype}) {r.stored_bytes_old:,} -> {r.stored_bytes_new:,} B"
+            if r.stored_bytes_new is not None
+            else ""
+        )
+    )
     if r.tokenizer is not None:
         k = r.tokenizer
-        c.print(f"tokenizer: {k.tokenizer_vocab_size:,} tokens, "
-                f"{k.padding_rows:,} padding rows past it; "
-                f"new ids {k.new_token_ids:,}: {k.new_ids_in_existing_rows:,} already have a row, "
-                f"{k.new_ids_needing_rows:,} need one"
-                + (f"; {k.tokenizer_ids_dropped:,} tokenizer ids LOSE their rows"
-                   if k.tokenizer_ids_dropped else ""))
+        c.print(
+            f"tokenizer: {k.tokenizer_vocab_size:,} tokens, "
+            f"{k.padding_rows:,} padding rows past it; "
+            f"new ids {k.new_token_ids:,}: {k.new_ids_in_existing_rows:,} already have a row, "
+            f"{k.new_ids_needing_rows:,} need one"
+            + (
+                f"; {k.tokenizer_ids_dropped:,} tokenizer ids LOSE their rows"
+                if k.tokenizer_ids_dropped
+                else ""
+            )
+        )
     if r.rows_added:
         z = r.zero_mean_init
         if r.mean_resizing:
@@ -517,20 +620,25 @@ def render_resize(r: ResizeReport) -> None:
             d.add_column("old rows ->")
             for name, _ in dists:
                 d.add_column(name, justify="right")
-            stats = (("rows", lambda s: f"{s.rows:,}"), ("|mean|", lambda s: _num(s.mean_norm)),
-                     ("max |mean_i|", lambda s: _num(s.mean_abs_max)),
-                     ("trace cov", lambda s: _num(s.covariance_trace)),
-                     ("largest eigenvalue", lambda s: _num(s.covariance_max_eigenvalue)),
-                     ("smallest eigenvalue", lambda s: _num(s.covariance_min_eigenvalue)),
-                     ("1e-9 x trace", lambda s: _num(s.scaled_trace)),
-                     ("positive definite", lambda s: "yes" if s.positive_definite else "no"),
-                     ("sampler", lambda s: s.sampler),
-                     ("E new-row norm", lambda s: _num(s.expected_row_norm)))
+            stats = (
+                ("rows", lambda s: f"{s.rows:,}"),
+                ("|mean|", lambda s: _num(s.mean_norm)),
+                ("max |mean_i|", lambda s: _num(s.mean_abs_max)),
+                ("trace cov", lambda s: _num(s.covariance_trace)),
+                ("largest eigenvalue", lambda s: _num(s.covariance_max_eigenvalue)),
+                ("smallest eigenvalue", lambda s: _num(s.covariance_min_eigenvalue)),
+                ("1e-9 x trace", lambda s: _num(s.scaled_trace)),
+                ("positive definite", lambda s: "yes" if s.positive_definite else "no"),
+                ("sampler", lambda s: s.sampler),
+                ("E new-row norm", lambda s: _num(s.expected_row_norm)),
+            )
             for label, f in stats:
                 d.add_row(label, *(f(s) for _, s in dists))
             c.print(d)
-        c.print(f"{'instead, ' if r.mean_resizing else ''}--no-mean-resizing: N(0, {z.std:g}) "
-                f"({z.std_source} initializer_range), row norm ~ {z.expected_row_norm:.6g}")
+        c.print(
+            f"{'instead, ' if r.mean_resizing else ''}--no-mean-resizing: N(0, {z.std:g}) "
+            f"({z.std_source} initializer_range), row norm ~ {z.expected_row_norm:.6g}"
+        )
     if r.written is not None:
         w = r.written
         c.print(f"wrote {w.path} (torch.manual_seed({w.seed}) before the resize):")

@@ -19,11 +19,20 @@ class Run:
     def __init__(self) -> None:
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, ok: bool | None = None, env: dict[str, str] | None = None) -> Any:
+    def __call__(
+        self, *args: str, ok: bool | None = None, env: dict[str, str] | None = None
+    ) -> Any:
         # COLUMNS pins rich's width so table text is stable.
-        result = self.runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200", **(env or {})})
+        result = self.runner.invoke(
+            app, [str(a) for a in args], env={"COLUMNS": "200", **(env or {})}
+        )
         if ok is True:
-            assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
+            assert result.exit_code == 0, (
+                result.exit_code,
+                result.stdout,
+                result.stderr,
+                result.exception,
+            )
         return result
 
     def json(self, *args: str) -> Any:
@@ -41,7 +50,11 @@ def emb() -> Run:
 def write_safetensors(tmp_path: Path) -> Callable[..., Path]:
     """Write tensors (torch) with safetensors' own writer; returns the path."""
 
-    def write(tensors: dict[str, Any], name: str = "model.safetensors", metadata: dict[str, str] | None = None) -> Path:
+    def write(
+        tensors: dict[str, Any],
+        name: str = "model.safetensors",
+        metadata: dict[str, str] | None = None,
+    ) -> Path:
         from safetensors.torch import save_file
 
         path = tmp_path / name

@@ -26,6 +26,7 @@ def default_weight() -> torch.Tensor:
 
 # --- sources -------------------------------------------------------------------------------
 
+
 def test_default_lookup_matches_torch_forward(emb):
     data = emb.json("lookup", *IDS)
     embed = torch.nn.Embedding.from_pretrained(default_weight(), padding_idx=0)
@@ -49,8 +50,21 @@ def test_ids_accept_commas(emb):
 
 
 def test_flags_build_and_override(emb):
-    data = emb.json("lookup", "1", "5", "--vocab", "10", "--dim", "3", "--pad", "none",
-                    "--init-std", "0.5", "--seed", "3")
+    data = emb.json(
+        "lookup",
+        "1",
+        "5",
+        "--vocab",
+        "10",
+        "--dim",
+        "3",
+        "--pad",
+        "none",
+        "--init-std",
+        "0.5",
+        "--seed",
+        "3",
+    )
     torch.manual_seed(3)
     w = torch.empty(10, 3).normal_(0, 0.5)
     assert data["vectors"] == w[[1, 5]].tolist()
@@ -81,7 +95,9 @@ def test_preset_lookup(emb):
 
 def test_toml_config(emb, tmp_path):
     cfg = tmp_path / "t.toml"
-    cfg.write_text('vocab_size = 20\nembed_dim = 4\npad_token_id = 2\ninitializer_range = 0.1\nseed = 1\n')
+    cfg.write_text(
+        "vocab_size = 20\nembed_dim = 4\npad_token_id = 2\ninitializer_range = 0.1\nseed = 1\n"
+    )
     data = emb.json("lookup", "2", "3", "--config", str(cfg))
     torch.manual_seed(1)
     w = torch.empty(20, 4).normal_(0, 0.1)
@@ -91,8 +107,9 @@ def test_toml_config(emb, tmp_path):
 
 def test_hf_config_json(emb, tmp_path):
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"model_type": "gpt2", "vocab_size": 30, "n_embd": 6,
-                               "initializer_range": 0.03}))
+    cfg.write_text(
+        json.dumps({"model_type": "gpt2", "vocab_size": 30, "n_embd": 6, "initializer_range": 0.03})
+    )
     data = emb.json("stats", "--config", str(cfg))
     assert data["vocab_size"] == 30 and data["hidden_size"] == 6
     assert data["tied"] is True  # GPT-2's family default when the key is absent
@@ -109,14 +126,25 @@ def test_hf_config_llama_untied_by_default(emb, tmp_path):
 
 def test_safetensors_lookup_exact(emb, arange_file):
     data = emb.json("lookup", "2", "0", "7", "--from", str(arange_file))
-    assert data["vectors"] == [[8.0, 9.0, 10.0, 11.0], [0.0, 1.0, 2.0, 3.0], [28.0, 29.0, 30.0, 31.0]]
+    assert data["vectors"] == [
+        [8.0, 9.0, 10.0, 11.0],
+        [0.0, 1.0, 2.0, 3.0],
+        [28.0, 29.0, 30.0, 31.0],
+    ]
     assert data["shape"] == [1, 3, 4]
     assert data["source"]["tensor"] == "model.embed_tokens.weight"
 
 
-@pytest.mark.parametrize("name", ["transformer.wte.weight", "wte.weight",
-                                  "bert.embeddings.word_embeddings.weight", "tok_embeddings.weight",
-                                  "model.language_model.embed_tokens.weight"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "transformer.wte.weight",
+        "wte.weight",
+        "bert.embeddings.word_embeddings.weight",
+        "tok_embeddings.weight",
+        "model.language_model.embed_tokens.weight",
+    ],
+)
 def test_embedding_found_by_name(emb, write_safetensors, name):
     w = torch.randn(5, 3)
     p = write_safetensors({name: w, "model.norm.weight": torch.ones(3)})
@@ -144,11 +172,18 @@ def test_wide_rows_shortened_like_torch(emb, write_safetensors):
 
 # --- stats ---------------------------------------------------------------------------------
 
+
 def test_stats_lesson_numbers(emb):
     data = emb.json("stats", "--vocab", "100352", "--dim", "4096")
     assert data["params"] == 411_041_792
-    assert data["bytes"] == {"float32": 1_644_167_168, "bfloat16": 822_083_584, "float16": 822_083_584,
-                             "float8": 411_041_792, "int8": 411_041_792, "int4": 205_520_896}
+    assert data["bytes"] == {
+        "float32": 1_644_167_168,
+        "bfloat16": 822_083_584,
+        "float16": 822_083_584,
+        "float8": 411_041_792,
+        "int8": 411_041_792,
+        "int4": 205_520_896,
+    }
     assert data["untied_head"]["params"] == 2 * 411_041_792
     assert data["untied_head"]["bytes"]["float32"] == 2 * 1_644_167_168
     fp32 = data["training"][0]
@@ -174,20 +209,34 @@ def test_stats_from_preset_and_header(emb, arange_file):
 
 def test_presets_listed(emb):
     names = {p["name"]: p for p in emb.json("presets")["presets"]}
-    want = {"deepseek-v3": (129280, 7168, False), "kimi-k2": (163840, 7168, False),
-            "llama-3-8b": (128256, 4096, False), "llama-2-7b": (32000, 4096, False),
-            "mistral-7b": (32000, 4096, False), "qwen2.5-0.5b": (151936, 896, True),
-            "gemma-2-2b": (256000, 2304, True), "gpt2": (50257, 768, True),
-            "bert-base-uncased": (30522, 768, True), "lesson-100352": (100352, 4096, False)}
+    want = {
+        "deepseek-v3": (129280, 7168, False),
+        "kimi-k2": (163840, 7168, False),
+        "llama-3-8b": (128256, 4096, False),
+        "llama-2-7b": (32000, 4096, False),
+        "mistral-7b": (32000, 4096, False),
+        "qwen2.5-0.5b": (151936, 896, True),
+        "gemma-2-2b": (256000, 2304, True),
+        "gpt2": (50257, 768, True),
+        "bert-base-uncased": (30522, 768, True),
+        "lesson-100352": (100352, 4096, False),
+    }
     for name, (v, d, tied) in want.items():
-        assert (names[name]["vocab_size"], names[name]["embed_dim"], names[name]["tied"]) == (v, d, tied)
-    assert names["gemma-2-2b"]["pad_token_id"] == 0 and names["bert-base-uncased"]["pad_token_id"] == 0
+        assert (names[name]["vocab_size"], names[name]["embed_dim"], names[name]["tied"]) == (
+            v,
+            d,
+            tied,
+        )
+    assert (
+        names["gemma-2-2b"]["pad_token_id"] == 0 and names["bert-base-uncased"]["pad_token_id"] == 0
+    )
     assert names["llama-3-8b"]["pad_token_id"] is None and names["gpt2"]["pad_token_id"] is None
     human = emb("presets", ok=True).stdout
     assert "deepseek-v3" in human and "129,280" in human
 
 
 # --- init-stats ----------------------------------------------------------------------------
+
 
 def test_init_stats_built_matches_torch(emb):
     data = emb.json("init-stats", "--vocab", "2000", "--dim", "64", "--seed", "1")
@@ -226,6 +275,7 @@ def test_init_stats_every_scheme_consistent(emb, scheme):
 
 # --- padding -------------------------------------------------------------------------------
 
+
 def test_padding_built_backward(emb):
     r = emb("padding", "--json")
     assert r.exit_code == 0
@@ -261,6 +311,7 @@ def test_padding_no_pad_token(emb):
 
 # --- tie -----------------------------------------------------------------------------------
 
+
 def test_tie_built_shares_storage(emb):
     data = emb.json("tie", "--tie")
     t = data["torch"]
@@ -276,12 +327,16 @@ def test_tie_built_untied(emb):
 
 def test_tie_file_duplicated_and_diverged(emb, write_safetensors):
     w = torch.randn(6, 4)
-    same = write_safetensors({"model.embed_tokens.weight": w, "lm_head.weight": w.clone()}, name="a.safetensors")
+    same = write_safetensors(
+        {"model.embed_tokens.weight": w, "lm_head.weight": w.clone()}, name="a.safetensors"
+    )
     data = emb.json("tie", "--from", str(same))
     assert data["comparison"]["bitwise_equal"] is True
     head = w.clone()
     head[3, 1] += 1.0
-    diff = write_safetensors({"model.embed_tokens.weight": w, "lm_head.weight": head}, name="b.safetensors")
+    diff = write_safetensors(
+        {"model.embed_tokens.weight": w, "lm_head.weight": head}, name="b.safetensors"
+    )
     data = emb.json("tie", "--from", str(diff), "--all-rows")
     assert data["comparison"]["differing_rows"] == 1
     assert data["comparison"]["max_abs_diff"] == pytest.approx(1.0)
@@ -289,20 +344,24 @@ def test_tie_file_duplicated_and_diverged(emb, write_safetensors):
 
 # --- the scripting contract ------------------------------------------------------------------
 
-@pytest.mark.parametrize("args,needle", [
-    (["lookup", "3000"], "0..2999"),
-    (["lookup", "-1"], "out of range"),
-    (["lookup", "abc"], "not an integer"),
-    (["lookup"], "no token ids"),
-    (["lookup", "1", "--from", "/nonexistent/x.safetensors"], "no such file"),
-    (["stats", "--vocab", "0", "--dim", "8"], "vocab size"),
-    (["stats", "--vocab", "8", "--dim", "0"], "embedding dim"),
-    (["stats", "--vocab", "-3", "--dim", "8"], "vocab size"),
-    (["stats", "--vocab", "ten"], "--vocab"),
-    (["lookup", "1", "--preset", "nope"], "unknown preset"),
-    (["lookup", "1", "--pad", "5000"], "pad id 5000"),
-    (["lookup", "1", "--vocab", str(10**15)], "memory"),
-])
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["lookup", "3000"], "0..2999"),
+        (["lookup", "-1"], "out of range"),
+        (["lookup", "abc"], "not an integer"),
+        (["lookup"], "no token ids"),
+        (["lookup", "1", "--from", "/nonexistent/x.safetensors"], "no such file"),
+        (["stats", "--vocab", "0", "--dim", "8"], "vocab size"),
+        (["stats", "--vocab", "8", "--dim", "0"], "embedding dim"),
+        (["stats", "--vocab", "-3", "--dim", "8"], "vocab size"),
+        (["stats", "--vocab", "ten"], "--vocab"),
+        (["lookup", "1", "--preset", "nope"], "unknown preset"),
+        (["lookup", "1", "--pad", "5000"], "pad id 5000"),
+        (["lookup", "1", "--vocab", str(10**15)], "memory"),
+    ],
+)
 def test_bad_input_exit_2_one_line(emb, args, needle):
     r = emb(*args)
     assert r.exit_code == 2, (r.stdout, r.stderr)
@@ -327,19 +386,23 @@ def _run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("argv", [
-    ["--help"],
-    ["stats", "--vocab", "100352", "--dim", "4096"],
-    ["stats", "--preset", "kimi-k2", "--json"],
-    ["lookup", "1", "3", "7", "--from", "FILE"],
-    ["info", "FILE"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["stats", "--vocab", "100352", "--dim", "4096"],
+        ["stats", "--preset", "kimi-k2", "--json"],
+        ["lookup", "1", "3", "7", "--from", "FILE"],
+        ["info", "FILE"],
+    ],
+)
 def test_light_paths_never_import_torch(argv, arange_file: Path):
     argv = [str(arange_file) if a == "FILE" else a for a in argv]
     code = (
         "import sys\n"
         "from emb_cli.cli import app\n"
-        f"try:\n    app({argv!r})\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        f"try:\n    app({argv!r})\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
@@ -349,8 +412,12 @@ def test_light_paths_never_import_torch(argv, arange_file: Path):
 
 
 def test_python_dash_m_works(arange_file):
-    r = subprocess.run([sys.executable, "-m", "emb_cli", "lookup", "1", "--from", str(arange_file), "--json"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "emb_cli", "lookup", "1", "--from", str(arange_file), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["vectors"] == [[4.0, 5.0, 6.0, 7.0]]
 
@@ -361,11 +428,15 @@ def test_internal_errors_are_one_line_without_debug(arange_file, tmp_path):
     r = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     import os
-    r = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "EMB_DEBUG": "1"})
+
+    r = subprocess.run(
+        env_cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "EMB_DEBUG": "1"}
+    )
     assert r.returncode == 1 and "Traceback" in r.stderr
 
 
 # --- batches -------------------------------------------------------------------------------
+
 
 def test_batch_pads_ragged_sequences_like_torch(emb):
     data = emb.json("lookup", "--batch", "73,786,2934", "--batch", "5,6")
@@ -380,7 +451,9 @@ def test_batch_pads_ragged_sequences_like_torch(emb):
 
 
 def test_batch_nonzero_pad_row_is_reported(emb, arange_file):
-    data = emb.json("lookup", "--from", str(arange_file), "--pad", "1", "--batch", "2,3", "--batch", "4")
+    data = emb.json(
+        "lookup", "--from", str(arange_file), "--pad", "1", "--batch", "2,3", "--batch", "4"
+    )
     assert data["batch"] == [[2, 3], [4, 1]]
     assert data["vectors"][1][1] == [4.0, 5.0, 6.0, 7.0]
     assert data["padded_positions_zero"] is False

@@ -83,7 +83,9 @@ def lookup_batch(source: TableSource, sequences: Sequence[Sequence[int]]) -> Bat
 
     seqs = [[int(t) for t in s] for s in sequences]
     if any(not s for s in seqs):
-        raise UsageError("an empty --batch sequence; give each one at least one id, e.g. --batch 5,6")
+        raise UsageError(
+            "an empty --batch sequence; give each one at least one id, e.g. --batch 5,6"
+        )
     longest = max(len(s) for s in seqs)
     pad = source.info.pad_token_id
     if pad is None and any(len(s) < longest for s in seqs):
@@ -97,7 +99,9 @@ def lookup_batch(source: TableSource, sequences: Sequence[Sequence[int]]) -> Bat
     index = {t: i for i, t in enumerate(unique)}
     out = np.stack([rows[[index[t] for t in s]] for s in padded])
     positions = [[b, t] for b, s in enumerate(seqs) for t in range(len(s), longest)]
-    pad_zero = None if pad is None else bool((rows[index[pad]] == 0).all()) if pad in index else None
+    pad_zero = (
+        None if pad is None else bool((rows[index[pad]] == 0).all()) if pad in index else None
+    )
     return BatchLookupResult(
         batch=[[int(t) for t in s if t is not None] for s in padded],
         lengths=[len(s) for s in seqs],

@@ -25,9 +25,26 @@ BUILD_DTYPES = ("float32", "bfloat16", "float16")
 # PretrainedConfig defaults to True; these families override it to False.
 _UNTIED_BY_DEFAULT = frozenset(
     {
-        "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
-        "deepseek_v2", "deepseek_v3", "kimi_k2", "phi3", "olmo", "olmo2", "cohere",
-        "starcoder2", "falcon", "gpt_neox", "granite", "internlm2", "minicpm",
+        "llama",
+        "mistral",
+        "mixtral",
+        "qwen2",
+        "qwen2_moe",
+        "qwen3",
+        "qwen3_moe",
+        "deepseek_v2",
+        "deepseek_v3",
+        "kimi_k2",
+        "phi3",
+        "olmo",
+        "olmo2",
+        "cohere",
+        "starcoder2",
+        "falcon",
+        "gpt_neox",
+        "granite",
+        "internlm2",
+        "minicpm",
     }
 )
 # Keys that name the width of the token-embedding table, most specific first:
@@ -265,9 +282,7 @@ def validate_spec(spec: TableSpec) -> TableSpec:
     if not 0 < init.std < math.inf:
         raise UsageError(f"init std must be a positive finite number, got {init.std}")
     if not -math.inf < init.low < init.high < math.inf:
-        raise UsageError(
-            f"uniform bounds need finite low < high, got [{init.low}, {init.high}]"
-        )
+        raise UsageError(f"uniform bounds need finite low < high, got [{init.low}, {init.high}]")
     if not 0 <= init.seed < 2**63:
         raise UsageError(f"seed must be in 0..2**63-1, got {init.seed}")
     return spec

@@ -11,8 +11,14 @@ from emb_cli.sources.spec import InitSpec, TableSpec
 
 def spec(scheme: str, pad: int | None = 0, dtype: str = "float32", **kw: float) -> TableSpec:
     return TableSpec(
-        origin="flags", name="t", vocab_size=300, embed_dim=16, pad_token_id=pad, tied=False,
-        dtype=dtype, init=InitSpec(scheme=scheme, seed=7, **kw),  # type: ignore[arg-type]
+        origin="flags",
+        name="t",
+        vocab_size=300,
+        embed_dim=16,
+        pad_token_id=pad,
+        tied=False,
+        dtype=dtype,
+        init=InitSpec(scheme=scheme, seed=7, **kw),  # type: ignore[arg-type]
     )
 
 
@@ -37,8 +43,13 @@ def test_uniform_matches_recipe():
     assert torch.equal(build_weight(spec("uniform", low=-0.3, high=0.2)), w)
 
 
-@pytest.mark.parametrize("scheme,fn", [("xavier-normal", torch.nn.init.xavier_normal_),
-                                       ("xavier-uniform", torch.nn.init.xavier_uniform_)])
+@pytest.mark.parametrize(
+    "scheme,fn",
+    [
+        ("xavier-normal", torch.nn.init.xavier_normal_),
+        ("xavier-uniform", torch.nn.init.xavier_uniform_),
+    ],
+)
 def test_xavier_matches_recipe(scheme, fn):
     torch.manual_seed(7)
     w = fn(torch.empty(300, 16))
