@@ -85,7 +85,8 @@ def _source_line(s: SourceSummary) -> str:
     what = f" tensor {s.tensor}" if s.tensor else ""
     init = f", init {s.init}" if s.init else ""
     label = s.origin if s.origin == s.name else f"{s.origin} {s.name}"
-    return f"{label}{what}: {s.vocab_size:,} x {s.embed_dim:,} {s.dtype}, pad {pad}, {tied}{init}"
+    line = f"{label}{what}: {s.vocab_size:,} x {s.embed_dim:,} {s.dtype}, pad {pad}, {tied}{init}"
+    return "\n".join([line, *(f"note: {n}" for n in s.notes)])
 
 
 def render_lookup(r: LookupResult, full: bool) -> None:

@@ -447,6 +447,16 @@ def test_gemma_scaling_note_in_table_info(gemma: Saved) -> None:
     assert info.notes == ("Gemma multiplies embeddings by sqrt(hidden_size) in the forward pass",)
 
 
+def test_gemma_scaling_note_reaches_the_user(emb: Any, gemma: Saved) -> None:
+    """lookup shows stored rows; the note says the module's forward scales them."""
+    doc = run(emb, "lookup", "1", "2", "--from", str(gemma.path), code=0)
+    assert doc["source"]["notes"] == [
+        "Gemma multiplies embeddings by sqrt(hidden_size) in the forward pass"
+    ]
+    human = emb("lookup", "1", "--from", str(gemma.path), ok=True).stdout
+    assert "note: Gemma multiplies embeddings by sqrt(hidden_size)" in human
+
+
 # ---------------------------------------------------------------- emb lookup, sharded bf16
 
 

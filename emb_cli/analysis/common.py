@@ -29,6 +29,7 @@ class SourceSummary:
     tied: bool | None
     tensor: str | None
     init: str | None  # e.g. "normal(0, 0.02), seed 42"
+    notes: list[str]  # e.g. Gemma's sqrt(hidden_size) scaling of the looked-up rows
 
 
 def describe_init(info: TableInfo) -> str | None:
@@ -58,6 +59,7 @@ def summarize(info: TableInfo) -> SourceSummary:
         tied=info.tied,
         tensor=info.tensor_name,
         init=describe_init(info),
+        notes=list(info.notes),
     )
 
 
