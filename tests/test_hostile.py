@@ -24,9 +24,13 @@ COMMANDS: dict[str, list[str]] = {
     "init-stats": ["init-stats", "--no-hist"],
     "padding": ["padding"],
     "tie": ["tie"],
+    "undertrained": ["undertrained"],
+    "neighbors": ["neighbors", "0"],
+    "resize": ["resize", "10"],
 }
 ALL = tuple(COMMANDS)
-BUILDING = ("lookup", "init-stats", "padding", "tie")  # commands that allocate a built table
+# commands that allocate a built table
+BUILDING = ("lookup", "init-stats", "padding", "tie", "undertrained", "neighbors")
 
 
 # ---------------------------------------------------------------- safetensors by hand
@@ -427,6 +431,19 @@ def run_refused(emb: Any, tmp_path: Path, args: list[str], *needles: str) -> Non
 def test_bad_checkpoint(emb: Any, tmp_path: Path, case: str, command: str) -> None:
     src = FILE_CASES[case](tmp_path)
     run_refused(emb, tmp_path, [*COMMANDS[command], *src])
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_bad_checkpoint_info_and_diff(emb: Any, tmp_path: Path, case: str) -> None:
+    """`info PATH` and `diff A B` take paths as arguments: the same files, the same refusal."""
+    src = FILE_CASES[case](tmp_path)
+    if src[0] != "--from" or len(src) != 2:
+        pytest.skip("case passes more than a path")
+    good = tmp_path / "good-side.safetensors"
+    good.write_bytes(GOOD)
+    run_refused(emb, tmp_path, ["info", src[1]])
+    run_refused(emb, tmp_path, ["diff", src[1], str(good)])
+    run_refused(emb, tmp_path, ["diff", str(good), src[1]])
 
 
 @pytest.mark.parametrize("command", ALL)

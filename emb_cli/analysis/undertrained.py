@@ -178,9 +178,10 @@ def find_undertrained(
     notes: list[str] = []
 
     # Pass 1 over the input table: row norms (float64) and, if it is the cosine matrix, its mean.
+    blocks = source.chunks()  # builds (or refuses) a built table before the arrays below
     norms = np.empty(rows, dtype=np.float64)
     total = np.zeros(dim, dtype=np.float64)
-    for start, block in source.chunks():
+    for start, block in blocks:
         b = block.astype(np.float64)
         norms[start : start + b.shape[0]] = np.sqrt(np.einsum("ij,ij->i", b, b))
         total += b.sum(axis=0)
