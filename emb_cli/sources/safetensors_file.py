@@ -16,56 +16,88 @@ from pathlib import Path
 from typing import Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor
+from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor, LocalReader, RangeReader
 
 # safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).
 MAX_HEADER = 100_000_000
 
 
+# The first request asks for this much beyond the 8-byte length: most headers fit (a
+# Llama-3-8B shard's is 23 KB), so a remote header usually costs one round trip.
+SPECULATIVE_HEADER = 64 * 2**10
+
+
 @dataclass
 class SafetensorsHeader:
-    path: Path
+    path: Path | str  # a URL for remote files
     tensors: dict[str, FileTensor]
     metadata: dict[str, str] = field(default_factory=dict)
     raw_dtypes: dict[str, str] = field(default_factory=dict)  # name -> safetensors dtype
 
 
-def read_header(path: Path) -> SafetensorsHeader:
+def read_header(path: Path | RangeReader) -> SafetensorsHeader:
+    """Parse a header from a local path or any RangeReader (remote files: two reads at most)."""
+    if not isinstance(path, Path):
+        return _read_header(path, remote=True)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise InputError(
-                    f"{path} is not a safetensors file: {size} bytes, too short for the "
-                    "8-byte header length"
-                )
-            (n,) = struct.unpack("<Q", head)
-            if n > MAX_HEADER or n > size - 8:
-                raise InputError(
-                    f"{path} is not a valid safetensors file: header length {n} is larger "
-                    f"than the file ({size} bytes) allows; the file is truncated or not safetensors"
-                )
-            raw = fh.read(n)
+        reader = LocalReader(str(path))
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
+        return _read_header(reader, remote=False)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        reader.close()
+
+
+def _read_header(reader: RangeReader, remote: bool) -> SafetensorsHeader:
+    name = reader.name
+    first = reader.read(0, 8 + SPECULATIVE_HEADER)
+    size = reader.size
+    if len(first) < 8:
+        raise InputError(
+            f"{name} is not a safetensors file: {size} bytes, too short for the "
+            "8-byte header length"
+        )
+    (n,) = struct.unpack("<Q", first[:8])
+    if n > MAX_HEADER or n > size - 8:
+        raise InputError(
+            f"{name} is not a valid safetensors file: header length {n} is larger "
+            f"than the file ({size} bytes) allows; the file is truncated or not safetensors"
+        )
+    raw = first[8 : 8 + n]
+    if len(raw) < n:
+        raw += reader.read(len(first), n - len(raw))
+    try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad(path, "its header is not UTF-8 JSON") from exc
+        raise _bad(name, "its header is not UTF-8 JSON") from exc
     if not isinstance(header, dict):
-        raise _bad(path, "its header is not a JSON object")
-    return _parse(path, header, data_start=8 + n, data_len=size - 8 - n)
+        raise _bad(name, "its header is not a JSON object")
+    return _parse(
+        name,
+        header,
+        data_start=8 + n,
+        data_len=size - 8 - n,
+        reader=reader if remote else None,
+    )
 
 
-def _bad(path: Path, what: str) -> InputError:
+def _bad(path: Path | str, what: str) -> InputError:
     return InputError(
         f"{path} is not a valid safetensors file: {what}; it is damaged or not safetensors: "
         "download or save it again"
     )
 
 
-def _parse(path: Path, header: dict[str, Any], data_start: int, data_len: int) -> SafetensorsHeader:
+def _parse(
+    path: str,
+    header: dict[str, Any],
+    data_start: int,
+    data_len: int,
+    reader: RangeReader | None = None,
+) -> SafetensorsHeader:
     meta_raw = header.pop("__metadata__", None) or {}
     if not isinstance(meta_raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in meta_raw.items()
@@ -118,9 +150,10 @@ def _parse(path: Path, header: dict[str, Any], data_start: int, data_len: int) -
             name=name,
             dtype=emb_name,
             shape=tuple(shape),
-            file=str(path),
+            file=path,
             offset=data_start + begin,
             itemsize=itemsize,
+            reader=reader,
         )
     spans.sort()
     for (b1, e1, n1), (b2, e2, n2) in zip(spans, spans[1:], strict=False):
@@ -130,7 +163,7 @@ def _parse(path: Path, header: dict[str, Any], data_start: int, data_len: int) -
     return SafetensorsHeader(path=path, tensors=tensors, metadata=meta_raw, raw_dtypes=raw_dtypes)
 
 
-def _attach_fp8_scales(path: Path, tensors: dict[str, FileTensor]) -> None:
+def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
     """DeepSeek-V3-style fp8 weights carry `<name>_scale_inv` (F32, one per 128x128 block)."""
     for name, t in tensors.items():
         if not t.dtype.startswith("float8") or not name.endswith(".weight") or len(t.shape) != 2:
@@ -156,18 +189,28 @@ def _attach_fp8_scales(path: Path, tensors: dict[str, FileTensor]) -> None:
 
 @dataclass
 class ShardedIndex:
-    path: Path
+    path: Path | str  # a URL for remote indexes
     weight_map: dict[str, str]  # tensor name -> shard file name
     metadata: dict[str, Any]
 
     def shard_path(self, tensor: str) -> Path:
+        assert isinstance(self.path, Path), "remote shards: remote.shard_url"
         return self.path.parent / self.weight_map[tensor]
 
 
 def read_index(path: Path) -> ShardedIndex:
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"sharded index {path} is not valid JSON") from exc
+    return parse_index(path, raw)
+
+
+def parse_index(path: Path | str, raw: bytes) -> ShardedIndex:
+    """An index's bytes, read from disk or fetched; `path` names it in messages."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"sharded index {path} is not valid JSON") from exc
     wm = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(wm, dict) or not all(
@@ -175,7 +218,8 @@ def read_index(path: Path) -> ShardedIndex:
     ):
         raise InputError(f"sharded index {path} has no weight_map of tensor name -> shard file")
     for shard in set(wm.values()):
-        if os.sep in shard or shard.startswith(".."):
+        # "/" too, whatever os.sep is: a remote index resolves shards as relative URLs.
+        if os.sep in shard or "/" in shard or shard.startswith(".."):
             raise InputError(f"sharded index {path} names a shard outside its folder: {shard!r}")
     meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return ShardedIndex(path=path, weight_map=wm, metadata=meta)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +36,8 @@ SAFETENSORS_DTYPES: dict[str, tuple[str, int, str]] = {
     "U64": ("uint64", 8, "uint64"),
     "BOOL": ("bool", 1, "bool"),
 }
+# Remote lookups: ids closer than this share one range request.
+REMOTE_GAP = 64 * 2**10
 FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
 
 
@@ -47,6 +50,49 @@ def numpy_dtype(name: str) -> np.dtype[Any]:
         dt: np.dtype[Any] = np.dtype(getattr(ml_dtypes, name))
         return dt
     return np.dtype(name)
+
+
+class RangeReader(Protocol):
+    """Bytes of one file by offset: a remote file (remote.HttpReader) or a local one."""
+
+    @property
+    def name(self) -> str:
+        """The file as the user named it, for messages."""
+        ...
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Up to `length` bytes; fewer only where the file ends."""
+        ...
+
+    def read_into(self, offset: int, buf: memoryview) -> None:
+        """Fill `buf` exactly, or raise InputError (a truncated file)."""
+        ...
+
+
+class LocalReader:
+    """A local file through pread; safetensors_file.read_header parses through it."""
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+        self._fh = open(path, "rb")  # closed by close()
+        self.size = os.fstat(self._fh.fileno()).st_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._fh.fileno(), length, offset)
+
+    def read_into(self, offset: int, buf: memoryview) -> None:
+        got, want = 0, len(buf)
+        while got < want:  # Linux returns at most 0x7ffff000 bytes per call
+            n = os.preadv(self._fh.fileno(), [buf[got:]], offset + got)
+            if n == 0:
+                raise InputError(f"{self.name} is truncated: it ends before byte {offset + want}")
+            got += n
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 class TensorRef(Protocol):
@@ -91,6 +137,7 @@ class FileTensor:
     itemsize: int
     scale: FileTensor | None = None  # fp8 block scales (`*_scale_inv`), applied on read
     block: tuple[int, int] = (128, 128)
+    reader: RangeReader | None = None  # a remote file; None: pread on a local fd
 
     @property
     def nbytes(self) -> int:
@@ -129,7 +176,7 @@ class FileTensor:
         out: np.ndarray = rows * per_col
         return out
 
-    def _pread(self, fd: int, start_row: int, nrows: int) -> np.ndarray:
+    def _pread(self, fd: int | RangeReader, start_row: int, nrows: int) -> np.ndarray:
         """The rows' bytes in a fresh writable buffer: one copy from the page cache, no more.
 
         np.empty, not bytearray: zero-filling every block first cost a third of a scan.
@@ -140,6 +187,9 @@ class FileTensor:
         pos = self.offset + start_row * self.row_bytes
         buf = np.empty(want, dtype=np.uint8)
         view = buf.data  # a memoryview: preadv fills the array in place
+        if not isinstance(fd, int):
+            fd.read_into(pos, view)
+            return buf
         got = 0
         while got < want:  # Linux returns at most 0x7ffff000 bytes per call
             n = os.preadv(fd, [view[got:]], pos + got)
@@ -151,24 +201,44 @@ class FileTensor:
             got += n
         return buf
 
+    @contextmanager
+    def _opened(self) -> Iterator[int | RangeReader]:
+        if self.reader is not None:
+            yield self.reader
+            return
+        with open(self.file, "rb") as fh:
+            yield fh.fileno()
+
+    def _runs(self, uniq: list[int]) -> list[tuple[int, int]]:
+        """(first, last) row spans covering the sorted ids, one read each.
+
+        Local: runs of consecutive ids. Remote: rows under REMOTE_GAP bytes apart share a
+        request, since a round trip costs more than 64 KiB of transfer.
+        """
+        gap = REMOTE_GAP // max(1, self.row_bytes) if self.reader is not None else 0
+        runs: list[tuple[int, int]] = []
+        for t in uniq:
+            if runs and t - runs[-1][1] - 1 <= gap:
+                runs[-1] = (runs[-1][0], t)
+            else:
+                runs.append((t, t))
+        return runs
+
     def read_rows(self, token_ids: Sequence[int]) -> np.ndarray:
         """Rows in the order asked; each distinct run of ids is one pread."""
+        from bisect import bisect_left, bisect_right
+
         import numpy as np
 
         ids = [int(t) for t in token_ids]
         uniq = sorted(set(ids))
         got: dict[int, np.ndarray] = {}
-        with open(self.file, "rb") as fh:
-            fd = fh.fileno()
-            i = 0
-            while i < len(uniq):
-                j = i
-                while j + 1 < len(uniq) and uniq[j + 1] == uniq[j] + 1:
-                    j += 1
-                block = self._decode(self._pread(fd, uniq[i], j - i + 1), j - i + 1, uniq[i], False)
-                for k in range(j - i + 1):
-                    got[uniq[i + k]] = block[k]
-                i = j + 1
+        with self._opened() as fd:
+            for first, last in self._runs(uniq):
+                n = last - first + 1
+                block = self._decode(self._pread(fd, first, n), n, first, False)
+                for t in uniq[bisect_left(uniq, first) : bisect_right(uniq, last)]:
+                    got[t] = block[t - first]
         if not ids:
             return np.zeros((0, self.shape[1]), dtype=np.float32)
         return np.stack([got[t] for t in ids])
@@ -180,8 +250,7 @@ class FileTensor:
 
     def _chunks(self, rows_per_chunk: int, raw: bool) -> Iterator[tuple[int, np.ndarray]]:
         nrows = self.shape[0]
-        with open(self.file, "rb") as fh:
-            fd = fh.fileno()
+        with self._opened() as fd:
             for start in range(0, nrows, rows_per_chunk):
                 n = min(rows_per_chunk, nrows - start)
                 yield start, self._decode(self._pread(fd, start, n), n, start, raw)
