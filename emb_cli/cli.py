@@ -278,7 +278,7 @@ def tie(
 @app.command()
 def info(
     path: Annotated[
-        Path, typer.Argument(help="Checkpoint: .safetensors, index, HF dir, .gguf, .bin.")
+        str, typer.Argument(help="Checkpoint: .safetensors, index, HF dir, .gguf, .bin, URL.")
     ],
     tensor: TensorOpt = None,
     json_: JsonOpt = False,

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from emb_cli.errors import UsageError
-from emb_cli.sources.resolve import SourceArgs
+from emb_cli.sources.resolve import SourceArgs, is_remote
 from emb_cli.sources.spec import Overrides
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class InitScheme(str, Enum):
+class InitScheme(StrEnum):
     normal = "normal"
     torch_default = "torch-default"
     uniform = "uniform"
@@ -30,46 +31,108 @@ class InitScheme(str, Enum):
     xavier_uniform = "xavier-uniform"
 
 
-class BuildDtype(str, Enum):
+class BuildDtype(StrEnum):
     float32 = "float32"
     bfloat16 = "bfloat16"
     float16 = "float16"
 
 
-class Expect(str, Enum):
+class Expect(StrEnum):
     init = "init"
     trained = "trained"
 
 
 SRC = "Table source"
+# str, not Path: Path("https://host/f") collapses the "//"; resolve makes local ones Paths.
 FromOpt = Annotated[
-    Path | None,
-    typer.Option("--from", help="Checkpoint: .safetensors, sharded index, HF model dir, .gguf, .bin/.pt.",
-                 rich_help_panel=SRC),
+    str | None,
+    typer.Option(
+        "--from",
+        help="Checkpoint: .safetensors, sharded index, HF model dir, .gguf, .bin/.pt, "
+        "or a URL / hf://ORG/REPO read by range requests.",
+        rich_help_panel=SRC,
+    ),
 ]
 TensorOpt = Annotated[
-    str | None, typer.Option("--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC)
+    str | None,
+    typer.Option(
+        "--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC
+    ),
 ]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help="A preset from `emb presets`.", rich_help_panel=SRC)]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="A preset from `emb presets`.", rich_help_panel=SRC)
+]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="An emb TOML file or a Hugging Face config.json.", rich_help_panel=SRC)
+    Path | None,
+    typer.Option(
+        "--config", help="An emb TOML file or a Hugging Face config.json.", rich_help_panel=SRC
+    ),
 ]
-VocabOpt = Annotated[int | None, typer.Option("--vocab", help="vocab_size (rows).", rich_help_panel=SRC)]
-DimOpt = Annotated[int | None, typer.Option("--dim", help="embed_dim / hidden_size (columns).", rich_help_panel=SRC)]
-PadOpt = Annotated[str | None, typer.Option("--pad", help="Pad token id, or 'none'.", rich_help_panel=SRC)]
-StdOpt = Annotated[float | None, typer.Option("--init-std", help="initializer_range for --init normal.", rich_help_panel=SRC)]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="torch.manual_seed before the init.", rich_help_panel=SRC)]
-DtypeOpt = Annotated[BuildDtype | None, typer.Option("--dtype", help="Cast after the fp32 init.", rich_help_panel=SRC)]
-TieOpt = Annotated[bool | None, typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC)]
-InitOpt = Annotated[InitScheme | None, typer.Option("--init", help="Init recipe (see README).", rich_help_panel=SRC)]
-LowOpt = Annotated[float | None, typer.Option("--low", help="Lower bound for --init uniform (-0.1).", rich_help_panel=SRC)]
-HighOpt = Annotated[float | None, typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (keys in the README).")]
+VocabOpt = Annotated[
+    int | None, typer.Option("--vocab", help="vocab_size (rows).", rich_help_panel=SRC)
+]
+DimOpt = Annotated[
+    int | None,
+    typer.Option("--dim", help="embed_dim / hidden_size (columns).", rich_help_panel=SRC),
+]
+PadOpt = Annotated[
+    str | None, typer.Option("--pad", help="Pad token id, or 'none'.", rich_help_panel=SRC)
+]
+StdOpt = Annotated[
+    float | None,
+    typer.Option("--init-std", help="initializer_range for --init normal.", rich_help_panel=SRC),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", help="torch.manual_seed before the init.", rich_help_panel=SRC),
+]
+DtypeOpt = Annotated[
+    BuildDtype | None,
+    typer.Option("--dtype", help="Cast after the fp32 init.", rich_help_panel=SRC),
+]
+TieOpt = Annotated[
+    bool | None,
+    typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC),
+]
+InitOpt = Annotated[
+    InitScheme | None, typer.Option("--init", help="Init recipe (see README).", rich_help_panel=SRC)
+]
+LowOpt = Annotated[
+    float | None,
+    typer.Option("--low", help="Lower bound for --init uniform (-0.1).", rich_help_panel=SRC),
+]
+HighOpt = Annotated[
+    float | None,
+    typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Remote --from: print bytes and requests fetched to stderr.",
+        rich_help_panel=SRC,
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (keys in the README).")
+]
 
 _SOURCE_PARAMS = {
-    "from_": FromOpt, "tensor": TensorOpt, "preset": PresetOpt, "config": ConfigOpt,
-    "vocab": VocabOpt, "dim": DimOpt, "pad": PadOpt, "init_std": StdOpt, "seed": SeedOpt,
-    "dtype": DtypeOpt, "tie": TieOpt, "init": InitOpt, "low": LowOpt, "high": HighOpt,
+    "from_": FromOpt,
+    "tensor": TensorOpt,
+    "preset": PresetOpt,
+    "config": ConfigOpt,
+    "vocab": VocabOpt,
+    "dim": DimOpt,
+    "pad": PadOpt,
+    "init_std": StdOpt,
+    "seed": SeedOpt,
+    "dtype": DtypeOpt,
+    "tie": TieOpt,
+    "init": InitOpt,
+    "low": LowOpt,
+    "high": HighOpt,
+    "verbose": VerboseOpt,
 }
 
 
@@ -81,10 +144,16 @@ def _source_args(kw: dict[str, Any]) -> SourceArgs:
         preset=kw.pop("preset"),
         config=kw.pop("config"),
         overrides=Overrides(
-            vocab_size=kw.pop("vocab"), embed_dim=kw.pop("dim"), pad=kw.pop("pad"),
-            init_std=kw.pop("init_std"), seed=kw.pop("seed"),
-            dtype=dtype.value if dtype is not None else None, tied=kw.pop("tie"),
-            init=init.value if init is not None else None, low=kw.pop("low"), high=kw.pop("high"),
+            vocab_size=kw.pop("vocab"),
+            embed_dim=kw.pop("dim"),
+            pad=kw.pop("pad"),
+            init_std=kw.pop("init_std"),
+            seed=kw.pop("seed"),
+            dtype=dtype.value if dtype is not None else None,
+            tied=kw.pop("tie"),
+            init=init.value if init is not None else None,
+            low=kw.pop("low"),
+            high=kw.pop("high"),
         ),
     )
 
@@ -94,12 +163,27 @@ def with_source(fn: F) -> F:
     sig = inspect.signature(fn, eval_str=True)
     params = [p for p in sig.parameters.values() if p.name != "src"]
     for name, annotation in _SOURCE_PARAMS.items():
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        default = False if name == "verbose" else None
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+        )
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
+        verbose = kw.pop("verbose")
         src = _source_args(kw)
-        return fn(src=src, **kw)
+        if not is_remote(src.from_):
+            return fn(src=src, **kw)
+        from emb_cli.sources.remote import FETCHED, reset_fetched
+
+        reset_fetched()
+        try:
+            return fn(src=src, **kw)
+        finally:
+            if verbose:  # stderr, after the result: stdout stays one document
+                sys.stderr.write(FETCHED.line() + "\n")
 
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}

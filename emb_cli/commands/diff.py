@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,14 +16,14 @@ INIT_NOTE = (
 )
 
 
-def _open(path: Path, tensor: str | None) -> Any:
+def _open(path: str, tensor: str | None) -> Any:
     from emb_cli.sources.checkpoint import open_checkpoint
     from emb_cli.sources.loaded import LoadedSource
 
     return LoadedSource(open_checkpoint(path), tensor, None, False)
 
 
-def _init_of(source: Any, path: Path, seed: int | None) -> Any:
+def _init_of(source: Any, path: str, seed: int | None) -> Any:
     import dataclasses
 
     from emb_cli.errors import UsageError
@@ -48,14 +47,15 @@ def _init_of(source: Any, path: Path, seed: int | None) -> Any:
 def register(app: typer.Typer) -> None:
     @app.command()
     def diff(
+        # str, not Path: a Path turns https:// into https:/
         a: Annotated[
-            Path,
+            str,
             typer.Argument(
                 help="First checkpoint (before): a file or model directory.", show_default=False
             ),
         ],
         b: Annotated[
-            Path | None, typer.Argument(help="Second checkpoint (after).", show_default=False)
+            str | None, typer.Argument(help="Second checkpoint (after).", show_default=False)
         ] = None,
         init: Annotated[
             bool,

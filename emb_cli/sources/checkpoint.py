@@ -29,7 +29,7 @@ TORCH_SUFFIXES = (".bin", ".pt", ".pth")
 
 @dataclass
 class Checkpoint:
-    path: Path  # what the user named
+    path: Path | str  # what the user named: a URL or hf:// spec for remote checkpoints
     kind: str  # safetensors | sharded | hf-dir | gguf | torch
     names: list[str]  # every tensor name, from headers or the index
     get: Callable[[str], TensorRef]
@@ -39,6 +39,7 @@ class Checkpoint:
     config_path: Path | None = None
     generation_config: dict[str, Any] | None = None
     tokenizer_path: Path | None = None
+    tokenizer_url: str | None = None  # remote: tokenizer.json, fetched on first use (404: none)
     tokenizer_config: dict[str, Any] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     _tokenizer: Any = None
@@ -49,22 +50,47 @@ class Checkpoint:
             raise TensorNotFound(f"no tensor named {name!r} in {self.path}; it has: {shown}")
         return self.get(name)
 
-    def tokenizer(self) -> Tokenizer | None:
-        if self.tokenizer_path is None:
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        """The checkpoint's tokenizer; fetch=False never downloads a remote tokenizer.json."""
+        if self._tokenizer is None and not fetch and self.tokenizer_url is not None:
             return None
         if self._tokenizer is None:
+            text: str | None = None
+            where: Path | str
+            if self.tokenizer_path is not None:
+                where = self.tokenizer_path
+            elif self.tokenizer_url is not None:
+                from emb_cli.sources.remote import fetch_tokenizer_json
+
+                text = fetch_tokenizer_json(self.tokenizer_url, str(self.path))
+                self.tokenizer_url = None  # asked once: a 404 means none, not a retry per call
+                if text is None:
+                    return None
+                where = f"tokenizer.json beside {self.path}"
+            else:
+                return None
             from tokenizers import Tokenizer
 
             try:
-                self._tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+                if text is None:
+                    self._tokenizer = Tokenizer.from_file(str(where))
+                else:
+                    self._tokenizer = Tokenizer.from_str(text)
             except Exception as exc:  # the Rust side raises a bare Exception
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InputError(f"tokenizer {self.tokenizer_path} is broken: {msg}") from exc
+                raise InputError(f"tokenizer {where} is broken: {msg}") from exc
         tok: Tokenizer = self._tokenizer
         return tok
 
 
-def open_checkpoint(path: Path) -> Checkpoint:
+def open_checkpoint(path: Path | str) -> Checkpoint:
+    """A local path, or an http(s):// URL or hf:// spec (read by range requests)."""
+    if isinstance(path, str):
+        from emb_cli.sources.remote import is_remote, open_remote
+
+        if is_remote(path):
+            return open_remote(path)
+        path = Path(path)
     if not path.exists():
         raise InputError(f"no such file or directory: {path}")
     if path.is_dir():

@@ -16,17 +16,24 @@ from emb_cli.sources.spec import (
     parse_pad,
 )
 
+# --from values read over HTTP (sources/remote.py) rather than from disk.
+REMOTE_SCHEMES = ("http://", "https://", "hf://")
+
 # Flags that describe how to build a table; meaningless with --from.
 _BUILD_ONLY = ("vocab_size", "embed_dim", "init_std", "seed", "dtype", "init", "low", "high")
 
 
 @dataclass(frozen=True)
 class SourceArgs:
-    from_: Path | None = None
+    from_: Path | str | None = None  # str: as typed, so a URL keeps its "//"
     tensor: str | None = None
     preset: str | None = None
     config: Path | None = None
     overrides: Overrides = Overrides()
+
+
+def is_remote(from_: Path | str | None) -> bool:
+    return isinstance(from_, str) and from_.startswith(REMOTE_SCHEMES)
 
 
 def resolve_spec(args: SourceArgs) -> TableSpec:
