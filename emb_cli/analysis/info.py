@@ -77,7 +77,7 @@ def checkpoint_info(source: LoadedSource) -> InfoReport:
                 f"config vocab_size {info.config_vocab_size} != table rows {info.vocab_size}"
             )
     tok_vocab = None
-    tok = source.tokenizer()
+    tok = source.tokenizer(fetch=False)  # info reads headers and small JSON only
     if tok is not None:
         tok_vocab = int(tok.get_vocab_size(with_added_tokens=True))
     padded = info.vocab_size - tok_vocab if tok_vocab is not None else None

@@ -39,7 +39,8 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
 
 
 def token_strings(source: TableSource, ids: Sequence[int]) -> list[str] | None:
-    tok = source.tokenizer()
+    # Strings are a courtesy: never download a remote tokenizer.json just for them.
+    tok = source.tokenizer(fetch=False)
     if tok is None:
         return None
     return [tok.id_to_token(i) or "" for i in ids]

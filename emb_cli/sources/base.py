@@ -68,7 +68,9 @@ class TableSource(Protocol):
         """The stored input-embedding tensor (None for built tables)."""
         ...
 
-    def tokenizer(self) -> Tokenizer | None: ...
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        """None without one; fetch=False: only if reading it costs no download."""
+        ...
 
 
 def rows_per_chunk(embed_dim: int, itemsize: int = 4, budget: int = CHUNK_BYTES) -> int:

@@ -125,5 +125,5 @@ class BuiltSource:
     def embedding(self) -> TensorRef | None:
         return None
 
-    def tokenizer(self) -> Tokenizer | None:
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return None

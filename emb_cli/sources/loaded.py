@@ -165,5 +165,5 @@ class LoadedSource:
     def embedding(self) -> TensorRef | None:
         return self._embedding
 
-    def tokenizer(self) -> Tokenizer | None:
-        return self.ckpt.tokenizer()
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        return self.ckpt.tokenizer(fetch)
