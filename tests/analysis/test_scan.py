@@ -20,7 +20,8 @@ def _source(write_safetensors, table: np.ndarray) -> LoadedSource:
 def test_1e8_values_match_float64_numpy(write_safetensors):
     """10^8 float32 values: mean and std within 1e-9 of a float64 numpy reference."""
     rng = np.random.default_rng(0)
-    table = (rng.standard_normal((25_000, 4000), dtype=np.float32) * 0.02 + 0.001).astype(np.float32)
+    table = rng.standard_normal((25_000, 4000), dtype=np.float32) * np.float32(0.02)
+    table += np.float32(0.001)
     s = scan(_source(write_safetensors, table))
     ref = table.astype(np.float64)
     assert s.count == 10**8
