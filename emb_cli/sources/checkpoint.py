@@ -85,12 +85,14 @@ class Checkpoint:
 
 def open_checkpoint(path: Path | str) -> Checkpoint:
     """A local path, or an http(s):// URL or hf:// spec (read by range requests)."""
-    if isinstance(path, str):
-        from emb_cli.sources.remote import is_remote, open_remote
+    from emb_cli.sources.resolve import is_remote
 
-        if is_remote(path):
-            return open_remote(path)
-        path = Path(path)
+    if is_remote(path):
+        # urllib costs ~20 ms to import: only remote sources pay it.
+        from emb_cli.sources.remote import open_remote
+
+        return open_remote(str(path))
+    path = Path(path)
     if not path.exists():
         raise InputError(f"no such file or directory: {path}")
     if path.is_dir():
