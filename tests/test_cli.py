@@ -464,3 +464,13 @@ def test_batch_needs_a_pad_token_when_ragged(emb):
     assert r.exit_code == 2 and "pad token" in r.stderr and r.stdout == ""
     same = emb.json("lookup", "--batch", "1,2", "--batch", "3,4", "--pad", "none")
     assert same["shape"] == [2, 2, 8] and same["padded_positions"] == []
+
+
+def test_float64_table_is_not_narrowed(emb, write_safetensors):
+    """1e300 fits float64 only: no overflow to Inf, no numpy warning on stderr."""
+    w = torch.tensor([[1e300, -1.0 / 3], [2.0, 3.0]], dtype=torch.float64)
+    p = write_safetensors({"model.embed_tokens.weight": w})
+    r = emb("lookup", "0", "--from", str(p), "--json", ok=True)
+    assert json.loads(r.stdout)["vectors"] == [[1e300, -1.0 / 3]]
+    r = emb("init-stats", "--from", str(p), "--json", ok=True)
+    assert json.loads(r.stdout)["inf_values"] == 0 and r.stderr == ""

@@ -70,9 +70,11 @@ def exercise(path: Path) -> None:
     except EmbError:
         return
     v, d = info.vocab_size, info.embed_dim
-    assert rows.shape == (3, d) and rows.dtype == np.float32
+    # exact widening: float32 for every dtype up to 32 bits, float64 stays float64
+    wide = np.float64 if info.dtype == "float64" else np.float32
+    assert rows.shape == (3, d) and rows.dtype == wide
     table = np.concatenate(chunks)
-    assert table.shape == (v, d) and table.dtype == np.float32
+    assert table.shape == (v, d) and table.dtype == wide
     np.testing.assert_array_equal(rows, table[ids])  # NaN compares equal here
     if path.suffix == ".safetensors" and info.tensor_name is not None:
         expected = reference(path, info.tensor_name)
@@ -87,6 +89,7 @@ def scaled(source: LoadedSource) -> bool:
 
 def reference(path: Path, name: str) -> np.ndarray | None:
     """The tensor as the safetensors library reads it, or None if it refuses the file."""
+    import torch
     from safetensors import safe_open
 
     try:
@@ -94,7 +97,7 @@ def reference(path: Path, name: str) -> np.ndarray | None:
             t = fh.get_tensor(name)
     except Exception:  # the Rust side raises its own SafetensorError and friends
         return None
-    return t.float().numpy()  # type: ignore[no-any-return]
+    return (t if t.dtype == torch.float64 else t.float()).numpy()  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- safetensors files

@@ -157,7 +157,10 @@ class FileTensor:
         arr = np.frombuffer(buf, dtype=numpy_dtype(self.dtype)).reshape(nrows, self.shape[1])
         if raw:
             return arr
-        out = arr.astype(np.float32, copy=False)  # float32 as stored: no second copy
+        # Widen to float32, exactly for every dtype up to 32 bits (float32 itself: no copy).
+        # float64 stays float64: narrowing would round, and overflow past 3.4e38 to Inf.
+        wide = np.float64 if arr.dtype == np.float64 else np.float32
+        out = arr.astype(wide, copy=False)
         if self.scale is not None:
             out = self._apply_scale(out, first_row)
         return out
