@@ -65,6 +65,15 @@ CANCEL_RATIO = 1 / 16
 
 
 def _scan_block(item: tuple[int, np.ndarray, frozenset[int], int]) -> _Part:
+    import numpy as np
+
+    # Squares of float64 values past 1e154 overflow to Inf: such rows are reported as
+    # non-finite, and numpy must not print a warning on stderr about it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _scan_block_fast(item)
+
+
+def _scan_block_fast(item: tuple[int, np.ndarray, frozenset[int], int]) -> _Part:
     """Per-row float64 sums and sums of squares in one cached pass, merged with Chan's update.
 
     Squares of float32 values are exact in float64; x^2 cannot overflow float64 either, so
