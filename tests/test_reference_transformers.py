@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.models import tiny_llama
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from configs only; never fetch weights
 pytest.importorskip("transformers")
 
@@ -31,21 +33,7 @@ class Saved:
 
 
 def _llama(tied: bool, seed: int = 0) -> Any:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=DIM,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        pad_token_id=0,
-        tie_word_embeddings=tied,
-    )
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama(VOCAB, DIM, tied=tied, seed=seed).eval()
 
 
 def _save(model: Any, path: Path, **kw: Any) -> Saved:

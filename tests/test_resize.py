@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.models import tiny_llama
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("transformers")
 
@@ -21,21 +23,9 @@ EMBED, HEAD = "model.embed_tokens.weight", "lm_head.weight"
 
 def _llama(tied: bool, seed: int, dtype: str = "float32") -> Any:
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=DIM,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        pad_token_id=0,
-        tie_word_embeddings=tied,
-        initializer_range=0.05,
-    )
-    return LlamaForCausalLM(config).to(getattr(torch, dtype)).eval()
+    model = tiny_llama(VOCAB, DIM, tied=tied, seed=seed, heads=2, initializer_range=0.05)
+    return model.to(getattr(torch, dtype)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -171,19 +161,8 @@ def test_write_is_bit_identical_to_transformers(
 def test_singular_covariance_falls_back_to_the_mean(emb: Any, tmp_path: Path) -> None:
     """8 rows in 16 dimensions: transformers' positive-definite check fails, new rows = mean."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=8,
-        hidden_size=DIM,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(8, DIM, tied=False, heads=2, pad_token_id=None)
     model.save_pretrained(tmp_path / "m")
     out = tmp_path / "s.safetensors"
     r = _json(emb, 12, "--from", tmp_path / "m", "--write", out)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.models import tiny_llama
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from configs only; never fetch weights
 pytest.importorskip("transformers")
 
@@ -26,20 +28,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=DIM,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        pad_token_id=0,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(VOCAB, DIM, tied=False)
     allowed = torch.tensor([i for i in range(3, WORDS) if i not in NEVER_SEEN + ZERO])
     # Adam, no weight decay: the input rows of ids never in a batch keep their init exactly.
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

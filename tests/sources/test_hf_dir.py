@@ -18,27 +18,13 @@ pytest.importorskip("transformers")
 from emb_cli.sources import checkpoint as checkpoint_mod  # noqa: E402
 from emb_cli.sources.checkpoint import open_checkpoint  # noqa: E402
 from emb_cli.sources.loaded import LoadedSource  # noqa: E402
+from tests.models import tiny_llama
 
 EMBED, HEAD = "model.embed_tokens.weight", "lm_head.weight"
 
 
 def _llama(tied: bool, dtype: Any = None) -> Any:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=256,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        pad_token_id=0,
-        tie_word_embeddings=tied,
-        initializer_range=0.01,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(256, 32, tied=tied, heads=2, initializer_range=0.01)
     return model.to(dtype) if dtype is not None else model
 
 

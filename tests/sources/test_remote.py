@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.models import tiny_llama
+
 pytest.importorskip("transformers")
 
 VOCAB, DIM = 512, 64
@@ -158,21 +160,7 @@ def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _llama(tied: bool, seed: int) -> Any:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=DIM,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        pad_token_id=0,
-        tie_word_embeddings=tied,
-    )
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama(VOCAB, DIM, tied=tied, seed=seed).eval()
 
 
 def _tokenizer(path: Path) -> None:
