@@ -75,16 +75,22 @@ def check_padding(
         "sources_disagree": disagree,
         "notes": notes,
     }
+    # No row to measure: every row-level field is None.
+    no_row: dict[str, Any] = dict.fromkeys(
+        (
+            "row_is_zero",
+            "row_norm",
+            "row_max_abs",
+            "median_row_norm",
+            "gradient",
+            "gradient_without_padding_idx",
+        ),
+    )
     if pad is None:
         return PaddingReport(
             **base,
+            **no_row,
             row_exists=False,
-            row_is_zero=None,
-            row_norm=None,
-            row_max_abs=None,
-            median_row_norm=None,
-            gradient=None,
-            gradient_without_padding_idx=None,
             verdict="no-pad-token",
             ok=True,
             detail="no pad token: no config, generation_config or tokenizer names one "
@@ -93,13 +99,8 @@ def check_padding(
     if not 0 <= pad < info.vocab_size:
         return PaddingReport(
             **base,
+            **no_row,
             row_exists=False,
-            row_is_zero=None,
-            row_norm=None,
-            row_max_abs=None,
-            median_row_norm=None,
-            gradient=None,
-            gradient_without_padding_idx=None,
             verdict="missing-row",
             ok=False,
             detail=f"pad id {pad} (from {info.pad_source}) has no row: the table has rows "
