@@ -216,7 +216,7 @@ def test_json_keys_and_check(emb: Any, planted: Path) -> None:
     ("args", "message"),
     [
         (["--top", "0"], "--top must be at least 1"),
-        (["--reference", "512"], "reference id 512 is out of range"),
+        (["--reference", "512"], "token id 512 is out of range"),
         (["--reference", "x"], "token id 'x' is not an integer"),
     ],
 )

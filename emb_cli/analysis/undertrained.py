@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.errors import UsageError
-from emb_cli.sources.base import TableSource, rows_per_chunk
+from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -169,12 +169,7 @@ def find_undertrained(
     if reference is not None:
         if not reference:
             raise UsageError("--reference names no ids; pass ids such as `--reference 5,6,7`")
-        for t in reference:
-            if not 0 <= t < rows:
-                raise UsageError(
-                    f"reference id {t} is out of range: valid ids are 0..{rows - 1} "
-                    f"(vocab_size {rows})"
-                )
+        check_ids(reference, rows)
     notes: list[str] = []
 
     # Pass 1 over the input table: row norms (float64) and, if it is the cosine matrix, its mean.

@@ -202,7 +202,7 @@ def read_index(path: Path) -> ShardedIndex:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"sharded index {path} is not valid JSON") from exc
+        raise InputError(f"cannot read sharded index {path}: {exc.strerror or exc}") from exc
     return parse_index(path, raw)
 
 

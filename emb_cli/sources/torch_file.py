@@ -7,7 +7,6 @@ leaves the data on disk; a row read touches only that row's pages.
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -88,8 +87,10 @@ def open_torch(path: Path) -> Checkpoint:
 
 def _open_index(path: Path) -> Checkpoint:
     from emb_cli.sources.checkpoint import Checkpoint
+    from emb_cli.sources.safetensors_file import read_index
 
-    weight_map = _weight_map(path)
+    # Same index format as safetensors': weight_map of tensor name -> shard file.
+    weight_map = read_index(path).weight_map
     loaded: dict[Path, dict[str, torch.Tensor]] = {}
 
     def get(name: str) -> TorchTensor:
@@ -115,22 +116,6 @@ def _open_index(path: Path) -> Checkpoint:
         file_of=lambda name: str(path.parent / weight_map[name]),
         weights_path=path,
     )
-
-
-def _weight_map(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"index {path} is not valid JSON") from exc
-    wm = data.get("weight_map") if isinstance(data, dict) else None
-    if not isinstance(wm, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in wm.items()
-    ):
-        raise InputError(f"index {path} has no weight_map of tensor name -> shard file")
-    for shard in set(wm.values()):
-        if "/" in shard or "\\" in shard or shard.startswith(".."):
-            raise InputError(f"index {path} names a shard outside its folder: {shard!r}")
-    return wm
 
 
 def _ref(name: str, t: torch.Tensor, file: Path) -> TorchTensor:
