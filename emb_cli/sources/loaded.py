@@ -64,7 +64,8 @@ def tokenizer_pad(ckpt: Checkpoint) -> int | None:
             for key, entry in decoder.items():
                 if isinstance(entry, dict) and entry.get("content") == pad and key.isdigit():
                     return int(key)
-        tok = ckpt.tokenizer()
+        # fetch=False: a remote tokenizer.json (Gemma's is 33 MB) is not fetched for the pad.
+        tok = ckpt.tokenizer(fetch=False)
         if tok is not None:
             tid = tok.token_to_id(pad)
             if tid is not None:
@@ -100,6 +101,24 @@ def _input_name(ckpt: Checkpoint) -> tuple[str, str]:
     return choice.name, choice.reason
 
 
+def _with_block_size(t: TensorRef, config: dict[str, Any] | None) -> TensorRef:
+    """An fp8 tensor's scale blocks as config.json's quantization_config states them.
+
+    The header alone is ambiguous: 300 rows under 5 scales fit blocks of 60 to 74 rows.
+    """
+    q = (config or {}).get("quantization_config")
+    size = q.get("weight_block_size") if isinstance(q, dict) else None
+    scale = getattr(t, "scale", None)
+    if scale is None or not isinstance(size, list) or len(size) != 2:
+        return t
+    if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in size):
+        return t
+    fits = all(-(-n // b) == s for n, b, s in zip(t.shape, size, scale.shape, strict=True))
+    if fits:
+        t.block = (size[0], size[1])  # type: ignore[attr-defined]
+    return t
+
+
 class LoadedSource:
     """Reads only what each command needs: rows by id, or the table in chunks."""
 
@@ -111,7 +130,7 @@ class LoadedSource:
             tensor, self.choice_reason = _input_name(ckpt)
         else:
             self.choice_reason = "named with --tensor"
-        self._embedding = ckpt.tensor(tensor)
+        self._embedding = _with_block_size(ckpt.tensor(tensor), ckpt.config)
         require_table(self._embedding)
         self.pad = pad_facts(ckpt, pad, pad_given)
         self._head_name = head_name(ckpt)
@@ -160,7 +179,9 @@ class LoadedSource:
         return self._embedding.iter_chunks(n)
 
     def head(self) -> TensorRef | None:
-        return self.ckpt.tensor(self._head_name) if self._head_name else None
+        if not self._head_name:
+            return None
+        return _with_block_size(self.ckpt.tensor(self._head_name), self.ckpt.config)
 
     def embedding(self) -> TensorRef | None:
         return self._embedding

@@ -27,6 +27,11 @@ MAX_HEADER = 100_000_000
 SPECULATIVE_HEADER = 64 * 2**10
 
 
+# fp8 block scales: DeepSeek-V3's quantization_config.weight_block_size, [128, 128].
+FP8_BLOCK = 128
+_SCALE_DTYPES = ("float32", "bfloat16", "float16")
+
+
 @dataclass
 class SafetensorsHeader:
     path: Path | str  # a URL for remote files
@@ -171,7 +176,7 @@ def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
         scale = tensors.get(name + "_scale_inv") or tensors.get(
             name[: -len(".weight")] + ".weight_scale_inv"
         )
-        if scale is None or len(scale.shape) != 2 or scale.dtype != "float32":
+        if scale is None or len(scale.shape) != 2 or scale.dtype not in _SCALE_DTYPES:
             continue
         if 0 in scale.shape and 0 not in t.shape:
             raise _bad(
@@ -182,9 +187,20 @@ def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
         if 0 in t.shape:
             continue
         rows, cols = t.shape
-        br = -(-rows // scale.shape[0])
-        bc = -(-cols // scale.shape[1])
-        t.scale, t.block = scale, (br, bc)
+        t.scale = scale
+        t.block = (fp8_block(rows, scale.shape[0]), fp8_block(cols, scale.shape[1]))
+
+
+def fp8_block(size: int, blocks: int) -> int:
+    """The block edge behind `blocks` scales along a dimension of `size` values.
+
+    DeepSeek-V3's weight_block_size is 128: 300 rows have ceil(300 / 128) = 3 scales.
+    ceil(300 / 3) = 100 would also give 3 blocks, yet put rows 100-127 under the wrong one,
+    so 128 wins whenever it fits; other grids fall back to the even split.
+    """
+    if -(-size // FP8_BLOCK) == blocks:
+        return FP8_BLOCK
+    return -(-size // blocks)
 
 
 @dataclass
