@@ -21,35 +21,45 @@ T = TypeVar("T")
 INIT_SCHEMES = ("normal", "torch-default", "uniform", "xavier-normal", "xavier-uniform")
 BUILD_DTYPES = ("float32", "bfloat16", "float16")
 
-# transformers' default for `tie_word_embeddings` when config.json omits the key:
-# PretrainedConfig defaults to True; these families override it to False.
+# transformers' default for `tie_word_embeddings` when config.json omits the key: True for
+# most families (gpt2, bert, t5, gemma*, cohere, falcon, starcoder2); these override it to
+# False. Every model_type whose config class defaults to False in transformers 5.24 (each
+# instantiated with no arguments), plus the remote-code internlm2, kimi_k2 and minicpm.
 _UNTIED_BY_DEFAULT = frozenset(
-    {
-        "llama",
-        "mistral",
-        "mixtral",
-        "qwen2",
-        "qwen2_moe",
-        "qwen3",
-        "qwen3_moe",
-        "deepseek_v2",
-        "deepseek_v3",
-        "kimi_k2",
-        "phi3",
-        "olmo",
-        "olmo2",
-        "cohere",
-        "starcoder2",
-        "falcon",
-        "gpt_neox",
-        "granite",
-        "internlm2",
-        "minicpm",
-    }
+    """
+    EvollaModel afmoe apertus apertus1p5 apertus1p5_text arcee aria aria_text axk1 axk2
+    bailing_hybrid bamba beam bitnet blt blt_global_transformer blt_local_decoder
+    blt_local_encoder blt_patcher bridgetower chameleon codegen cohere_asr cohere_compass
+    cosmos3_edge cosmos3_edge_text cosmos3_omni cwm dbrx deepseek_ocr2 deepseek_ocr2_encoder
+    deepseek_ocr2_text deepseek_v2 deepseek_v3 deepseek_v32 deepseek_v4 diffllama doge dory
+    dots1 dots3_note dots3_note_text emu3 emu3_text_model esmc eurobert evolla exaone exaone4
+    exaone4_5 exaone_moe falcon_h1 fast_vlm flex_olmo flint fsmt fuyu git glm glm4 glm46v
+    glm4_moe glm4_moe_lite glm4v glm4v_moe glm4v_moe_text glm5_next glm5_next_text glm_image
+    glm_moe_dsa glm_ocr glmga gpt_neox gpt_oss gptj granite granite4_vision granite4_vision_text
+    granitemoe granitemoe_swa granitemoehybrid granitemoeshared helium higgs_audio_v2 hrm_text
+    hunyuan_v1_dense hunyuan_v1_moe hy_v3 hy_v4 hy_v4_vl hy_v4_vl_text hyperclovax idefics
+    idefics2 idefics3 imagegpt internlm2 internlm3 iquestcoder jais2 jamba kimi_k2 kimi_linear
+    kolibri1 kyutai_speech_to_text laguna llama llama4 llama4_text llava llava_next
+    llava_next_video llava_onevision longcat_flash mamba2 mellum mimo_v2_flash minicpm
+    minicpmv4_6 minicpmv4_7 minimax minimax_m2 minimax_m3_vl minimax_m3_vl_text ministral
+    ministral3 mistral mistral4 mistral_large4 mistral_large4_text mixtral mllama_text_model
+    modernvbert molmo2 molmo2_text moonshine_streaming moshi moshi_depth muse_glimmer_text
+    muse_spark_text musicgen_decoder musicgen_melody_decoder nanochat nemotron nemotron_h
+    neucodec olmo olmo2 olmo3 olmo_hybrid olmoe openai_privacy_filter perception_lm persimmon
+    phi phi3 phi4_multimodal phimoe pix2struct pix2struct_text_model pp_formulanet_text
+    qianfan_ocr qwen2 qwen2_5_omni_talker qwen2_5_omni_thinker qwen2_5_vl qwen2_moe qwen2_vl
+    qwen3 qwen3_5 qwen3_5_moe qwen3_5_moe_text qwen3_5_text qwen3_moe qwen3_next
+    qwen3_omni_moe_talker_code_predictor qwen3_omni_moe_talker_text qwen3_omni_moe_thinker
+    qwen3_vl qwen3_vl_moe qwen4_exp qwen4_exp_text reformer rembert rwkv sarvam_mla sarvam_moe
+    seed_oss smolvlm solar_open stablelm step3p5 ultrabert ultravbert unlimited_ocr
+    unlimited_ocr_text vibevoice video_llama_3 video_llava vipllava xcodec2 xlstm
+    """.split()
 )
 # Keys that name the width of the token-embedding table, most specific first:
 # ALBERT/ELECTRA keep a narrower `embedding_size` than their `hidden_size`.
 _DIM_KEYS = ("embedding_size", "hidden_size", "n_embd", "d_model", "dim")
+# Keys a multimodal config may keep beside text_config rather than inside it.
+_OUTER_KEYS = ("pad_token_id", "initializer_range", "torch_dtype", "dtype")
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,11 @@ def text_config(config: dict[str, Any]) -> dict[str, Any]:
         merged = dict(inner)
         merged.setdefault("model_type", config.get("model_type"))
         merged.setdefault("tie_word_embeddings", config.get("tie_word_embeddings"))
+        # Llava-1.5 names its pad (32001) and Gemma 3 its initializer_range and dtype at
+        # the top level only: the outer value applies when text_config omits the key.
+        for key in _OUTER_KEYS:
+            if key in config:
+                merged.setdefault(key, config[key])
         return merged
     return config
 
