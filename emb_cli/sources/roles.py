@@ -59,6 +59,20 @@ def classify(name: str) -> str | None:
     return None
 
 
+def _shared_table(pool: list[str]) -> list[str]:
+    """T5 and BART state dicts hold `shared.weight` and its encoder/decoder copies.
+
+    The three are one Parameter in the model (`encoder.embed_tokens = self.shared`);
+    torch.save and older save_pretrained write all three names.
+    """
+    shared = [n for n in pool if n == "shared.weight" or n.endswith(".shared.weight")]
+    if len(shared) != 1:
+        return pool
+    prefix = shared[0][: -len("shared.weight")]
+    copies = {f"{prefix}encoder.embed_tokens.weight", f"{prefix}decoder.embed_tokens.weight"}
+    return shared if set(pool) - set(shared) <= copies else pool
+
+
 @dataclass(frozen=True)
 class Choice:
     name: str | None
@@ -70,12 +84,15 @@ def choose(names: list[str], role: str, where: str, *, required: bool) -> Choice
     """Pick the one tensor of `role`; several plausible ones -> ask for --tensor."""
     found = [n for n in names if classify(n) == role]
     text = [n for n in found if not _OTHER_TOWER.search(n)]
-    pool = text or found
+    pool = _shared_table(text or found)
     if len(pool) == 1:
         others = [n for n in names if classify(n) in (ROLE_EXTRA_INPUT, ROLE_EXTRA_HEAD)]
         why = f"the only {role.replace('_', ' ')} by name"
         if others:
             why += f" ({', '.join(others)} sit inside a numbered layer: extra copies)"
+        copies = [n for n in text or found if n != pool[0]]
+        if copies:
+            why += f" ({', '.join(copies)} are copies of it, one Parameter in the model)"
         return Choice(pool[0], why, tuple(found))
     if len(pool) > 1:
         raise TensorNotFound(
