@@ -57,14 +57,41 @@ def normal(std: float, dim: int, label: str) -> Expected:
     )
 
 
+def uniform_row_norm(low: float, high: float, dim: int) -> float:
+    """E||x|| for x of D iid U(low, high) values, by numerical integration.
+
+    E sqrt(S) = 1/(2 sqrt(pi)) * int_0^inf (1 - E[exp(-t S)]) t^(-3/2) dt, S = ||x||^2, and
+    E[exp(-t S)] = phi(t)^D with phi(t) = E[exp(-t x^2)], closed form in erf. sqrt(D E[x^2])
+    overstates E||x|| by about Var(S) / (8 E[S]^1.5): 4 standard errors of a 3000 x 8 table.
+    """
+    s = max(abs(low), abs(high))
+    lo, hi = low / s, high / s
+
+    def raw(k: int) -> float:
+        return (hi ** (k + 1) - lo ** (k + 1)) / ((k + 1) * (hi - lo))
+
+    m2, m4, m6 = raw(2), raw(4), raw(6)
+    c2, c3 = m4 - m2 * m2, m6 - 3 * m4 * m2 + 2 * m2**3  # cumulants of x^2
+    mu = dim * m2
+    h, total = 0.02, 0.0  # trapezoid in u = log(t * mu): relative error about 1e-8
+    for i in range(-2500, 3001):
+        t = math.exp(i * h) / mu
+        if t < 1e-3:  # the erf difference cancels here: the cumulant series instead
+            log_phi = -t * m2 + t * t * c2 / 2 - t**3 * c3 / 6
+        else:
+            r = math.sqrt(t)
+            phi = math.sqrt(math.pi) / (2 * r) * (math.erf(hi * r) - math.erf(lo * r)) / (hi - lo)
+            log_phi = math.log(phi)
+        total += -math.expm1(dim * log_phi) / math.sqrt(t)
+    return s * total * h / (2 * math.sqrt(math.pi))
+
+
 def uniform(low: float, high: float, dim: int, label: str) -> Expected:
     mean = (low + high) / 2
     var = (high - low) ** 2 / 12
     mean_sq = var + mean * mean
-    fourth_raw = (high**5 - low**5) / (5 * (high - low))
-    var_sq = fourth_raw - mean_sq * mean_sq
     approx = math.sqrt(dim * mean_sq)
-    # delta method: Var||x|| ~= D Var(x^2) / (4 D E[x^2])
+    exact = uniform_row_norm(low, high, dim) if high > low else approx
     return Expected(
         family="uniform",
         label=label,
@@ -72,9 +99,9 @@ def uniform(low: float, high: float, dim: int, label: str) -> Expected:
         std=math.sqrt(var),
         mean_sq=mean_sq,
         fourth_central=(high - low) ** 4 / 80,
-        row_norm_exact=None,
+        row_norm_exact=exact,
         row_norm_approx=approx,
-        row_norm_std=math.sqrt(dim * var_sq) / (2 * approx) if approx > 0 else 0.0,
+        row_norm_std=math.sqrt(max(0.0, dim * mean_sq - exact * exact)),
         low=low,
         high=high,
     )
