@@ -259,7 +259,9 @@ def render_init_stats(r: InitStatsReport, histograms: bool = True) -> None:
             row.append(f"{r.z_scores[k]:+.2f}" if k in r.z_scores else "")
         t.add_row(*row)
     if r.expected is not None:
-        t.add_row("row_norm_mean ~ std*sqrt(D)", "", _num(r.expected.get("row_norm_approx")), "")
+        # sqrt(D E[x^2]): std*sqrt(D) when the init has zero mean
+        approx = _num(r.expected.get("row_norm_approx"))
+        t.add_row("sqrt(D E[x^2]) (std*sqrt(D) at mean 0)", "", approx, "")
         t.add_row("KS D (sampled)", _num(r.ks), f"<= {_num(r.ks_critical)}", "")
     c.print(t)
     pct = "  ".join(f"p{k} {v:.4g}" for k, v in r.row_norm_percentiles.items())
