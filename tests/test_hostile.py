@@ -436,14 +436,17 @@ def test_bad_checkpoint(emb: Any, tmp_path: Path, case: str, command: str) -> No
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
 def test_bad_checkpoint_info_and_diff(emb: Any, tmp_path: Path, case: str) -> None:
     """`info PATH` and `diff A B` take paths as arguments: the same files, the same refusal."""
-    src = FILE_CASES[case](tmp_path)
-    if src[0] != "--from" or len(src) != 2:
-        pytest.skip("case passes more than a path")
+    flag, path, *extra = FILE_CASES[case](tmp_path)
+    assert flag == "--from" and extra[:1] in ([], ["--tensor"]), extra
     good = tmp_path / "good-side.safetensors"
     good.write_bytes(GOOD)
-    run_refused(emb, tmp_path, ["info", src[1]])
-    run_refused(emb, tmp_path, ["diff", src[1], str(good)])
-    run_refused(emb, tmp_path, ["diff", str(good), src[1]])
+
+    def tensor(option: str) -> list[str]:  # info takes --tensor; diff names the side
+        return [option, *extra[1:]] if extra else []
+
+    run_refused(emb, tmp_path, ["info", path, *tensor("--tensor")])
+    run_refused(emb, tmp_path, ["diff", path, str(good), *tensor("--tensor-a")])
+    run_refused(emb, tmp_path, ["diff", str(good), path, *tensor("--tensor-b")])
 
 
 @pytest.mark.parametrize("command", ALL)
