@@ -143,6 +143,9 @@ def test_safetensors_lookup_exact(emb, arange_file):
         "bert.embeddings.word_embeddings.weight",
         "tok_embeddings.weight",
         "model.language_model.embed_tokens.weight",
+        "gpt_neox.embed_in.weight",
+        "backbone.embeddings.weight",  # Mamba
+        "rwkv.embeddings.weight",
     ],
 )
 def test_embedding_found_by_name(emb, write_safetensors, name):

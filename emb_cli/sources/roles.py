@@ -16,6 +16,8 @@ INPUT_SUFFIXES = (
     "token_embd.weight",  # GGUF
     "embed_in.weight",  # GPT-NeoX / Pythia
     "shared.weight",  # T5, BART
+    "backbone.embeddings.weight",  # Mamba, FalconMamba
+    "rwkv.embeddings.weight",  # RWKV
 )
 HEAD_SUFFIXES = (
     "lm_head.weight",
