@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from emb_cli.cli import app
+from tests.helpers import heavy_imports_after
 
 IDS = ["73", "786", "2934"]
 
@@ -385,10 +386,6 @@ def test_every_command_has_help(emb):
         assert "Example:" in r.stdout, name
 
 
-def _run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize(
     "argv",
     [
@@ -401,17 +398,7 @@ def _run_python(code: str) -> subprocess.CompletedProcess[str]:
 )
 def test_light_paths_never_import_torch(argv, arange_file: Path):
     argv = [str(arange_file) if a == "FILE" else a for a in argv]
-    code = (
-        "import sys\n"
-        "from emb_cli.cli import app\n"
-        f"try:\n    app({argv!r})\n"
-        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
-        "print('HEAVY', heavy)\n"
-    )
-    r = _run_python(code)
-    assert r.returncode == 0, r.stderr
-    assert "HEAVY []" in r.stdout
+    assert heavy_imports_after(argv) == []
 
 
 def test_python_dash_m_works(arange_file):

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import heavy_imports_after
+
 NAME = "model.embed_tokens.weight"
 
 
@@ -133,16 +135,5 @@ def test_bad_input_exits_2_with_one_line(emb: Any, planted: Any, args: list[str]
 
 
 def test_two_files_never_import_torch(planted: Any) -> None:
-    import subprocess
-    import sys
-
     argv = ["diff", str(planted[0]), str(planted[1]), "--json"]
-    code = (
-        "import sys\nfrom emb_cli.cli import app\n"
-        f"try:\n    app({argv!r})\n"
-        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-        "print('HEAVY', [m for m in ('torch', 'transformers') if m in sys.modules])\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "HEAVY []" in r.stdout
+    assert heavy_imports_after(argv) == []

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import assert_refused
+
 # The command line each command runs once its source options are appended.
 COMMANDS: dict[str, list[str]] = {
     "lookup": ["lookup", "0"],
@@ -401,19 +403,6 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
-
-
-def assert_refused(result: Any, *needles: str) -> None:
-    out = result.stdout + result.stderr
-    detail = (result.exit_code, result.stdout, result.stderr, result.exception)
-    assert "Traceback" not in out, detail
-    assert result.exit_code == 2, detail
-    assert result.stdout == "", detail
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), detail
-    assert "internal error" not in lines[0], detail
-    for needle in needles:
-        assert needle in lines[0], (needle, detail)
 
 
 def run_refused(emb: Any, tmp_path: Path, args: list[str], *needles: str) -> None:

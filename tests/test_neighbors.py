@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import heavy_imports_after
+
 NAME = "model.embed_tokens.weight"
 
 
@@ -176,16 +178,5 @@ def test_bad_input_exits_2_with_one_line(emb: Any, args: list[str]) -> None:
 
 
 def test_file_path_never_imports_torch(minilm_dir: Path) -> None:
-    import subprocess
-    import sys
-
     argv = ["neighbors", "--from", str(minilm_dir), "--text", "dog", "--json"]
-    code = (
-        "import sys\nfrom emb_cli.cli import app\n"
-        f"try:\n    app({argv!r})\n"
-        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-        "print('HEAVY', [m for m in ('torch', 'transformers') if m in sys.modules])\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "HEAVY []" in r.stdout
+    assert heavy_imports_after(argv) == []

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import assert_refused
+
 V, D = 8, 64  # V != D so a swapped dimension order shows; Q8_0 needs D % 32 == 0
 PAD = 3
 
@@ -128,20 +130,11 @@ def test_init_stats_runs(emb: Any, write_gguf: Callable[..., Any]) -> None:
     assert got["source"]["vocab_size"] == V
 
 
-def assert_bad_input(r: Any) -> None:
-    assert r.exit_code == 2, (r.stdout, r.stderr, r.exception)
-    assert r.stdout == ""
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("Error:")
-    assert "Traceback" not in r.stderr
-
-
 def test_bad_magic_is_refused(emb: Any, tmp_path: Path) -> None:
     path = tmp_path / "fake.gguf"
     path.write_bytes(b"NOPE" + bytes(64))
     r = emb("lookup", "1", "--from", str(path))
-    assert_bad_input(r)
+    assert_refused(r)
     assert "not a GGUF file" in r.stderr
 
 
@@ -153,7 +146,7 @@ def test_truncated_tensor_data_is_refused(
     data = path.read_bytes()
     path.write_bytes(data[:-40])
     r = emb("lookup", "1", "--from", str(path))
-    assert_bad_input(r)
+    assert_refused(r)
     assert "truncated" in r.stderr
 
 
@@ -173,7 +166,7 @@ def test_unsupported_quant_type_is_named(emb: Any, tmp_path: Path) -> None:
     w.close()
     assert emb.json("stats", "--from", str(path))["source"]["dtype"] == "q8_1"
     r = emb("lookup", "1", "--from", str(path))
-    assert_bad_input(r)
+    assert_refused(r)
     assert "Q8_1" in r.stderr
 
 
@@ -188,4 +181,4 @@ def test_any_truncation_is_an_input_error(
     data = path.read_bytes()
     short = tmp_path / "short.gguf"
     short.write_bytes(data[: cut % len(data)])
-    assert_bad_input(emb("lookup", "1", "--from", str(short)))
+    assert_refused(emb("lookup", "1", "--from", str(short)))
