@@ -173,9 +173,7 @@ def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
     for name, t in tensors.items():
         if not t.dtype.startswith("float8") or not name.endswith(".weight") or len(t.shape) != 2:
             continue
-        scale = tensors.get(name + "_scale_inv") or tensors.get(
-            name[: -len(".weight")] + ".weight_scale_inv"
-        )
+        scale = tensors.get(name + "_scale_inv")
         if scale is None or len(scale.shape) != 2 or scale.dtype not in _SCALE_DTYPES:
             continue
         if 0 in scale.shape and 0 not in t.shape:
