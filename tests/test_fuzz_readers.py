@@ -304,7 +304,6 @@ def test_sharded_index(scratch: Path, content: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def gguf_base(scratch: Path) -> bytes:
-    pytest.importorskip("emb_cli.sources.gguf_file", reason="GGUF reader not written yet")
     from gguf import GGMLQuantizationType, GGUFWriter
     from gguf.quants import quantize
 

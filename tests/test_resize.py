@@ -15,7 +15,6 @@ import pytest
 from tests.models import tiny_llama
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-pytest.importorskip("transformers")
 
 VOCAB, DIM = 96, 16
 EMBED, HEAD = "model.embed_tokens.weight", "lm_head.weight"

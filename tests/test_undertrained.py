@@ -14,7 +14,6 @@ import pytest
 from tests.models import tiny_llama
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from configs only; never fetch weights
-pytest.importorskip("transformers")
 
 VOCAB, DIM, WORDS = 512, 64, 500  # the tokenizer knows 500 ids: rows 500..511 are padding
 NEVER_SEEN = [100, 200, 300, 400, 450]  # never in a training batch: they keep their init

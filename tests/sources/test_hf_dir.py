@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from configs only; never fetch weights
-pytest.importorskip("transformers")
 
 from emb_cli.sources import checkpoint as checkpoint_mod  # noqa: E402
 from emb_cli.sources.checkpoint import open_checkpoint  # noqa: E402

@@ -25,8 +25,6 @@ import pytest
 
 from tests.models import tiny_llama
 
-pytest.importorskip("transformers")
-
 VOCAB, DIM = 512, 64
 BIG_ROWS, BIG_DIM = 20000, 256  # 20 MB of float32
 EMBED = "model.embed_tokens.weight"
