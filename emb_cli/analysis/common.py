@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableInfo
 
 T = TypeVar("T")
@@ -61,6 +62,12 @@ def summarize(info: TableInfo) -> SourceSummary:
         init=describe_init(info),
         notes=list(info.notes),
     )
+
+
+def check_top(k: int, flag: str = "-k") -> None:
+    """A count of results to list: at least one."""
+    if k < 1:
+        raise UsageError(f"{flag} must be at least 1, got {k}")
 
 
 def workers() -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from emb_cli.analysis.common import SourceSummary, bounded_map, summarize
 from emb_cli.analysis.lookup import token_strings
+from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, rows_per_chunk
 
 if TYPE_CHECKING:
@@ -254,3 +255,21 @@ def diff_tables(
         differ=differ,
         notes=all_notes,
     )
+
+
+INIT_NOTE = (
+    "--init builds the table its config describes: torch.manual_seed(seed), then "
+    "normal(0, initializer_range) and a zero pad row; transformers draws every module's "
+    "weights from the same generator in its own order, so no seed reproduces the real init "
+    "row by row; read the distribution instead (row_norm_ratio, std_a vs std_b, mean_cosine)"
+)
+
+
+def check_diff_args(has_b: bool, init: bool, tensor_b: bool, seed: bool) -> None:
+    """Two checkpoints, or one and --init; --tensor-b and --seed only where they mean something."""
+    if init == has_b:
+        raise UsageError("pass a second checkpoint B, or --init to compare A with its init")
+    if init and tensor_b:
+        raise UsageError("--tensor-b names a tensor in B; --init has no B file")
+    if seed and not init:
+        raise UsageError("--seed sets the init for --init; two files need no seed")

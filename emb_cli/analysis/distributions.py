@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from emb_cli.sources.spec import InitSpec
+from emb_cli.sources.base import InitSpec
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emb_cli.sources import roles
-from emb_cli.sources.loaded import LoadedSource
+from emb_cli.sources.base import TableSource
 
 
 @dataclass(frozen=True)
@@ -47,30 +47,28 @@ class InfoReport:
     notes: list[str] = field(default_factory=list)
 
 
-def checkpoint_info(source: LoadedSource) -> InfoReport:
-    ckpt = source.ckpt
+def checkpoint_info(source: TableSource) -> InfoReport:
     info = source.info
+    facts = source.facts
     entries = []
-    for name in ckpt.names:
+    for name in facts.tensor_names:
         role = roles.classify(name)
         if role is None:
             continue
-        t = ckpt.tensor(name)
+        t = source.tensor(name)
         entries.append(
-            TensorEntry(name, role, t.dtype, list(t.shape), int(t.nbytes), ckpt.file_of(name))
+            TensorEntry(name, role, t.dtype, list(t.shape), int(t.nbytes), source.file_of(name))
         )
-    names = set(ckpt.names)
-    pointers = {k: v for k, v in ckpt.metadata.items() if v in names and k not in names}
     notes = list(info.notes)
     cfg: dict[str, Any] | None = None
-    if ckpt.config is not None:
+    if facts.config is not None:
         cfg = {
             "model_type": info.model_type,
             "vocab_size": info.config_vocab_size,
-            "hidden_size": ckpt.config.get("hidden_size", ckpt.config.get("n_embd")),
+            "hidden_size": facts.config.hidden_size,
             "tie_word_embeddings": info.tied,
             "initializer_range": info.initializer_range,
-            "architectures": ckpt.config.get("architectures"),
+            "architectures": facts.config.architectures,
         }
         if info.config_vocab_size is not None and info.config_vocab_size != info.vocab_size:
             notes.append(
@@ -85,18 +83,18 @@ def checkpoint_info(source: LoadedSource) -> InfoReport:
         notes.append(
             f"{padded} rows beyond the tokenizer's {tok_vocab} tokens: padding rows no text reaches"
         )
-    pad = source.pad
+    pad = facts.pad
     if pad.disagree:
         notes.append(
             "pad ids disagree: " + ", ".join(f"{k} says {v}" for k, v in pad.found.items())
         )
     return InfoReport(
-        path=str(ckpt.path),
-        kind=ckpt.kind,
-        tensor_count=len(ckpt.names),
+        path=str(info.path),
+        kind=facts.kind,
+        tensor_count=len(facts.tensor_names),
         tensors=entries,
         embedding=info.tensor_name,
-        embedding_reason=source.choice_reason,
+        embedding_reason=facts.choice_reason or "",
         head=info.head_name,
         config=cfg,
         table_rows=info.vocab_size,
@@ -110,6 +108,6 @@ def checkpoint_info(source: LoadedSource) -> InfoReport:
         tied=info.tied,
         tied_source=info.tied_source,
         head_stored=info.head_name is not None,
-        metadata_pointers=pointers,
+        metadata_pointers=source.facts.metadata_pointers,  # after reading the headers above
         notes=notes,
     )

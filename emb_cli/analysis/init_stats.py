@@ -291,3 +291,9 @@ def _verdict(
     if ok:
         return "init-like", f"still looks like an untrained {exp.label} init: {how}"
     return "trained", f"not an untrained {exp.label} init (trained or re-initialised): {how}"
+
+
+def contradicts(report: InitStatsReport, expect: str) -> bool:
+    """`--expect init|trained`: does the verdict say otherwise (or nothing)?"""
+    init_like = report.verdict in ("consistent-with-init", "init-like")
+    return report.verdict == "unknown" or init_like != (expect == "init")

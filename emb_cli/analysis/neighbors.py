@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emb_cli.analysis.common import SourceSummary, bounded_map, summarize
+from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize
 from emb_cli.analysis.lookup import token_strings
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, check_ids
@@ -135,8 +135,7 @@ def nearest(
     info = source.info
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
-    if k < 1:
-        raise UsageError(f"-k must be at least 1, got {k}")
+    check_top(k)
     if not queries or any(not q or any(not t.ids for t in q) for q in queries):
         raise UsageError("nothing to search for: pass token ids, --text or --positive")
     all_ids = sorted({i for q in queries for t in q for i in t.ids})
@@ -184,3 +183,34 @@ def nearest(
     return NeighborsReport(
         metric=metric, k=k, exclude_query=exclude_query, queries=results, source=summarize(info)
     )
+
+
+def build_queries(
+    source: TableSource,
+    seq: list[int],
+    text: str | None,
+    words: tuple[list[str], list[str]],
+    term_ids: tuple[list[int], list[int]],
+    each: bool,
+    ids_given: bool,
+) -> list[list[Term]]:
+    """The neighbours queries: the mean of ids/text, plus or minus words and ids, or each alone.
+
+    words / term_ids: (added, subtracted).
+    """
+    from emb_cli.analysis.lookup import encode_text
+
+    arithmetic: list[Term] = []
+    for sign, ws in ((1, words[0]), (-1, words[1])):
+        for w in ws:
+            arithmetic.append(Term(sign, encode_text(source, w, False), w))
+    for sign, raw in ((1, term_ids[0]), (-1, term_ids[1])):
+        arithmetic += [Term(sign, [i]) for i in raw]
+    if each:
+        if arithmetic:
+            raise UsageError("--each takes IDS or --text alone, not --positive/--negative")
+        if not seq:
+            raise UsageError("--each needs token ids or --text")
+        return [[Term(1, [i])] for i in seq]
+    label = text if text is not None and not ids_given else None
+    return [([Term(1, seq, label)] if seq else []) + arithmetic]

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableSource, check_ids
-
-if TYPE_CHECKING:
-    from emb_cli.sources.built import BuiltSource
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ def check_padding(
     if token_ids:  # --ids index the table: refuse, as lookup does, before torch sees them
         check_ids(token_ids, info.vocab_size)
     pad = info.pad_token_id
-    found: dict[str, int | None] = dict(getattr(getattr(source, "pad", None), "found", {}))
+    found: dict[str, int | None] = dict(source.facts.pad.found)
     disagree = len({v for v in found.values() if v is not None}) > 1
     notes = []
     if disagree:
@@ -113,9 +110,6 @@ def check_padding(
     median: float | None = None
     grad = no_idx = None
     if info.built:
-        from emb_cli.sources.built import BuiltSource
-
-        assert isinstance(source, BuiltSource)
         ids = _batch_ids(token_ids, info.vocab_size, pad)
         grad = gradient_check(source, ids, pad)
         if without_padding_idx:
@@ -178,7 +172,7 @@ def _batch_ids(token_ids: Sequence[int], vocab_size: int, pad: int) -> list[list
 
 
 def gradient_check(
-    source: BuiltSource, batch: list[list[int]], padding_idx: int | None
+    source: TableSource, batch: list[list[int]], padding_idx: int | None
 ) -> GradientCheck:
     """loss = sum(embed(batch) * r) for a fixed random r; then read weight.grad row by row."""
     import torch

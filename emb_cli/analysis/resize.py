@@ -9,9 +9,7 @@ the same `torch.manual_seed` gives bit-identical new rows (tests compare with tr
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emb_cli.analysis.common import SourceSummary, summarize
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from emb_cli.sources.tensors import TensorRef
+    from emb_cli.sources.base import TensorRef
 
 # transformers scales the covariance by this before sampling (`epsilon = 1e-9`): new rows
 # sit within ~1e-4.5 standard deviations of the old mean.
@@ -383,20 +381,7 @@ def input_files(source: TableSource) -> list[str]:
     return files
 
 
-def check_output(source: TableSource, out: Path, force: bool) -> None:
-    for f in input_files(source):
-        same = out.exists() and Path(f).exists() and os.path.samefile(out, f)
-        if same or out.resolve() == Path(f).resolve():
-            raise UsageError(
-                f"--write {out} is an input file; emb never resizes in place: "
-                "name a new .safetensors file"
-            )
-    if out.is_dir():
-        raise UsageError(f"--write {out} is a directory; name a new .safetensors file")
-    if out.exists() and not force:
-        raise UsageError(f"--write {out} exists; pass --force to replace it")
-    if not out.parent.is_dir():
-        raise UsageError(f"--write {out}: directory {out.parent} does not exist")
+def check_writable(source: TableSource) -> None:
     head = source.head() if source.info.tied is not True else None
     for dtype in {source.info.dtype, head.dtype if head is not None else source.info.dtype}:
         if dtype not in WRITABLE:
@@ -462,34 +447,26 @@ def _resize_like_transformers(
     return w.detach(), how
 
 
-def write_resized(
+def resized_tensors(
     source: TableSource,
-    out: Path,
     requested: int,
     pad_to_multiple_of: int | None,
     mean_resizing: bool,
     seed: int,
-    force: bool = False,
-) -> WriteResult:
+) -> tuple[dict[str, torch.Tensor], list[WrittenTensor]]:
+    """The tensors `model.resize_token_embeddings` leaves, after `torch.manual_seed(seed)`."""
     import torch
-    from safetensors.torch import save_file
 
-    from emb_cli.sources.built import BuiltSource, ensure_buildable
+    from emb_cli.sources.built import ensure_buildable
 
     validate(requested, pad_to_multiple_of)
-    check_output(source, out, force)
+    check_writable(source)
     info = source.info
     new = final_size(info.vocab_size, requested, pad_to_multiple_of)
     head_ref = source.head() if info.tied is not True else None
     ensure_buildable(max(new, info.vocab_size), info.embed_dim, copies=3 if head_ref is None else 6)
-    dtype = getattr(torch, info.dtype)
     std = info.initializer_range or DEFAULT_STD
-    if isinstance(source, BuiltSource):
-        old_embed = source.weight()
-    else:
-        ref = source.embedding()
-        assert ref is not None
-        old_embed = _load(ref, dtype)
+    old_embed = source.weight()
     old_head = _load(head_ref, getattr(torch, head_ref.dtype)) if head_ref is not None else None
 
     torch.manual_seed(seed)  # as a script would before model.resize_token_embeddings(...)
@@ -503,13 +480,4 @@ def write_resized(
         h, how = _resize_like_transformers(old_head, new, mean_resizing, std, head=True)
         tensors[head_ref.name] = h
         written.append(WrittenTensor(head_ref.name, list(h.shape), head_ref.dtype, how))
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        save_file(
-            {k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": "pt"}
-        )
-        os.replace(tmp, out)  # no half-written OUT if this is interrupted
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return WriteResult(path=str(out), seed=seed, tensors=written)
+    return tensors, written

@@ -13,8 +13,7 @@ from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
 from emb_cli.sources.roles import ROLE_HEAD, classify
 
 if TYPE_CHECKING:
-    from emb_cli.sources.built import BuiltSource
-    from emb_cli.sources.tensors import TensorRef
+    from emb_cli.sources.base import TensorRef
 
 # Verdicts and whether each passes (exit 0) or fails the check (exit 1).
 VERDICTS_OK = {
@@ -99,8 +98,7 @@ def _compare(a: TensorRef, b: TensorRef, all_rows: bool) -> Comparison:
     return Comparison(True, bitwise, max_diff, diff_rows, compared, False)
 
 
-def _has_lm_head_arch(config: dict[str, Any] | None) -> bool | None:
-    archs = (config or {}).get("architectures")
+def _has_lm_head_arch(archs: Any) -> bool | None:
     if not isinstance(archs, list) or not archs:
         return None
     return any(any(m in str(a) for m in _HEAD_ARCH_MARKERS) for a in archs)
@@ -113,18 +111,12 @@ def verify_tie(
     if token_ids:  # --ids index the table: refuse, as lookup does, before torch sees them
         check_ids(token_ids, info.vocab_size)
     if info.built:
-        from emb_cli.sources.built import BuiltSource
-
-        assert isinstance(source, BuiltSource)
         return _built_tie(source, token_ids)
-    from emb_cli.sources.loaded import LoadedSource
-
-    assert isinstance(source, LoadedSource)
-    ckpt = source.ckpt
     emb = source.embedding()
     head = source.head()
-    names = set(ckpt.names)
-    pointers = {k: v for k, v in ckpt.metadata.items() if v in names and k not in names}
+    facts = source.facts  # after head(): a shard's header adds its metadata pointers
+    pointers = facts.metadata_pointers
+    archs = facts.config.architectures if facts.config is not None else None
     evidence: list[str] = []
     tied = info.tied
     if tied is not None:
@@ -146,13 +138,10 @@ def verify_tie(
             )
         else:
             evidence.append("no LM head tensor stored")
-        has_head_arch = _has_lm_head_arch(ckpt.config)
+        has_head_arch = _has_lm_head_arch(archs)
         if has_head_arch is False:
             verdict = "no-head"
-            evidence.append(
-                f"architectures {ckpt.config.get('architectures') if ckpt.config else None}: "
-                "an encoder without an LM head; nothing to tie"
-            )
+            evidence.append(f"architectures {archs}: an encoder without an LM head; nothing to tie")
         elif tied is False:
             verdict = "missing-head"
             evidence.append("config says untied, so the head should be stored and is not")
@@ -204,7 +193,7 @@ def verify_tie(
     )
 
 
-def _built_tie(source: BuiltSource, token_ids: Sequence[int]) -> TieReport:
+def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
     import torch
 
     from emb_cli.sources.built import ensure_buildable

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emb_cli.analysis.common import SourceSummary, summarize
+from emb_cli.analysis.common import SourceSummary, check_top, summarize
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
 
@@ -162,8 +162,7 @@ def find_undertrained(
 ) -> UndertrainedReport:
     import numpy as np
 
-    if top < 1:
-        raise UsageError(f"--top must be at least 1, got {top}")
+    check_top(top, "--top")
     info = source.info
     rows, dim = info.vocab_size, info.embed_dim
     if reference is not None:

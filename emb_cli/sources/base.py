@@ -1,32 +1,76 @@
-"""The interface every table source implements, and the facts it answers from headers."""
+"""The interfaces of sources/: what a table source answers, what a checkpoint holds.
+
+Only interfaces and plain facts live here; this module imports nothing of emb above
+errors, so every format module and every analysis can depend on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from emb_cli.errors import TokenIdError
+from emb_cli.errors import InputError, TensorNotFound, TokenIdError
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
     from tokenizers import Tokenizer
-
-    from emb_cli.sources.spec import InitSpec
-    from emb_cli.sources.tensors import TensorRef
 
 # Rows per streamed block: 4 MiB (256 rows of float32 at D=4096), bounded whatever the
 # table size. malloc recycles blocks this small; 32 MiB ones were fresh mmaps, page-faulted
 # on every read: 1.6 GB read in 2 s instead of 0.1 s (8 MiB still faulted with 2 workers).
 CHUNK_BYTES = 4 * 2**20
-B = TypeVar("B", bound=Sized)
+
+
+class Format(StrEnum):
+    """Every checkpoint format emb reads: the `kind` of a Checkpoint, named once."""
+
+    SAFETENSORS = "safetensors"
+    SHARDED = "sharded"
+    HF_DIR = "hf-dir"
+    GGUF = "gguf"
+    TORCH = "torch"
+
+    @property
+    def accepts(self) -> str:
+        """What a user passes to --from for this format (help texts are built from it)."""
+        return _ACCEPTS[self]
+
+
+_ACCEPTS = {
+    Format.SAFETENSORS: ".safetensors",
+    Format.SHARDED: "sharded index",
+    Format.HF_DIR: "HF model dir",
+    Format.GGUF: ".gguf",
+    Format.TORCH: ".bin/.pt",
+}
+REMOTE_ACCEPTS = "a URL / hf://ORG/REPO read by range requests"
+
+
+def accepted_inputs() -> str:
+    """`.safetensors, sharded index, HF model dir, .gguf, .bin/.pt, or a URL ...`"""
+    return ", ".join(f.accepts for f in Format) + f", or {REMOTE_ACCEPTS}"
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """How a built table is initialised; the README gives each as a torch recipe."""
+
+    scheme: str = "normal"
+    std: float = 0.02
+    seed: int = 42
+    low: float = -0.1
+    high: float = 0.1
 
 
 @dataclass(frozen=True)
 class TableInfo:
     """What is known about a table without reading its values."""
 
-    origin: str  # default | preset | config | flags | safetensors | sharded | hf-dir | gguf | torch
+    origin: str  # default | preset | config | flags, or a Format value
     name: str
     vocab_size: int  # rows in the table
     embed_dim: int
@@ -49,8 +93,101 @@ class TableInfo:
         return self.init is not None
 
 
+@dataclass(frozen=True)
+class PadFacts:
+    """Every place that names a pad token, and the one emb uses."""
+
+    pad_token_id: int | None
+    source: str | None
+    found: dict[str, int | None]  # source -> id (None: says there is none)
+
+    @property
+    def disagree(self) -> bool:
+        ids = {v for v in self.found.values() if v is not None}
+        return len(ids) > 1
+
+
+@dataclass(frozen=True)
+class ConfigFacts:
+    """config.json's statements in emb's vocabulary (text_config applied), for reports."""
+
+    model_type: str | None
+    vocab_size: int | None
+    hidden_size: int | None
+    tie_word_embeddings: bool | None
+    initializer_range: float | None
+    architectures: Any  # as written: a list of class names, or whatever the file holds
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What a source knows beyond the table's shape: where each answer came from."""
+
+    kind: str  # a Format value, or the built origin
+    tensor_names: tuple[str, ...]  # every stored tensor (none for built tables)
+    choice_reason: str | None  # why this tensor is the input embedding
+    pad: PadFacts
+    metadata_pointers: dict[str, str]  # safetensors save_model: dropped name -> kept name
+    config: ConfigFacts | None
+
+
+class RangeReader(Protocol):
+    """Bytes of one file by offset: a remote file (remote.HttpReader) or a local one."""
+
+    @property
+    def name(self) -> str:
+        """The file as the user named it, for messages."""
+        ...
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Up to `length` bytes; fewer only where the file ends."""
+        ...
+
+    def read_into(self, offset: int, buf: memoryview) -> None:
+        """Fill `buf` exactly, or raise InputError (a truncated file)."""
+        ...
+
+
+class TensorRef(Protocol):
+    """One stored 2-D tensor: (rows, cols) in its stored dtype."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dtype(self) -> str:
+        """emb's name: float32, bfloat16, q8_0 ..."""
+        ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def file(self) -> str: ...
+
+    def read_rows(self, token_ids: Sequence[int]) -> np.ndarray: ...
+
+    def iter_chunks(
+        self, rows_per_chunk: int, *, raw: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]: ...
+
+
 class TableSource(Protocol):
+    """A table from anywhere: built from a config, or read from a checkpoint."""
+
     info: TableInfo
+    config: dict[str, Any] | None  # the checkpoint's config.json as written (None: built)
+
+    @property
+    def facts(self) -> SourceFacts:
+        """Pad ids from every place, the tensor choice, metadata pointers, config facts."""
+        ...
 
     def rows(self, token_ids: Sequence[int]) -> np.ndarray:
         """float32 array (len(token_ids), embed_dim); reads only those rows."""
@@ -68,9 +205,108 @@ class TableSource(Protocol):
         """The stored input-embedding tensor (None for built tables)."""
         ...
 
+    def tensor(self, name: str) -> TensorRef:
+        """Any stored tensor by name (TensorNotFound for built tables)."""
+        ...
+
+    def file_of(self, name: str) -> str:
+        """The file that stores a tensor (a shard, for sharded checkpoints)."""
+        ...
+
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         """None without one; fetch=False: only if reading it costs no download."""
         ...
+
+    def weight(self) -> torch.Tensor:
+        """The whole table as a torch tensor in its dtype, for commands that run torch."""
+        ...
+
+
+@dataclass
+class Checkpoint:
+    """An opened checkpoint: tensor names from headers, refs on demand, the JSON beside it.
+
+    Each format module fills one in; its rules travel as fields (tie_rule), so nothing
+    outside the format branches on `kind`.
+    """
+
+    path: Path | str  # what the user named: a URL or hf:// spec for remote checkpoints
+    kind: Format
+    names: list[str]  # every tensor name, from headers or the index
+    get: Callable[[str], TensorRef]
+    file_of: Callable[[str], str]
+    weights_path: Path | None = None
+    config: dict[str, Any] | None = None
+    config_path: Path | None = None
+    generation_config: dict[str, Any] | None = None
+    tokenizer_path: Path | None = None
+    # Remote: tokenizer.json's text, fetched on first use (None: there is none).
+    tokenizer_fetch: Callable[[], str | None] | None = None
+    tokenizer_config: dict[str, Any] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    # The format's own tie statement, over the config's: (tied, why). GGUF: llama.cpp
+    # writes no output.weight when the head is tied to token_embd.
+    tie_rule: tuple[bool, str] | None = None
+    _tokenizer: Any = None
+
+    def tensor(self, name: str) -> TensorRef:
+        if name not in self.names:
+            shown = ", ".join(self.names[:20]) + (" ..." if len(self.names) > 20 else "")
+            raise TensorNotFound(f"no tensor named {name!r} in {self.path}; it has: {shown}")
+        return self.get(name)
+
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        """The checkpoint's tokenizer; fetch=False never downloads a remote tokenizer.json."""
+        if self._tokenizer is None and not fetch and self.tokenizer_fetch is not None:
+            return None
+        if self._tokenizer is None:
+            text: str | None = None
+            where: Path | str
+            if self.tokenizer_path is not None:
+                where = self.tokenizer_path
+            elif self.tokenizer_fetch is not None:
+                text = self.tokenizer_fetch()
+                self.tokenizer_fetch = None  # asked once: a 404 means none, not a retry per call
+                if text is None:
+                    return None
+                where = f"tokenizer.json beside {self.path}"
+            else:
+                return None
+            from tokenizers import Tokenizer
+
+            try:
+                if text is None:
+                    self._tokenizer = Tokenizer.from_file(str(where))
+                else:
+                    self._tokenizer = Tokenizer.from_str(text)
+            except Exception as exc:  # the Rust side raises a bare Exception
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputError(f"tokenizer {where} is broken: {msg}") from exc
+        tok: Tokenizer = self._tokenizer
+        return tok
+
+
+class Reader(Protocol):
+    """A format module: recognises a path and opens it into a Checkpoint.
+
+    DIR_FILES: (rank, file name) this format uses inside a model directory (lower rank wins);
+    DIR_GLOB: a pattern for a lone weights file of this format in a directory.
+    """
+
+    DIR_FILES: tuple[tuple[int, str], ...]
+    DIR_GLOB: str | None
+
+    def recognises(self, path: str) -> bool: ...
+
+    def open_path(self, path: str, readers: Sequence[Reader]) -> Checkpoint: ...
+
+
+def dispatch(path: str, readers: Sequence[Reader]) -> Checkpoint:
+    """The first reader that recognises the path opens it (the last one takes any file)."""
+    for reader in readers:
+        if reader.recognises(path):
+            return reader.open_path(path, readers)
+    raise InputError(f"{path}: not a checkpoint emb can read ({accepted_inputs()})")
 
 
 def rows_per_chunk(embed_dim: int, itemsize: int = 4, budget: int = CHUNK_BYTES) -> int:
@@ -86,40 +322,3 @@ def check_ids(token_ids: Sequence[int], vocab_size: int) -> None:
                 f"token id {t} is out of range: valid ids are 0..{vocab_size - 1} "
                 f"(vocab_size {vocab_size})"
             )
-
-
-class ProgressBar(Protocol):
-    def advance(self, rows: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-# Installed by the CLI (render.install_progress) when stderr is a terminal; analyses never
-# print, so without it the chunk iterators stay silent.
-_progress: Callable[[str, int], ProgressBar] | None = None
-_progress_live = False
-
-
-def set_progress(factory: Callable[[str, int], ProgressBar] | None) -> None:
-    """factory(label, total_rows) -> a bar; None turns progress off."""
-    global _progress
-    _progress = factory
-
-
-def tracked(
-    chunks: Iterable[tuple[int, B]], total_rows: int, label: str
-) -> Iterator[tuple[int, B]]:
-    """Yield the chunks, advancing the installed bar by rows; one bar at a time (tie reads two)."""
-    global _progress_live
-    if _progress is None or _progress_live:
-        yield from chunks
-        return
-    bar = _progress(label, total_rows)
-    _progress_live = True
-    try:
-        for start, block in chunks:
-            yield start, block
-            bar.advance(len(block))
-    finally:
-        _progress_live = False
-        bar.close()

@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from emb_cli.errors import TooLarge
-from emb_cli.sources.base import TableInfo, check_ids, rows_per_chunk, tracked
+from emb_cli.errors import TensorNotFound, TooLarge
+from emb_cli.sources.base import (
+    PadFacts,
+    SourceFacts,
+    TableInfo,
+    TensorRef,
+    check_ids,
+    rows_per_chunk,
+)
+from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,7 +32,6 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
     from emb_cli.sources.spec import TableSpec
-    from emb_cli.sources.tensors import TensorRef
 
 
 def available_memory() -> int:
@@ -97,6 +104,15 @@ class BuiltSource:
             model_type=spec.model_type,
             notes=spec.notes,
         )
+        self.config: dict[str, Any] | None = None
+        self.facts = SourceFacts(
+            kind=spec.origin,
+            tensor_names=(),
+            choice_reason=None,
+            pad=PadFacts(self.info.pad_token_id, self.info.pad_source, {}),
+            metadata_pointers={},
+            config=None,
+        )
 
     def weight(self) -> torch.Tensor:
         if self._weight is None:
@@ -124,6 +140,12 @@ class BuiltSource:
 
     def embedding(self) -> TensorRef | None:
         return None
+
+    def tensor(self, name: str) -> TensorRef:
+        raise TensorNotFound(f"{self.info.name} is built from a config: it stores no {name!r}")
+
+    def file_of(self, name: str) -> str:
+        raise TensorNotFound(f"{self.info.name} is built from a config: it has no files")
 
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return None

@@ -9,18 +9,18 @@ Q8_0 packs 32 values into 34 bytes, so a 4096-wide row is 128 blocks, 4352 bytes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
+from emb_cli.sources.base import Checkpoint, Format, Reader
 from emb_cli.sources.tensors import FileTensor
 
 if TYPE_CHECKING:
     import numpy as np
     from gguf import GGUFReader
-
-    from emb_cli.sources.checkpoint import Checkpoint
 
 MAGIC = b"GGUF"
 # ggml types stored as plain arrays: ggml name -> (emb's dtype name, itemsize)
@@ -78,10 +78,29 @@ class QuantTensor(FileTensor):
         return np.asarray(out, dtype=np.float32).reshape(nrows, self.shape[-1])
 
 
+DIR_FILES: tuple[tuple[int, str], ...] = ()
+DIR_GLOB: str | None = "*.gguf"
+HEAD = "output.weight"
+
+
+def recognises(path: str) -> bool:
+    return path.endswith(".gguf") or _has_magic(Path(path))
+
+
+def _has_magic(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
+    return open_gguf(Path(path))
+
+
 def open_gguf(path: Path) -> Checkpoint:
     """A GGUF file as a Checkpoint: tensor names, TensorRefs and an HF-vocabulary config."""
-    from emb_cli.sources.checkpoint import Checkpoint
-
     size = _check_magic(path)
     reader = _read(path)
     try:
@@ -96,12 +115,14 @@ def open_gguf(path: Path) -> Checkpoint:
         del reader
     return Checkpoint(
         path=path,
-        kind="gguf",
+        kind=Format.GGUF,
         names=list(tensors),
         get=tensors.__getitem__,
         file_of=lambda _name: str(path),
         weights_path=path,
         config=config,
+        # llama.cpp writes no output.weight when the head is tied to token_embd.
+        tie_rule=(HEAD not in tensors, "gguf: output.weight absent"),
     )
 
 

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from emb_cli.errors import InputError
 from emb_cli.sources import roles
-from emb_cli.sources.base import TableInfo, check_ids, rows_per_chunk
-from emb_cli.sources.spec import config_dim, config_pad, config_tied, text_config
+from emb_cli.sources.base import (
+    Checkpoint,
+    PadFacts,
+    SourceFacts,
+    TableInfo,
+    TensorRef,
+    check_ids,
+    rows_per_chunk,
+)
+from emb_cli.sources.spec import config_dim, config_facts, config_pad, config_tied, text_config
 from emb_cli.sources.tensors import require_table
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
     from tokenizers import Tokenizer
-
-    from emb_cli.sources.checkpoint import Checkpoint
-    from emb_cli.sources.tensors import TensorRef
-
-
-@dataclass(frozen=True)
-class PadFacts:
-    """Every place that names a pad token, and the one emb uses."""
-
-    pad_token_id: int | None
-    source: str | None
-    found: dict[str, int | None]  # source -> id (None: says there is none)
-
-    @property
-    def disagree(self) -> bool:
-        ids = {v for v in self.found.values() if v is not None}
-        return len(ids) > 1
 
 
 def pad_facts(ckpt: Checkpoint, flag: int | None, flag_given: bool) -> PadFacts:
@@ -139,9 +131,8 @@ class LoadedSource:
         rows, dim = self._embedding.shape
         cfg: dict[str, Any] = text_config(ckpt.config) if ckpt.config is not None else {}
         tied, tied_source = config_tied(cfg) if cfg else (None, None)
-        if ckpt.kind == "gguf":
-            # llama.cpp writes no output.weight when the head is tied to token_embd.
-            tied, tied_source = self._head_name is None, "gguf: output.weight absent"
+        if ckpt.tie_rule is not None:
+            tied, tied_source = ckpt.tie_rule
         std = cfg.get("initializer_range")
         config_vocab = cfg.get("vocab_size")
         notes: list[str] = []
@@ -169,6 +160,24 @@ class LoadedSource:
             model_type=model_type if isinstance(model_type, str) else None,
             notes=tuple(notes),
         )
+        self.config = ckpt.config
+
+    @property
+    def facts(self) -> SourceFacts:
+        # A property: a sharded checkpoint's metadata grows as shard headers are read.
+        ckpt = self.ckpt
+        names = set(ckpt.names)
+        return SourceFacts(
+            kind=ckpt.kind,
+            tensor_names=tuple(ckpt.names),
+            choice_reason=self.choice_reason,
+            pad=self.pad,
+            # safetensors' save_model records {dropped: kept} for shared tensors it dropped.
+            metadata_pointers={
+                k: v for k, v in ckpt.metadata.items() if v in names and k not in names
+            },
+            config=config_facts(ckpt.config, self.info.tied) if ckpt.config is not None else None,
+        )
 
     def rows(self, token_ids: Sequence[int]) -> np.ndarray:
         check_ids(token_ids, self.info.vocab_size)
@@ -186,5 +195,27 @@ class LoadedSource:
     def embedding(self) -> TensorRef | None:
         return self._embedding
 
+    def tensor(self, name: str) -> TensorRef:
+        return self.ckpt.tensor(name)
+
+    def file_of(self, name: str) -> str:
+        return self.ckpt.file_of(name)
+
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return self.ckpt.tokenizer(fetch)
+
+    def weight(self) -> torch.Tensor:
+        """The stored table in its dtype (rows widen exactly to float32; the cast back is exact)."""
+        import numpy as np
+        import torch
+
+        dtype = getattr(torch, self.info.dtype, None)
+        if not isinstance(dtype, torch.dtype):
+            raise InputError(
+                f"{self.info.tensor_name} is {self.info.dtype}: torch has no such dtype"
+            )
+        rows, dim = self.info.vocab_size, self.info.embed_dim
+        buf = np.empty((rows, dim), dtype=np.float32)
+        for start, block in self.chunks(rows_per_chunk(dim)):
+            buf[start : start + block.shape[0]] = block
+        return torch.from_numpy(buf).to(dtype)

@@ -11,19 +11,31 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError, UsageError
-from emb_cli.sources.resolve import is_remote as is_remote
+from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
 
 if TYPE_CHECKING:
-    from emb_cli.sources.checkpoint import Checkpoint
     from emb_cli.sources.safetensors_file import SafetensorsHeader
-    from emb_cli.sources.tensors import TensorRef
+
+# --from values read over HTTP rather than from disk.
+SCHEMES = ("http://", "https://", "hf://")
+DIR_FILES: tuple[tuple[int, str], ...] = ()
+DIR_GLOB: str | None = None
+
+
+def recognises(path: str) -> bool:
+    return path.startswith(SCHEMES)
+
+
+def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
+    return open_remote(path)
+
 
 HF_ENDPOINT = "https://huggingface.co"
 TIMEOUT_S = 60.0
@@ -59,27 +71,34 @@ def reset_fetched() -> None:
     FETCHED.bytes = FETCHED.requests = 0
 
 
-class _Redirect(urllib.request.HTTPRedirectHandler):
-    """Follow redirects (the Hub's /resolve/ sends files to a CDN) keeping Range.
+@cache
+def _opener() -> Any:
+    """urllib's opener, built on first use: urllib.request costs ~20 ms to import."""
+    import urllib.request
 
-    urllib copies every header to the new request; the token must not follow to another
-    host (a presigned CDN URL also rejects a second form of authorisation).
-    """
+    class _Redirect(urllib.request.HTTPRedirectHandler):
+        """Follow redirects (the Hub's /resolve/ sends files to a CDN) keeping Range.
 
-    def redirect_request(
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None:
-            if urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
-                new.remove_header("Authorization")
-        return new
+        urllib copies every header to the new request; the token must not follow to another
+        host (a presigned CDN URL also rejects a second form of authorisation).
+        """
+
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> urllib.request.Request | None:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None:
+                old_host = urllib.parse.urlsplit(req.full_url).netloc
+                if urllib.parse.urlsplit(newurl).netloc != old_host:
+                    new.remove_header("Authorization")
+            return new
+
+    return urllib.request.build_opener(_Redirect)
 
 
-_opener = urllib.request.build_opener(_Redirect)
+def _request(url: str, headers: dict[str, str]) -> Any:
+    import urllib.request
 
-
-def _request(url: str, headers: dict[str, str]) -> urllib.request.Request:
     h = {"User-Agent": "emb", **headers}
     token = os.environ.get("HF_TOKEN")
     if token:
@@ -89,9 +108,11 @@ def _request(url: str, headers: dict[str, str]) -> urllib.request.Request:
 
 def _open(url: str, headers: dict[str, str], shown: str) -> Any:
     """urlopen with the errors a user can act on; HTTPError 416 is returned, not raised."""
+    import urllib.error
+
     FETCHED.requests += 1
     try:
-        return _opener.open(_request(url, headers), timeout=TIMEOUT_S)
+        return _opener().open(_request(url, headers), timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code == 416:
             return exc
@@ -299,13 +320,12 @@ def _open_url(url: str, shown: str, hub: bool) -> Checkpoint:
             f"{shown}: remote checkpoints are .safetensors files or .safetensors.index.json "
             "indexes (or hf://ORG/REPO); download other formats and pass the local path"
         )
-    from emb_cli.sources.checkpoint import Checkpoint
     from emb_cli.sources.safetensors_file import read_header
 
     header = read_header(HttpReader(url, shown))
     ckpt = Checkpoint(
         path=shown,
-        kind="hf-dir" if hub else "safetensors",
+        kind=Format.HF_DIR if hub else Format.SAFETENSORS,
         names=list(header.tensors),
         get=header.tensors.__getitem__,
         file_of=lambda _name: shown,
@@ -321,7 +341,6 @@ def shard_url(index_url: str, shard: str) -> str:
 
 
 def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoint:
-    from emb_cli.sources.checkpoint import Checkpoint
     from emb_cli.sources.safetensors_file import parse_index, read_header
 
     index = parse_index(shown, raw)
@@ -349,7 +368,7 @@ def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoi
 
     ckpt = Checkpoint(
         path=shown,
-        kind="hf-dir" if hub else "sharded",
+        kind=Format.HF_DIR if hub else Format.SHARDED,
         names=list(index.weight_map),
         get=get,
         file_of=shown_shard,
@@ -370,7 +389,8 @@ def _attach_siblings(ckpt: Checkpoint, weights_url: str, shown: str) -> None:
     ckpt.config = found.get("config.json")
     ckpt.generation_config = found.get("generation_config.json")
     ckpt.tokenizer_config = found.get("tokenizer_config.json")
-    ckpt.tokenizer_url = urllib.parse.urljoin(weights_url, "tokenizer.json")
+    tokenizer_url = urllib.parse.urljoin(weights_url, "tokenizer.json")
+    ckpt.tokenizer_fetch = lambda: fetch_tokenizer_json(tokenizer_url, shown)
 
 
 def fetch_tokenizer_json(url: str, shown: str) -> str | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emb_cli.errors import UsageError
+from emb_cli.sources import remote
 from emb_cli.sources.base import TableSource
 from emb_cli.sources.spec import (
     Overrides,
@@ -14,10 +15,9 @@ from emb_cli.sources.spec import (
     load_config,
     load_preset,
     parse_pad,
+    spec_from_hf_config,
+    validate_spec,
 )
-
-# --from values read over HTTP (sources/remote.py) rather than from disk.
-REMOTE_SCHEMES = ("http://", "https://", "hf://")
 
 # Flags that describe how to build a table; meaningless with --from.
 _BUILD_ONLY = ("vocab_size", "embed_dim", "init_std", "seed", "dtype", "init", "low", "high")
@@ -33,7 +33,7 @@ class SourceArgs:
 
 
 def is_remote(from_: Path | str | None) -> bool:
-    return isinstance(from_, str) and from_.startswith(REMOTE_SCHEMES)
+    return isinstance(from_, str) and remote.recognises(from_)
 
 
 def resolve_spec(args: SourceArgs) -> TableSpec:
@@ -74,3 +74,31 @@ def open_source(args: SourceArgs) -> TableSource:
     if pad is not None and not 0 <= pad < rows:
         raise UsageError(f"--pad {pad} is outside the table: valid ids are 0..{rows - 1}")
     return source
+
+
+def open_checkpoint_source(path: str, tensor: str | None = None) -> TableSource:
+    """A checkpoint's table with nothing overridden: `info PATH`, `diff A B`."""
+    return open_source(SourceArgs(from_=path, tensor=tensor))
+
+
+def open_init_twin(source: TableSource, path: str, seed: int | None) -> TableSource:
+    """The table a checkpoint's config.json describes, freshly initialised (`diff --init`)."""
+    from emb_cli.sources.built import BuiltSource
+
+    if source.config is None:
+        raise UsageError(
+            f"--init needs the checkpoint's config.json and {path} has none; "
+            "pass a model directory, or compare two files with `emb diff A B`"
+        )
+    spec = spec_from_hf_config(source.config, f"init of {path}", "config")
+    if seed is not None:
+        spec = validate_spec(replace(spec, init=replace(spec.init, seed=seed)))
+    return BuiltSource(spec, "config")
+
+
+def resize_args(src: SourceArgs) -> tuple[SourceArgs, int]:
+    """`resize --seed N`: with --from it is the resize's seed, not a build flag (default 0)."""
+    seed = src.overrides.seed
+    if src.from_ is not None and seed is not None:
+        src = replace(src, overrides=replace(src.overrides, seed=None))
+    return src, seed if seed is not None else 0

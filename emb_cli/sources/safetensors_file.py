@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor, LocalReader, RangeReader
+from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
+from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor, LocalReader
 
 # safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).
 MAX_HEADER = 100_000_000
@@ -237,3 +239,27 @@ def parse_index(path: Path | str, raw: bytes) -> ShardedIndex:
             raise InputError(f"sharded index {path} names a shard outside its folder: {shard!r}")
     meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return ShardedIndex(path=path, weight_map=wm, metadata=meta)
+
+
+# ---------------------------------------------------------------- the format's reader
+
+DIR_FILES: tuple[tuple[int, str], ...] = ((1, "model.safetensors"),)
+DIR_GLOB: str | None = "*.safetensors"
+
+
+def recognises(path: str) -> bool:
+    """The fallback: any other file is read as safetensors (its header says if it is not)."""
+    return Path(path).is_file()
+
+
+def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
+    header = read_header(Path(path))
+    return Checkpoint(
+        path=Path(path),
+        kind=Format.SAFETENSORS,
+        names=list(header.tensors),
+        get=header.tensors.__getitem__,
+        file_of=lambda _name: str(path),
+        weights_path=Path(path),
+        metadata=dict(header.metadata),
+    )

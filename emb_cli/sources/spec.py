@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from emb_cli.errors import InputError, UsageError
+from emb_cli.sources.base import ConfigFacts, InitSpec
 
 T = TypeVar("T")
 
@@ -60,17 +61,6 @@ _UNTIED_BY_DEFAULT = frozenset(
 _DIM_KEYS = ("embedding_size", "hidden_size", "n_embd", "d_model", "dim")
 # Keys a multimodal config may keep beside text_config rather than inside it.
 _OUTER_KEYS = ("pad_token_id", "initializer_range", "torch_dtype", "dtype")
-
-
-@dataclass(frozen=True)
-class InitSpec:
-    """How a built table is initialised; the README gives each as a torch recipe."""
-
-    scheme: str = "normal"
-    std: float = 0.02
-    seed: int = 42
-    low: float = -0.1
-    high: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -219,6 +209,35 @@ def config_dim(config: dict[str, Any]) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def config_hidden_size(config: dict[str, Any]) -> int | None:
+    """The model's hidden size as its config names it (not ALBERT's embedding_size)."""
+    for key in _DIM_KEYS[1:]:
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def config_facts(config: dict[str, Any], tied: bool | None) -> ConfigFacts:
+    """A config.json's statements for reports; `tied` as the source settled it."""
+    cfg = text_config(config)
+    model_type, vocab, std = (
+        cfg.get("model_type"),
+        cfg.get("vocab_size"),
+        cfg.get("initializer_range"),
+    )
+    return ConfigFacts(
+        model_type=model_type if isinstance(model_type, str) else None,
+        vocab_size=vocab if isinstance(vocab, int) and not isinstance(vocab, bool) else None,
+        hidden_size=config_hidden_size(cfg),
+        tie_word_embeddings=tied,
+        initializer_range=float(std)
+        if isinstance(std, (int, float)) and not isinstance(std, bool)
+        else None,
+        architectures=config.get("architectures"),
+    )
 
 
 def config_tied(config: dict[str, Any]) -> tuple[bool, str]:

@@ -10,10 +10,11 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources.base import tracked
+from emb_cli.sources.base import RangeReader, TensorRef
+from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,26 +53,6 @@ def numpy_dtype(name: str) -> np.dtype[Any]:
     return np.dtype(name)
 
 
-class RangeReader(Protocol):
-    """Bytes of one file by offset: a remote file (remote.HttpReader) or a local one."""
-
-    @property
-    def name(self) -> str:
-        """The file as the user named it, for messages."""
-        ...
-
-    @property
-    def size(self) -> int: ...
-
-    def read(self, offset: int, length: int) -> bytes:
-        """Up to `length` bytes; fewer only where the file ends."""
-        ...
-
-    def read_into(self, offset: int, buf: memoryview) -> None:
-        """Fill `buf` exactly, or raise InputError (a truncated file)."""
-        ...
-
-
 class LocalReader:
     """A local file through pread; safetensors_file.read_header parses through it."""
 
@@ -93,33 +74,6 @@ class LocalReader:
 
     def close(self) -> None:
         self._fh.close()
-
-
-class TensorRef(Protocol):
-    """One stored 2-D tensor: (rows, cols) in its stored dtype."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def dtype(self) -> str:
-        """emb's name: float32, bfloat16, q8_0 ..."""
-        ...
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-    @property
-    def nbytes(self) -> int: ...
-
-    @property
-    def file(self) -> str: ...
-
-    def read_rows(self, token_ids: Sequence[int]) -> np.ndarray: ...
-
-    def iter_chunks(
-        self, rows_per_chunk: int, *, raw: bool = False
-    ) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
 @dataclass

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
+from emb_cli.sources.base import Checkpoint, Format, Reader
+from emb_cli.sources.safetensors_file import read_index
 from emb_cli.sources.tensors import numpy_dtype
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
-
-    from emb_cli.sources.checkpoint import Checkpoint
 
 # Dtypes numpy lacks: read their bits and view them as ml_dtypes' types.
 _BITS_VIEW = {"bfloat16": "int16", "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
@@ -68,16 +68,30 @@ class TorchTensor:
             yield start, self._numpy(block, raw)
 
 
+SUFFIXES = (".bin", ".pt", ".pth")
+DIR_FILES: tuple[tuple[int, str], ...] = (
+    (2, "pytorch_model.bin.index.json"),
+    (3, "pytorch_model.bin"),
+)
+DIR_GLOB: str | None = None
+
+
+def recognises(path: str) -> bool:
+    return Path(path).suffix in SUFFIXES or path.endswith(".bin.index.json")
+
+
+def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
+    return open_torch(Path(path))
+
+
 def open_torch(path: Path) -> Checkpoint:
     """A state dict file, or pytorch_model.bin.index.json and the shards it maps."""
-    from emb_cli.sources.checkpoint import Checkpoint
-
     if path.name.endswith(".index.json"):
         return _open_index(path)
     tensors = _state_dict(path)
     return Checkpoint(
         path=path,
-        kind="torch",
+        kind=Format.TORCH,
         names=list(tensors),
         get=lambda name: _ref(name, tensors[name], path),
         file_of=lambda _name: str(path),
@@ -86,9 +100,6 @@ def open_torch(path: Path) -> Checkpoint:
 
 
 def _open_index(path: Path) -> Checkpoint:
-    from emb_cli.sources.checkpoint import Checkpoint
-    from emb_cli.sources.safetensors_file import read_index
-
     # Same index format as safetensors': weight_map of tensor name -> shard file.
     weight_map = read_index(path).weight_map
     loaded: dict[Path, dict[str, torch.Tensor]] = {}
@@ -110,7 +121,7 @@ def _open_index(path: Path) -> Checkpoint:
 
     return Checkpoint(
         path=path,
-        kind="torch",
+        kind=Format.TORCH,
         names=list(weight_map),
         get=get,
         file_of=lambda name: str(path.parent / weight_map[name]),

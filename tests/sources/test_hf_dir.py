@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from configs only; never fetch weights
 
-from emb_cli.sources import checkpoint as checkpoint_mod  # noqa: E402
+from emb_cli.sources import sharded as sharded_mod  # noqa: E402
 from emb_cli.sources.checkpoint import open_checkpoint  # noqa: E402
 from emb_cli.sources.loaded import LoadedSource  # noqa: E402
 from tests.models import tiny_llama
@@ -96,13 +96,13 @@ def test_sharded_info_reads_one_shard_header(
     shards = sorted(set(index["weight_map"].values()))
     assert len(shards) >= 3
     opened: list[str] = []
-    real = checkpoint_mod.read_header
+    real = sharded_mod.read_header
 
     def spy(path: Path) -> Any:
         opened.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(checkpoint_mod, "read_header", spy)
+    monkeypatch.setattr(sharded_mod, "read_header", spy)
     ckpt = open_checkpoint(dirs["sharded"])
     assert ckpt.kind == "hf-dir"
     assert opened == []  # the index alone lists the names
