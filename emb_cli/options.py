@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from emb_cli.errors import UsageError
+from emb_cli.sources.base import TableSource, accepted_inputs
 from emb_cli.sources.resolve import SourceArgs, is_remote
 from emb_cli.sources.spec import Overrides
 
@@ -37,19 +38,13 @@ class BuildDtype(StrEnum):
     float16 = "float16"
 
 
-class Expect(StrEnum):
-    init = "init"
-    trained = "trained"
-
-
 SRC = "Table source"
 # str, not Path: Path("https://host/f") collapses the "//"; resolve makes local ones Paths.
 FromOpt = Annotated[
     str | None,
     typer.Option(
         "--from",
-        help="Checkpoint: .safetensors, sharded index, HF model dir, .gguf, .bin/.pt, "
-        "or a URL / hf://ORG/REPO read by range requests.",
+        help=f"Checkpoint: {accepted_inputs()}.",
         rich_help_panel=SRC,
     ),
 ]
@@ -201,10 +196,15 @@ def parse_ids(raw: list[str] | None) -> list[int]:
     return ids
 
 
-def open_source(src: SourceArgs) -> Any:
+def open_source(src: SourceArgs) -> TableSource:
     from emb_cli.sources.resolve import open_source as resolve
 
     return resolve(src)
+
+
+def source_path_help() -> str:
+    """The help of a positional checkpoint argument (`info PATH`)."""
+    return f"Checkpoint: {accepted_inputs()}."
 
 
 def finish(ok: bool) -> None:

@@ -86,15 +86,16 @@ CASES: dict[str, list[str]] = {
     "minilm-neighbors": ["neighbors", "--from", "{minilm}", "--text", "king"],
 }
 for _t in TABLES:
-    CASES[f"{_t}-lookup"] = ["lookup", "1", "2", "3", "--from", "{%s}" % _t]
-    CASES[f"{_t}-stats"] = ["stats", "--from", "{%s}" % _t]
-    CASES[f"{_t}-init-stats"] = ["init-stats", "--from", "{%s}" % _t]
-    CASES[f"{_t}-padding"] = ["padding", "--from", "{%s}" % _t]
-    CASES[f"{_t}-tie"] = ["tie", "--from", "{%s}" % _t]
-    CASES[f"{_t}-info"] = ["info", "{%s}" % _t]
-    CASES[f"{_t}-undertrained"] = ["undertrained", "--from", "{%s}" % _t]
-    CASES[f"{_t}-resize"] = ["resize", "9" if _t == "arange" else "70", "--from", "{%s}" % _t]
-    CASES[f"{_t}-neighbors"] = ["neighbors", "1", "--from", "{%s}" % _t]
+    _ref = "{" + _t + "}"
+    CASES[f"{_t}-lookup"] = ["lookup", "1", "2", "3", "--from", _ref]
+    CASES[f"{_t}-stats"] = ["stats", "--from", _ref]
+    CASES[f"{_t}-init-stats"] = ["init-stats", "--from", _ref]
+    CASES[f"{_t}-padding"] = ["padding", "--from", _ref]
+    CASES[f"{_t}-tie"] = ["tie", "--from", _ref]
+    CASES[f"{_t}-info"] = ["info", _ref]
+    CASES[f"{_t}-undertrained"] = ["undertrained", "--from", _ref]
+    CASES[f"{_t}-resize"] = ["resize", "9" if _t == "arange" else "70", "--from", _ref]
+    CASES[f"{_t}-neighbors"] = ["neighbors", "1", "--from", _ref]
 
 
 def _normalise(text: str, fx: dict[str, str]) -> Any:

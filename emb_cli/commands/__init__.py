@@ -1,4 +1,5 @@
-"""Commands beyond the core five, one module each; every module exposes `register(app)`.
+"""One module per command, each one function: parse options, call one analysis, render.
 
-A module imports only typer and emb_cli.options at top level: `emb --help` must stay fast.
+cli.py lists them explicitly. A module imports only typer and emb_cli.options at top
+level: `emb --help` must stay fast.
 """

@@ -2,74 +2,73 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from emb_cli.options import JsonOpt, open_source, with_source
-from emb_cli.sources.resolve import SourceArgs  # as cli.py does; loaded by options anyway
+from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    @with_source
-    def resize(
-        new_num_tokens: Annotated[
-            int, typer.Argument(help="new_num_tokens, as passed to resize_token_embeddings.")
-        ],
-        pad_to_multiple_of: Annotated[
-            int | None,
-            typer.Option("--pad-to-multiple-of", help="Round the new size up to a multiple of N."),
-        ] = None,
-        mean_resizing: Annotated[
-            bool,
-            typer.Option(
-                "--mean-resizing/--no-mean-resizing",
-                help="New rows from N(old mean, 1e-9 cov), transformers' default; "
-                "or N(0, initializer_range).",
-            ),
-        ] = True,
-        write: Annotated[
-            Path | None,
-            typer.Option(
-                "--write", help="Write the resized table (and untied head) to a NEW .safetensors."
-            ),
-        ] = None,
-        force: Annotated[
-            bool, typer.Option("--force", help="Let --write replace an existing file.")
-        ] = False,
-        json_: JsonOpt = False,
-        *,
-        src: SourceArgs,
-    ) -> None:
-        """Predict what model.resize_token_embeddings(N) does to this table; --write does it.
+@with_source
+def resize(
+    new_num_tokens: Annotated[
+        int, typer.Argument(help="new_num_tokens, as passed to resize_token_embeddings.")
+    ],
+    pad_to_multiple_of: Annotated[
+        int | None,
+        typer.Option("--pad-to-multiple-of", help="Round the new size up to a multiple of N."),
+    ] = None,
+    mean_resizing: Annotated[
+        bool,
+        typer.Option(
+            "--mean-resizing/--no-mean-resizing",
+            help="New rows from N(old mean, 1e-9 cov), transformers' default; "
+            "or N(0, initializer_range).",
+        ),
+    ] = True,
+    write: Annotated[
+        Path | None,
+        typer.Option(
+            "--write", help="Write the resized table (and untied head) to a NEW .safetensors."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Let --write replace an existing file.")
+    ] = False,
+    json_: JsonOpt = False,
+    *,
+    src: SourceArgs,
+) -> None:
+    """Predict what model.resize_token_embeddings(N) does to this table; --write does it.
 
-        --seed N: torch.manual_seed(N) just before the resize (default 0; also the build seed).
+    --seed N: torch.manual_seed(N) just before the resize (default 0; also the build seed).
 
-        Example: emb resize 32064 --pad-to-multiple-of 64 --from ./tiny-llama
-        """
-        from emb_cli.analysis.resize import plan_resize, validate, write_resized
+    Example: emb resize 32064 --pad-to-multiple-of 64 --from ./tiny-llama
+    """
+    from emb_cli.analysis.resize import (
+        WriteResult,
+        input_files,
+        plan_resize,
+        resized_tensors,
+        validate,
+    )
+    from emb_cli.render.console import print_json
+    from emb_cli.render.resize import render_resize
+    from emb_cli.sources.output_file import check_output, save_tensors
+    from emb_cli.sources.resolve import resize_args
 
-        validate(new_num_tokens, pad_to_multiple_of)
-        seed = src.overrides.seed
-        if src.from_ is not None and seed is not None:
-            # With --from, --seed is the resize's seed, not a build flag.
-            src = dataclasses.replace(src, overrides=dataclasses.replace(src.overrides, seed=None))
-        source = open_source(src)
-        written = None
-        if write is not None:
-            written = write_resized(
-                source,
-                write,
-                new_num_tokens,
-                pad_to_multiple_of,
-                mean_resizing,
-                seed if seed is not None else 0,
-                force=force,
-            )
-        report = plan_resize(source, new_num_tokens, pad_to_multiple_of, mean_resizing, written)
-        from emb_cli import render
-
-        render.print_json(report) if json_ else render.render_resize(report)
+    validate(new_num_tokens, pad_to_multiple_of)
+    src, seed = resize_args(src)
+    source = open_source(src)
+    written = None
+    if write is not None:
+        check_output(write, input_files(source), force)
+        tensors, parts = resized_tensors(
+            source, new_num_tokens, pad_to_multiple_of, mean_resizing, seed
+        )
+        save_tensors(write, tensors)
+        written = WriteResult(path=str(write), seed=seed, tensors=parts)
+    report = plan_resize(source, new_num_tokens, pad_to_multiple_of, mean_resizing, written)
+    print_json(report) if json_ else render_resize(report)

@@ -7,35 +7,32 @@ from typing import Annotated
 import typer
 
 from emb_cli.options import JsonOpt, finish, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # loaded by emb_cli.options already
+from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    @with_source
-    def undertrained(
-        top: Annotated[int, typer.Option("--top", help="Candidates to list.")] = 20,
-        reference: Annotated[
-            list[str] | None,
-            typer.Option("--reference", help="Ids of known-unused rows for the cosine indicator."),
-        ] = None,
-        check: Annotated[
-            bool, typer.Option("--check", help="Exit 1 when any row is flagged.")
-        ] = False,
-        json_: JsonOpt = False,
-        *,
-        src: SourceArgs,
-    ) -> None:
-        """Find tokens whose rows were never trained: zero rows, low norms, Magikarp cosine.
+@with_source
+def undertrained(
+    top: Annotated[int, typer.Option("--top", help="Candidates to list.")] = 20,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option("--reference", help="Ids of known-unused rows for the cosine indicator."),
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any row is flagged.")] = False,
+    json_: JsonOpt = False,
+    *,
+    src: SourceArgs,
+) -> None:
+    """Find tokens whose rows were never trained: zero rows, low norms, Magikarp cosine.
 
-        Example: emb undertrained --from ./Meta-Llama-3-8B --top 30
-        """
-        from emb_cli.analysis.undertrained import find_undertrained
+    Example: emb undertrained --from ./Meta-Llama-3-8B --top 30
+    """
+    from emb_cli.analysis.undertrained import find_undertrained
 
-        ref = parse_ids(reference) if reference is not None else None
-        report = find_undertrained(open_source(src), top=top, reference=ref)
-        from emb_cli import render
+    ref = parse_ids(reference) if reference is not None else None
+    report = find_undertrained(open_source(src), top=top, reference=ref)
+    from emb_cli.render.console import print_json
+    from emb_cli.render.undertrained import render_undertrained
 
-        render.print_json(report) if json_ else render.render_undertrained(report)
-        if check:
-            finish(report.flagged == 0)
+    print_json(report) if json_ else render_undertrained(report)
+    if check:
+        finish(report.flagged == 0)

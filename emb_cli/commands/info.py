@@ -1,0 +1,27 @@
+"""emb info: a checkpoint's embedding tensors, config and tokenizer facts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from emb_cli.options import JsonOpt, TensorOpt, source_path_help
+
+
+def info(
+    path: Annotated[str, typer.Argument(help=source_path_help())],
+    tensor: TensorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List a checkpoint's embedding tensors, config and tokenizer facts (headers only).
+
+    Example: emb info ./Llama-3-8B
+    """
+    from emb_cli.analysis.info import checkpoint_info
+    from emb_cli.render.console import print_json
+    from emb_cli.render.info import render_info
+    from emb_cli.sources.resolve import open_checkpoint_source
+
+    report = checkpoint_info(open_checkpoint_source(path, tensor))
+    print_json(report) if json_ else render_info(report)

@@ -1,0 +1,50 @@
+"""emb init-stats: the table's statistics beside what its init predicts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emb_cli.options import JsonOpt, finish, open_source, with_source
+from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+
+
+class Expect(StrEnum):
+    init = "init"
+    trained = "trained"
+
+
+@with_source
+def init_stats(
+    expect: Annotated[
+        Expect | None, typer.Option("--expect", help="Exit 1 if the verdict contradicts this.")
+    ] = None,
+    no_hist: Annotated[
+        bool, typer.Option("--no-hist", help="Leave out the terminal histograms.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG figure (needs matplotlib).")
+    ] = None,
+    json_: JsonOpt = False,
+    *,
+    src: SourceArgs,
+) -> None:
+    """Measure the table's statistics beside what its init predicts, with a verdict.
+
+    Example: emb init-stats --preset gpt2
+    """
+    from emb_cli.analysis.init_stats import contradicts, init_stats
+    from emb_cli.render.console import print_json
+    from emb_cli.render.init_stats import render_init_stats
+
+    report = init_stats(open_source(src))
+    if plot is not None:
+        from emb_cli.render.plot import write_plot
+
+        write_plot(report, plot)
+    print_json(report) if json_ else render_init_stats(report, histograms=not no_hist)
+    if expect is not None:
+        finish(not contradicts(report, expect.value))

@@ -1,0 +1,40 @@
+"""emb padding: the pad row, and its gradient in a real backward pass."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from emb_cli.options import JsonOpt, finish, open_source, parse_ids, with_source
+from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+
+
+@with_source
+def padding(
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Ids for the gradient batch (built tables).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a checkpoint's pad row is not zero.")
+    ] = False,
+    no_padding_idx: Annotated[
+        bool, typer.Option("--no-padding-idx", help="Also run the pass without padding_idx.")
+    ] = False,
+    json_: JsonOpt = False,
+    *,
+    src: SourceArgs,
+) -> None:
+    """Check the pad row: exactly zero, and (built tables) zero gradient in a real backward pass.
+
+    Example: emb padding --preset bert-base-uncased
+    """
+    from emb_cli.analysis.padding import check_padding
+    from emb_cli.render.console import print_json
+    from emb_cli.render.padding import render_padding
+
+    report = check_padding(
+        open_source(src), parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx
+    )
+    print_json(report) if json_ else render_padding(report)
+    finish(report.ok)

@@ -1,0 +1,35 @@
+"""emb tie: is the LM head the input embedding?"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from emb_cli.options import JsonOpt, finish, open_source, parse_ids, with_source
+from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+
+
+@with_source
+def tie(
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Ids for the forward pass (built tables).")
+    ] = None,
+    all_rows: Annotated[
+        bool, typer.Option("--all-rows", help="Compare every row even after a difference.")
+    ] = False,
+    json_: JsonOpt = False,
+    *,
+    src: SourceArgs,
+) -> None:
+    """Verify whether the LM head is tied to the input embedding, with the evidence.
+
+    Example: emb tie --from ./tiny-llama
+    """
+    from emb_cli.analysis.ties import verify_tie
+    from emb_cli.render.console import print_json
+    from emb_cli.render.tie import render_tie
+
+    report = verify_tie(open_source(src), parse_ids(ids), all_rows=all_rows)
+    print_json(report) if json_ else render_tie(report)
+    finish(report.ok)

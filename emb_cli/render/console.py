@@ -1,0 +1,149 @@
+"""What every renderer shares: the stdout/stderr consoles, JSON, number formats, progress.
+
+render/ is the only package that imports rich; one module per command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.common import SourceSummary
+
+
+# torch's print options: summarise past 1000 elements, 3 edge items each side.
+TORCH_THRESHOLD = 1000
+
+
+TORCH_EDGEITEMS = 3
+
+
+def out() -> Console:
+    # markup=False: token strings such as "[/b]" or "[PAD]" are data, not rich markup.
+    return Console(highlight=False, soft_wrap=False, markup=False)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False, markup=False)
+
+
+def clean(obj: Any) -> Any:
+    """JSON has no NaN/Infinity: write null, and keep every finite float exact."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    return obj
+
+
+def print_json(report: Any) -> None:
+    is_instance = dataclasses.is_dataclass(report) and not isinstance(report, type)
+    data = dataclasses.asdict(report) if is_instance else report
+    sys.stdout.write(json.dumps(clean(data), allow_nan=False) + "\n")
+
+
+def warn(message: str) -> None:
+    err().print(Text(f"Warning: {message}", style="yellow"))
+
+
+def fmt_float(x: float, sci: bool) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.4e}" if sci else f"{x:.4f}"
+
+
+def use_sci(values: Sequence[float]) -> bool:
+    finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
+    # torch switches to scientific notation past these magnitudes
+    return bool(finite) and (
+        max(finite) >= 1e8 or min(finite) < 1e-4 or max(finite) / min(finite) > 1000
+    )
+
+
+def fmt_vector(row: Sequence[float], summarize: bool, sci: bool) -> str:
+    if summarize and len(row) > 2 * TORCH_EDGEITEMS:
+        head = [fmt_float(v, sci) for v in row[:TORCH_EDGEITEMS]]
+        tail = [fmt_float(v, sci) for v in row[-TORCH_EDGEITEMS:]]
+        return "[" + ", ".join(head) + ", ..., " + ", ".join(tail) + "]"
+    return "[" + ", ".join(fmt_float(v, sci) for v in row) + "]"
+
+
+def source_line(s: SourceSummary) -> str:
+    pad = "none" if s.pad_token_id is None else f"{s.pad_token_id} ({s.pad_source})"
+    tied = {True: "tied", False: "untied", None: "tie unknown"}[s.tied]
+    what = f" tensor {s.tensor}" if s.tensor else ""
+    init = f", init {s.init}" if s.init else ""
+    label = s.origin if s.origin == s.name else f"{s.origin} {s.name}"
+    line = f"{label}{what}: {s.vocab_size:,} x {s.embed_dim:,} {s.dtype}, pad {pad}, {tied}{init}"
+    return "\n".join([line, *(f"note: {n}" for n in s.notes)])
+
+
+def human_bytes(n: int | float) -> str:
+    return f"{n:,.0f} B  = {n / 1e9:,.3f} GB = {n / 2**30:,.3f} GiB"
+
+
+def num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.6g}"
+
+
+# A full-table pass shows a bar only after this long: quick commands print nothing extra.
+PROGRESS_DELAY_S = 1.0
+
+
+class _DelayedBar:
+    """A transient rich bar on stderr that appears once the work has run PROGRESS_DELAY_S."""
+
+    def __init__(self, label: str, total_rows: int) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._t0 = self._clock()
+        self._label, self._total, self._done = label, total_rows, 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def advance(self, rows: int) -> None:
+        self._done += rows
+        if self._bar is None:
+            if self._clock() - self._t0 < PROGRESS_DELAY_S or self._done >= self._total:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                "{task.description}",
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=err(),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=self._total)
+        self._bar.update(self._task, completed=self._done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def install_progress() -> None:
+    """Progress bars for chunked full-table passes, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return
+    from emb_cli.sources.progress import set_progress
+
+    set_progress(_DelayedBar)

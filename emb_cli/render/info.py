@@ -1,0 +1,50 @@
+"""Human output of `emb info`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+from emb_cli.render.console import out
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.info import InfoReport
+
+
+def render_info(r: InfoReport) -> None:
+    c = out()
+    c.print(f"{r.kind} {r.path}: {r.tensor_count:,} tensors")
+    t = Table()
+    for col in ("tensor", "role", "dtype", "shape", "bytes", "file"):
+        t.add_column(col, justify="right" if col == "bytes" else "left", overflow="fold")
+    for e in r.tensors:
+        mark = " *" if e.name == r.embedding else ""
+        t.add_row(
+            e.name + mark, e.role, e.dtype, str(e.shape), f"{e.bytes:,}", e.file.rsplit("/", 1)[-1]
+        )
+    c.print(t)
+    c.print(f"* input embedding: {r.embedding} ({r.embedding_reason})")
+    c.print(
+        f"table: {r.table_rows:,} rows x {r.embed_dim:,}"
+        + (
+            f"; tokenizer: {r.tokenizer_vocab_size:,} tokens"
+            if r.tokenizer_vocab_size is not None
+            else "; no tokenizer.json"
+        )
+    )
+    if r.config is not None:
+        c.print("config: " + ", ".join(f"{k}={v}" for k, v in r.config.items() if v is not None))
+    pad = "none" if r.pad_token_id is None else f"{r.pad_token_id} (from {r.pad_source})"
+    found = ", ".join(f"{k}={v}" for k, v in r.pad_ids_found.items()) or "nothing names one"
+    c.print(f"pad token: {pad}; {found}")
+    tied = {True: "tied", False: "untied", None: "unknown"}[r.tied]
+    c.print(f"tie: config {tied} ({r.tied_source}); head stored: {r.head or 'no'}")
+    if r.metadata_pointers:
+        c.print(
+            "metadata back-pointers: "
+            + ", ".join(f"{k} -> {v}" for k, v in r.metadata_pointers.items())
+        )
+    for note in r.notes:
+        c.print(Text(f"note: {note}", style="yellow"))

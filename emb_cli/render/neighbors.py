@@ -1,0 +1,33 @@
+"""Human output of `emb neighbors`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from emb_cli.render.console import out, source_line
+
+if TYPE_CHECKING:
+    from emb_cli.analysis.neighbors import NeighborsReport
+
+
+def render_neighbors(r: NeighborsReport) -> None:
+    c = out()
+    c.print(source_line(r.source))
+    nearer = "lower is nearer" if r.metric == "l2" else "higher is nearer"
+    for q in r.queries:
+        kept = "" if r.exclude_query else ", query tokens kept"
+        c.print(f"query {q.expression}  ids {q.ids}  ({r.metric}, {nearer}{kept})")
+        t = Table(show_edge=False, pad_edge=False)
+        t.add_column("rank", justify="right")
+        t.add_column("id", justify="right")
+        if q.results and q.results[0].token is not None:
+            t.add_column("token")
+        t.add_column(r.metric, justify="right")
+        for rank, n in enumerate(q.results, 1):
+            cells = [str(rank), str(n.id)]
+            if n.token is not None:
+                cells.append(repr(n.token))
+            t.add_row(*cells, f"{n.score:.4f}")
+        c.print(t)
