@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from emb_cli.sources.checkpoint import open_checkpoint
+from emb_cli.sources.loaded import LoadedSource
 from tests.models import tiny_llama
 
 VOCAB, DIM = 512, 64
@@ -436,3 +438,48 @@ def test_parse_hf() -> None:
     for bad in ("hf://a", "hf://a/b@", "hf:///b"):
         with pytest.raises(UsageError):
             parse_hf(bad)
+
+
+def test_remote_pad_lookup_does_not_fetch_the_tokenizer(
+    emb: Any,
+    server: Server,  # noqa: F811
+) -> None:
+    """A tokenizer_config pad named by string must not cost the whole tokenizer.json."""
+    import shutil
+
+    folder = server.root / "padtok"
+    if not folder.exists():
+        shutil.copytree(server.root / "llama", folder)
+        (folder / "tokenizer_config.json").write_text(json.dumps({"pad_token": "w7"}))
+    server.clear()
+    r = emb("lookup", "5", "--from", server.url("files/padtok/model.safetensors"), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert not any(p.endswith("tokenizer.json") for p in server.paths())
+    local = LoadedSource(
+        open_checkpoint(folder), None, None, False
+    )  # locally the tokenizer costs no download: the pad is found
+    assert (local.info.pad_token_id, local.facts.pad.found["tokenizer"]) == (0, 7)
+
+
+def test_remote_header_over_64_kib(emb: Any, server: Server) -> None:  # noqa: F811
+    import torch
+    from safetensors.torch import save_file
+
+    folder = server.root / "wide-header"
+    path = folder / "model.safetensors"
+    if not path.exists():
+        folder.mkdir()
+        g = torch.Generator().manual_seed(3)
+        tensors = {f"model.layers.{i}.mlp.gate_proj.weight": torch.zeros(1) for i in range(2000)}
+        tensors[EMBED] = torch.randn(100, 8, generator=g)
+        save_file(tensors, str(path))
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    assert header_len > 64 * 2**10
+    ids = ["0", "42", "99"]
+    local = json.loads(emb("lookup", *ids, "--from", str(path), "--json").stdout)
+    server.clear()
+    r = emb("lookup", *ids, "--from", server.url("files/wide-header/model.safetensors"), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["vectors"] == local["vectors"]
+    header_reads = [h for h in server.hits if h.path.endswith(".safetensors")]
+    assert len(header_reads) <= 4  # first 64 KiB, the rest of the header, the rows

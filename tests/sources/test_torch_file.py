@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from emb_cli.sources.checkpoint import open_checkpoint
+from emb_cli.sources.loaded import LoadedSource
 from tests.helpers import assert_refused
+from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
 
 V, D = 10, 6
 
@@ -126,3 +129,27 @@ def test_a_file_without_a_state_dict_is_an_input_error(emb: Any, tmp_path: Path)
     r = emb("lookup", "1", "--from", str(path))
     assert_refused(r)
     assert "state dict" in r.stderr
+
+
+def _open(path: Path) -> LoadedSource:
+    return LoadedSource(open_checkpoint(path), None, None, False)
+
+
+def test_t5_state_dict_opens(tmp_path: Path) -> None:
+    """torch.save(model.state_dict()) of a T5 writes shared.weight under three names."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    cfg = T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)
+    model = T5ForConditionalGeneration(cfg)
+    sd = model.state_dict()
+    assert {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"} <= set(
+        sd
+    )
+    torch.save(sd, tmp_path / "t5.bin")
+    source = _open(tmp_path / "t5.bin")
+    assert source.info.tensor_name == "shared.weight"
+    np.testing.assert_array_equal(
+        source.rows([3, 63]), model.shared.weight.detach()[[3, 63]].numpy()
+    )

@@ -1,0 +1,49 @@
+"""Config keys translated once: tie defaults against transformers' own config classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emb_cli.sources.checkpoint import open_checkpoint
+from emb_cli.sources.loaded import LoadedSource
+from emb_cli.sources.spec import _UNTIED_BY_DEFAULT, config_tied
+from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
+
+EMBED = "model.embed_tokens.weight"
+
+
+def _open(path: Path) -> LoadedSource:
+    return LoadedSource(open_checkpoint(path), None, None, False)
+
+
+# ---------------------------------------------------------------- tie defaults
+
+
+@pytest.mark.parametrize(
+    "model_type", ["cohere", "falcon", "starcoder2", "gpt2", "bert", "t5", "gemma3", "llama"]
+)
+def test_tie_default_matches_transformers(model_type: str) -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    expected = transformers.AutoConfig.for_model(model_type).tie_word_embeddings
+    assert config_tied({"model_type": model_type}) == (
+        expected,
+        f"default for model_type {model_type!r}",
+    )
+
+
+def test_untied_table_lists_only_untied_families() -> None:
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    transformers.logging.set_verbosity_error()
+    for model_type in ("gpt_oss", "olmoe", "glm4", "phi", "exaone", "deepseek_v3", "qwen3"):
+        assert transformers.AutoConfig.for_model(model_type).tie_word_embeddings is False
+        assert model_type in _UNTIED_BY_DEFAULT
+    known = sorted(_UNTIED_BY_DEFAULT & set(CONFIG_MAPPING_NAMES))
+    assert len(known) > 150
+    tied = [m for m in known if transformers.AutoConfig.for_model(m).tie_word_embeddings]
+    assert tied == []
