@@ -56,11 +56,21 @@ def need(*names: str) -> list[Path]:
     return paths
 
 
-def measure(label: str, argv: list[str], repeat: int = 3, warmup: int = 1) -> Result:
+def measure(
+    label: str,
+    argv: list[str],
+    repeat: int = 3,
+    warmup: int = 1,
+    env: dict[str, str] | None = None,
+) -> Result:
     res = Result(label, argv)
     for i in range(warmup + repeat):
         out = subprocess.run(
-            [sys.executable, "-c", _WRAPPER, *argv], capture_output=True, text=True, check=True
+            [sys.executable, "-c", _WRAPPER, *argv],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
         got = json.loads(out.stdout.strip().splitlines()[-1])
         res.rc = max(res.rc, got["rc"])

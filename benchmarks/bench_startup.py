@@ -1,12 +1,16 @@
 """Start-up: the light commands never import torch and answer well under 0.5 s.
 
-Run: python benchmarks/bench_startup.py [--repeat 5]
+Run: python benchmarks/bench_startup.py [--repeat 5] [--against OTHER_CHECKOUT]
 Needs bench-data/small.safetensors (python benchmarks/make_tables.py).
+
+--against runs every command a second time with another checkout's emb_cli first on
+PYTHONPATH (say `git worktree add /tmp/before HEAD~5`): before/after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -31,7 +35,9 @@ def imports_torch(argv: list[str]) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=5)
-    n = ap.parse_args().repeat
+    ap.add_argument("--against", help="another checkout of emb, timed in the same run")
+    args = ap.parse_args()
+    n = args.repeat
     (small,) = need("small.safetensors")
     ids = ["73", "786", "2934"]
     commands = {
@@ -41,7 +47,20 @@ def main() -> int:
     }
     naive = measure('python -c "import torch"', [sys.executable, "-c", "import torch"], n)
     results = [measure(label, emb() + argv, n) for label, argv in commands.items()]
-    table([naive, *results], naive)
+    others = []
+    if args.against:
+        other = [sys.executable, "-c", "import sys; from emb_cli.cli import main; main()"]
+        env = {**os.environ, "PYTHONPATH": os.path.abspath(args.against)}
+        others = [
+            measure(f"{label}  [{args.against}]", other + argv, n, env=env)
+            for label, argv in commands.items()
+        ]
+        here = {**os.environ, "PYTHONPATH": os.path.abspath(os.path.dirname(__file__) + "/..")}
+        others += [
+            measure(f"{label}  [this checkout, same launcher]", other + argv, n, env=here)
+            for label, argv in commands.items()
+        ]
+    table([naive, *results, *others], naive)
     checks = []
     for (label, argv), r in zip(commands.items(), results, strict=True):
         checks.append((f"{label}: {r.best:.3f} s < {LIMIT_S} s", r.best < LIMIT_S and r.rc == 0))

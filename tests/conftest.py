@@ -22,9 +22,11 @@ class Run:
     def __call__(
         self, *args: str, ok: bool | None = None, env: dict[str, str] | None = None
     ) -> Any:
-        # COLUMNS pins rich's width so table text is stable.
+        # COLUMNS pins rich's width so table text is stable. A happy path runs with
+        # EMB_DEBUG=1: a bug then shows its traceback instead of a one-line exit 3.
+        debug = {"EMB_DEBUG": "1"} if ok else {}
         result = self.runner.invoke(
-            app, [str(a) for a in args], env={"COLUMNS": "200", **(env or {})}
+            app, [str(a) for a in args], env={"COLUMNS": "200", **debug, **(env or {})}
         )
         if ok is True:
             assert result.exit_code == 0, (

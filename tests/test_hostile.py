@@ -17,19 +17,37 @@ from typing import Any
 
 import pytest
 
+from emb_cli.cli import COMMANDS as CLI_COMMANDS
 from tests.helpers import assert_refused
 
-# The command line each command runs once its source options are appended.
-COMMANDS: dict[str, list[str]] = {
-    "lookup": ["lookup", "0"],
-    "stats": ["stats"],
-    "init-stats": ["init-stats", "--no-hist"],
-    "padding": ["padding"],
-    "tie": ["tie"],
-    "undertrained": ["undertrained"],
-    "neighbors": ["neighbors", "0"],
-    "resize": ["resize", "10"],
+# Arguments a command needs before its source options; every other command runs bare.
+ARGS: dict[str, list[str]] = {
+    "lookup": ["0"],
+    "init-stats": ["--no-hist"],
+    "neighbors": ["0"],
+    "resize": ["10"],
 }
+# Commands that name their checkpoint positionally; the file cases run them below.
+PATH_COMMANDS = ("info", "diff")
+
+
+def _source_commands() -> dict[str, list[str]]:
+    """Every command of the app that takes --from, with the arguments it needs.
+
+    Built from cli.COMMANDS, so a new command is in the hostile matrix from its first day.
+    """
+    import inspect
+
+    out = {}
+    for name, fn, _ in CLI_COMMANDS:
+        if "from_" in inspect.signature(fn).parameters:
+            out[name] = [name, *ARGS.get(name, [])]
+        else:
+            assert name in (*PATH_COMMANDS, "presets"), f"{name}: add it to the hostile matrix"
+    return out
+
+
+COMMANDS = _source_commands()
 ALL = tuple(COMMANDS)
 # commands that allocate a built table
 BUILDING = ("lookup", "init-stats", "padding", "tie", "undertrained", "neighbors")
