@@ -8,7 +8,6 @@ from pathlib import Path
 from emb_cli.sources.checkpoint import open_checkpoint
 from emb_cli.sources.loaded import LoadedSource
 from emb_cli.sources.spec import spec_from_hf_config
-from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
 
 EMBED = "model.embed_tokens.weight"
 

@@ -11,7 +11,6 @@ import pytest
 
 from emb_cli.sources.checkpoint import open_checkpoint
 from emb_cli.sources.loaded import LoadedSource
-from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
 
 EMBED = "model.embed_tokens.weight"
 

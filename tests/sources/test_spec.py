@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from emb_cli.sources.checkpoint import open_checkpoint
 from emb_cli.sources.loaded import LoadedSource
 from emb_cli.sources.spec import _UNTIED_BY_DEFAULT, config_tied
-from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
 
 EMBED = "model.embed_tokens.weight"
 
@@ -47,3 +48,19 @@ def test_untied_table_lists_only_untied_families() -> None:
     assert len(known) > 150
     tied = [m for m in known if transformers.AutoConfig.for_model(m).tie_word_embeddings]
     assert tied == []
+
+
+def test_info_reads_hidden_size_through_text_config(emb: Any, arange_file: Path) -> None:
+    """Gemma 3 keeps the language model's sizes in text_config; info reports them."""
+    (arange_file.parent / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "gemma3",
+                "architectures": ["Gemma3ForConditionalGeneration"],
+                "text_config": {"vocab_size": 8, "hidden_size": 4, "model_type": "gemma3_text"},
+            }
+        )
+    )
+    cfg = emb.json("info", str(arange_file.parent))["config"]
+    assert (cfg["hidden_size"], cfg["vocab_size"], cfg["model_type"]) == (4, 8, "gemma3_text")
+    assert cfg["architectures"] == ["Gemma3ForConditionalGeneration"]
