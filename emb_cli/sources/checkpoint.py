@@ -84,7 +84,7 @@ class Checkpoint:
 
 
 def open_checkpoint(path: Path | str) -> Checkpoint:
-    """A local path, or an http(s):// URL or hf:// spec (read by range requests)."""
+    """A local path, an http(s):// URL or hf:// spec (read by range requests), or a repo id."""
     from emb_cli.sources.resolve import is_remote
 
     if is_remote(path):
@@ -92,6 +92,10 @@ def open_checkpoint(path: Path | str) -> Checkpoint:
         from emb_cli.sources.remote import open_remote
 
         return open_remote(str(path))
+    from emb_cli.sources.hub import looks_like_repo_id
+
+    if looks_like_repo_id(path):  # ORG/NAME: the local HF cache, else the Hub
+        return _open_repo(str(path))
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file or directory: {path}")
@@ -110,6 +114,17 @@ def open_checkpoint(path: Path | str) -> Checkpoint:
 
         return open_torch(path)
     return _open_safetensors(path)
+
+
+def _open_repo(repo_id: str) -> Checkpoint:
+    from emb_cli.sources.hub import resolve_repo
+
+    found = resolve_repo(repo_id)
+    if found.local is not None:
+        return open_checkpoint(found.local)
+    from emb_cli.sources.remote import open_resolved
+
+    return open_resolved(found)
 
 
 def _has_magic(path: Path, magic: bytes) -> bool:
