@@ -251,7 +251,10 @@ def scan_cache(cache: Path | None = None) -> CacheScan:
         if repo.repo_type == "model"
         for rev in repo.revisions
     ]
-    snaps.sort(key=lambda s: (s.repo_id.lower(), s.refs == (), s.commit))
+    # per repo: main first, then the other refs, then the commits no ref names
+    snaps.sort(
+        key=lambda s: (s.repo_id.lower(), "main" not in s.refs, not s.refs, s.refs, s.commit)
+    )
     return CacheScan(where, tuple(snaps), tuple(str(w) for w in info.warnings))
 
 

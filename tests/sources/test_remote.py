@@ -248,7 +248,14 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture(autouse=True)
 def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every connection these tests open goes to this machine; proxies are bypassed."""
+    """Every connection these tests open goes to this machine; proxies are bypassed.
+
+    huggingface_hub is online for them: test files that build models from configs set
+    HF_HUB_OFFLINE=1 at import, and huggingface_hub read it once, at its own import.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     real = socket.create_connection
 
     def guarded(address: Any, *a: Any, **kw: Any) -> socket.socket:
