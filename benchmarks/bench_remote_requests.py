@@ -43,7 +43,10 @@ def main() -> int:
     runs = [
         ("lookup 0 5 12345 19999 (URL)", ["lookup", "0", "5", "12345", "19999", "--from", url]),
         ("stats (URL)", ["stats", "--from", url]),
-        ("lookup 0 5 12345 19999 (hf://)", ["lookup", "0", "5", "12345", "19999", "--from", "hf://org/big"]),
+        (
+            "lookup 0 5 12345 19999 (hf://)",
+            ["lookup", "0", "5", "12345", "19999", "--from", "hf://org/big"],
+        ),
     ]
     runner = CliRunner()
     print(f"{'command':34} {'client says':42} {'server: requests':>16} {'bytes sent':>11}")

@@ -43,9 +43,10 @@ def render_cache(r: CacheReport) -> None:
         c.print(t)
         c.print(f"{len(r.models)} tables in {r.cache_dir}")
     if r.skipped:
+        n = len(r.skipped)
         err().print(
-            f"note: {len(r.skipped)} cached revisions hold no embedding table emb lists "
-            "(config only, PyTorch .bin only, or unreadable); --json names each with the reason"
+            f"note: {n} cached revision{'s' if n != 1 else ''} without a table emb lists "
+            "(config only, PyTorch .bin only, or unreadable); --json gives each reason"
         )
     for w in r.warnings:
         err().print(f"note: huggingface_hub reports a damaged cache entry: {w}")

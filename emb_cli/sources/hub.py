@@ -198,11 +198,11 @@ def resolve_repo(text: str) -> Resolved:
             why = f"snapshot {snap.name[:12]} has no {repo.path}"
         else:
             why = f"snapshot {snap.name[:12]} holds no weights, only {_listing(snap)}"
-    looked = (f"./{text}: no such file or directory", f"{repo_dir}: {why}")
+    looked = (f"no local path ./{text}", f"not in the Hugging Face cache ({repo_dir}: {why})")
     if offline():
         raise InputError(
-            f"{text} is not here: {'; '.join(looked)}; and HF_HUB_OFFLINE=1 keeps emb off "
-            "the Hub: unset it, or download the model first"
+            f"{text}: {'; '.join(looked)}; and HF_HUB_OFFLINE=1 keeps emb off the Hub: "
+            "unset it, or download the model first"
         )
     return Resolved(repo, None, f"{hub_endpoint()}/{repo.repo_id}", looked)
 

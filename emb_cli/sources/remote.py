@@ -505,7 +505,16 @@ def open_remote(spec: str) -> Checkpoint:
 def open_resolved(found: Resolved) -> Checkpoint:
     """A repo id the cache lacks (hub.resolve_repo), named by the URL it is read from."""
     repo = found.repo
-    return open_hub(HfSpec(repo.repo_id, repo.revision, repo.path), None, found.looked)
+    try:
+        return open_hub(HfSpec(repo.repo_id, repo.revision, repo.path), None, found.looked)
+    except InputError as exc:
+        if found.looked and found.looked[-1] in exc.message:  # names the places already
+            raise
+        # a network failure, say: it matters that the cache was looked at first
+        raise InputError(
+            f"{repo.given}: {'; '.join(found.looked)}; and reading it from the Hub failed: "
+            f"{exc.message}"
+        ) from None
 
 
 def open_hub(hf: HfSpec, shown: str | None, looked: Sequence[str] = ()) -> Checkpoint:
@@ -536,7 +545,7 @@ def open_hub(hf: HfSpec, shown: str | None, looked: Sequence[str] = ()) -> Check
         f"{shown or hf.repo}/path/to/file.safetensors"
     )
     if looked:
-        msg = f"{hf.repo} is not here: {'; '.join(looked)}; and {hf_url(hf, folder)} {msg}"
+        msg = f"{hf.repo}: {'; '.join(looked)}; and on the Hub ({hf_url(hf, folder)}), {msg}"
     raise InputError(msg)
 
 
@@ -547,7 +556,7 @@ def _missing_repo(open_: Callable[[], T], hf: HfSpec, looked: Sequence[str]) -> 
     except HttpStatusError as exc:
         if not looked or exc.error_code not in ("RepoNotFound", "RevisionNotFound"):
             raise
-        raise InputError(f"{hf.repo} is not here: {'; '.join(looked)}; {exc.message}") from None
+        raise InputError(f"{hf.repo}: {'; '.join(looked)}; and {exc.message}") from None
 
 
 def _open_url(url: str, shown: str, hub: bool) -> Checkpoint:

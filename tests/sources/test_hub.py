@@ -259,8 +259,8 @@ def test_nowhere_offline(emb: Any, hf_cache: Cache) -> None:
     r = emb("info", "org/missing")
     assert_refused(
         r,
-        "./org/missing: no such file or directory",
-        f"{hf_cache.path / 'models--org--missing'}: not cached",
+        "org/missing: no local path ./org/missing; not in the Hugging Face cache (",
+        f"{hf_cache.path / 'models--org--missing'}: not cached)",
         "HF_HUB_OFFLINE=1",
     )
 
@@ -318,9 +318,9 @@ def test_repo_nowhere_names_every_place(
     r = emb("info", "org/nothing-here", env=online)
     assert_refused(
         r,
-        "./org/nothing-here: no such file or directory",
+        "no local path ./org/nothing-here",
         f"{hf_cache.path / 'models--org--nothing-here'}: not cached",
-        f"{server.base}/org/nothing-here/resolve/main/",
+        f"and on the Hub ({server.base}/org/nothing-here/resolve/main/)",
         "neither model.safetensors.index.json nor model.safetensors",
     )
     r = emb("info", "ghost/repo", env=online)
@@ -385,7 +385,7 @@ def test_cache_lists_tables(emb: Any, hf_cache: Cache) -> None:
     assert r.exit_code == 0
     assert "org/tiny" in r.stdout and "8 x 4" in r.stdout and "float32" in r.stdout
     assert "3 tables in" in r.stdout
-    assert r.stderr.startswith("note: 1 cached revisions hold no embedding table")
+    assert r.stderr.startswith("note: 1 cached revision without a table emb lists")
 
 
 def test_cache_empty_or_absent(emb: Any, tmp_path: Path) -> None:
