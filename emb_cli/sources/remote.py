@@ -11,6 +11,9 @@ requests and no bytes. huggingface_hub (~0.4 s to import) is imported inside fun
 Each request is bounded as a whole, retries included (TIMEOUT_S), not per socket read: a
 server that sends a byte every 20 s cannot hold a command. It runs on a worker thread that
 the caller stops waiting for at the deadline; httpx's own timeouts end the thread soon after.
+Retries follow huggingface_hub's http_backoff (its status list; waits of 0.5 s, then 1 s)
+in a loop of our own: a body cut off after the headers must be asked again too, the waits
+must fit the deadline, and http_backoff logs each retry to stderr, which carries one line.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 The handler serves a tmp folder with `Range: bytes=a-b` (206 + Content-Range, 416 past the
 end), counts the bytes it sends, and has routes for the cases a real host produces:
 /files/ (ranges), /norange/ (ignores Range: 200), /redirect/ (302 to /files/), /private/
-(401 without a token), /chunked/ (Transfer-Encoding: chunked), /drop/ and /dropmid/ (the
-first request for each range loses its connection), /flaky/ (503 once), the misbehaving
-servers of /hostile/NAME/, and /ORG/REPO/resolve/REV/FILE (the Hub: 302 to a "CDN" on
-another host name, localhost, so a token must not follow; org "ghost" is a repo the Hub
-does not know). The same handler also runs over TLS with a certificate made here.
+(401 without a token), /forbidden/ (403), /chunked/ (Transfer-Encoding: chunked), /drop/
+and /dropmid/ (the first request for each range loses its connection), /flaky/ (503 once),
+the misbehaving servers of /hostile/NAME/, and /ORG/REPO/resolve/REV/FILE (the Hub: 302 to
+a "CDN" on another host name, localhost, so a token must not follow; org "ghost" is a repo
+the Hub does not know). The same handler also runs over TLS with a certificate made here.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 if self.headers.get("Authorization") != "Bearer sesame":
                     return self._plain(401)
                 return self._serve(rest, ranges=True)
+            if route == "forbidden":
+                return self._plain(403)
             if route in ("files", "norange", "chunked"):
                 return self._serve(rest, ranges=route != "norange", chunked=route == "chunked")
             if route == "drop" and self._first_time():
@@ -522,6 +524,7 @@ def test_hf_repo_without_weights(emb: Any, server: Server) -> None:
         ("files/missing/model.safetensors", "not found (HTTP 404)"),
         ("files/missing/model.safetensors.index.json", "not found (HTTP 404)"),
         ("private/llama/model.safetensors", "needs a token (HTTP 401)"),
+        ("forbidden/llama/model.safetensors", "needs a token (HTTP 403)"),
         ("files/llama/config.json", "remote checkpoints are .safetensors"),
     ],
 )
