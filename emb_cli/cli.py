@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from emb_cli import __version__
 from emb_cli.commands import (
+    cache,
     diff,
     info,
     init_stats,
@@ -123,6 +124,7 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("neighbors", neighbors.neighbors, {"context_settings": {"ignore_unknown_options": True}}),
     ("diff", diff.diff, {}),
     ("resize", resize.resize, {}),
+    ("cache", cache.cache, {}),
 ]
 for _name, _fn, _kw in COMMANDS:
     app.command(_name, **_kw)(_fn)

@@ -169,7 +169,9 @@ def with_source(fn: F) -> F:
     def wrapper(**kw: Any) -> Any:
         verbose = kw.pop("verbose")
         src = _source_args(kw)
-        if not is_remote(src.from_):
+        from emb_cli.sources.hub import looks_like_repo_id
+
+        if not is_remote(src.from_) and not looks_like_repo_id(src.from_):
             return fn(src=src, **kw)
         from emb_cli.sources.remote import FETCHED, reset_fetched
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from emb_cli.cli import app
 from tests.models import tiny_llama
+from tests.sources.test_hub import cache_repo
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 UPDATE = os.environ.get("EMB_UPDATE_GOLDEN") == "1"
@@ -52,6 +53,9 @@ def fx(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> dict[str, 
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    hf_cache = root / "hf-cache"
+    files = {f.name: f.read_bytes() for f in tied.iterdir() if f.is_file()}
+    cache_repo(hf_cache, "org/tiny-llama", {"a" * 40: files}, {"main": "a" * 40})
     return {
         "ROOT": str(root),
         "arange": str(arange),
@@ -62,6 +66,7 @@ def fx(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> dict[str, 
         "pt": str(pt),
         "gguf": str(gg),
         "minilm": str(minilm_dir),
+        "hf_cache": str(hf_cache),
     }
 
 
@@ -84,6 +89,7 @@ CASES: dict[str, list[str]] = {
     "diff-init": ["diff", "{tied}", "--init"],
     "minilm-text": ["lookup", "--from", "{minilm}", "--text", "hello world"],
     "minilm-neighbors": ["neighbors", "--from", "{minilm}", "--text", "king"],
+    "cache": ["cache", "--cache-dir", "{hf_cache}"],
 }
 for _t in TABLES:
     _ref = "{" + _t + "}"

@@ -43,7 +43,7 @@ def _source_commands() -> dict[str, list[str]]:
         if "from_" in inspect.signature(fn).parameters:
             out[name] = [name, *ARGS.get(name, [])]
         else:
-            assert name in (*PATH_COMMANDS, "presets"), f"{name}: add it to the hostile matrix"
+            assert name in (*PATH_COMMANDS, "presets", "cache"), f"{name}: add it to the matrix"
     return out
 
 

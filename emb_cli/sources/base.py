@@ -47,7 +47,7 @@ _ACCEPTS = {
     Format.GGUF: ".gguf",
     Format.TORCH: ".bin/.pt",
 }
-REMOTE_ACCEPTS = "a URL / hf://ORG/REPO read by range requests"
+REMOTE_ACCEPTS = "ORG/NAME (the local HF cache, else the Hub), a URL or hf://ORG/REPO"
 
 
 def accepted_inputs() -> str:

@@ -11,20 +11,31 @@ from emb_cli.sources import (
     gguf_file,
     hf_dir,
     remote,
+    repo_id,
     safetensors_file,
     sharded,
     torch_file,
 )
 from emb_cli.sources.base import Checkpoint, Reader, dispatch
 
-# Order matters: remote specs before paths, a directory before files, magic/suffix checks
-# before the fallback, which reads any other file as safetensors.
-READERS: tuple[Reader, ...] = (remote, hf_dir, sharded, gguf_file, torch_file, safetensors_file)
+# Order matters: remote specs and repo ids before paths, a directory before files,
+# magic/suffix checks before the fallback, which reads any other file as safetensors.
+READERS: tuple[Reader, ...] = (
+    remote,
+    repo_id,
+    hf_dir,
+    sharded,
+    gguf_file,
+    torch_file,
+    safetensors_file,
+)
+# Readers of names that are not paths on this machine.
+NOT_PATHS: tuple[Reader, ...] = (remote, repo_id)
 
 
 def open_checkpoint(path: Path | str) -> Checkpoint:
-    """A local path, or an http(s):// URL or hf:// spec (read by range requests)."""
+    """A local path, an http(s):// URL or hf:// spec (range requests), or ORG/NAME[@REV]."""
     spec = str(path)
-    if not remote.recognises(spec) and not Path(spec).exists():
+    if not Path(spec).exists() and not any(r.recognises(spec) for r in NOT_PATHS):
         raise InputError(f"no such file or directory: {path}")
     return dispatch(spec, READERS)

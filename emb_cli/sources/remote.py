@@ -1,26 +1,39 @@
 """Checkpoints read over HTTP with range requests: headers and the rows asked for, no more.
 
-`https://.../model.safetensors`, `https://.../model.safetensors.index.json` and
-`hf://ORG/REPO[@REV][/FILE]`. Standard library only (urllib): one GET with
-`Range: bytes=a-b` per read. huggingface_hub's HfFileSystem would need the Hub's API
-endpoints as well; the /resolve/ URLs used here are what it range-reads in the end.
+`https://.../model.safetensors`, `https://.../model.safetensors.index.json`,
+`hf://ORG/REPO[@REV][/FILE]`, and repo ids the local cache lacks (sources/hub.py). One GET
+with `Range: bytes=a-b` per read, through huggingface_hub's HTTP session (httpx2): the
+proxies, certificates and client factory a user set for huggingface_hub apply here, and
+HF_HUB_OFFLINE=1 refuses every request. The /resolve/ URLs used are what HfFileSystem
+range-reads in the end; its API calls (a HEAD and a tree listing per file) would add
+requests and no bytes. huggingface_hub (~0.4 s to import) is imported inside functions.
+
+Each request is bounded as a whole, retries included (TIMEOUT_S), not per socket read: a
+server that sends a byte every 20 s cannot hold a command. It runs on a worker thread that
+the caller stops waiting for at the deadline; httpx's own timeouts end the thread soon after.
+Retries follow huggingface_hub's http_backoff (its status list; waits of 0.5 s, then 1 s)
+in a loop of our own: a body cut off after the headers must be asked again too, the waits
+must fit the deadline, and http_backoff logs each retry to stderr, which carries one line.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+import threading
+import time
 import urllib.parse
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
 
 if TYPE_CHECKING:
+    import httpx2
+
+    from emb_cli.sources.hub import Resolved
     from emb_cli.sources.safetensors_file import SafetensorsHeader
 
 # --from values read over HTTP rather than from disk.
@@ -37,12 +50,19 @@ def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
     return open_remote(path)
 
 
-HF_ENDPOINT = "https://huggingface.co"
-TIMEOUT_S = 60.0
+T = TypeVar("T")
+
+HF_ENDPOINT = "https://huggingface.co"  # huggingface_hub's default; $HF_ENDPOINT overrides
+TIMEOUT_S = 60.0  # one request from connect to last byte, retries included
+RETRIES = 2  # after a dropped connection, a reset, a garbled answer, 408/429/5xx
+BACKOFF_S = 0.5  # first wait before a retry, doubled each time, always inside TIMEOUT_S
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)  # huggingface_hub http_backoff's list
 # Whole-file GETs are for small JSON; Llama-3's tokenizer.json is 9 MB, Gemma's 33 MB.
 MAX_JSON = 64 * 2**20
 SIBLINGS = ("config.json", "generation_config.json", "tokenizer_config.json")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
+# C0, DEL, C1 and the Unicode line breaks: anything a server sends is shown on one line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass
@@ -51,6 +71,12 @@ class Fetched:
 
     bytes: int = 0
     requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, nbytes: int = 0, requests: int = 0) -> None:
+        with self._lock:  # chunked scans read from several threads
+            self.bytes += nbytes
+            self.requests += requests
 
     def line(self) -> str:
         return f"fetched {self.bytes:,} bytes in {self.requests:,} requests"
@@ -62,81 +88,259 @@ FETCHED = Fetched()
 class HttpStatusError(InputError):
     """An HTTP error status, kept so a caller can treat 404 as "absent"."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, error_code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.error_code = error_code  # the Hub's X-Error-Code: RepoNotFound, GatedRepo, ...
 
 
 def reset_fetched() -> None:
-    FETCHED.bytes = FETCHED.requests = 0
+    with FETCHED._lock:
+        FETCHED.bytes = FETCHED.requests = 0
 
 
-@cache
-def _opener() -> Any:
-    """urllib's opener, built on first use: urllib.request costs ~20 ms to import."""
-    import urllib.request
-
-    class _Redirect(urllib.request.HTTPRedirectHandler):
-        """Follow redirects (the Hub's /resolve/ sends files to a CDN) keeping Range.
-
-        urllib copies every header to the new request; the token must not follow to another
-        host (a presigned CDN URL also rejects a second form of authorisation).
-        """
-
-        def redirect_request(
-            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-        ) -> urllib.request.Request | None:
-            new = super().redirect_request(req, fp, code, msg, headers, newurl)
-            if new is not None:
-                old_host = urllib.parse.urlsplit(req.full_url).netloc
-                if urllib.parse.urlsplit(newurl).netloc != old_host:
-                    new.remove_header("Authorization")
-            return new
-
-    return urllib.request.build_opener(_Redirect)
+def clean(text: str) -> str:
+    """Text that came from a server, as one printable line: control characters as \\xNN."""
+    return _CONTROL.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
 
 
-def _request(url: str, headers: dict[str, str]) -> Any:
-    import urllib.request
-
-    h = {"User-Agent": "emb", **headers}
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    return urllib.request.Request(url, headers=h)
+# ---------------------------------------------------------------- who gets the token
 
 
-def _open(url: str, headers: dict[str, str], shown: str) -> Any:
-    """urlopen with the errors a user can act on; HTTPError 416 is returned, not raised."""
-    import urllib.error
-
-    FETCHED.requests += 1
+def _origin(url: str) -> tuple[str, str, int]:
+    u = urllib.parse.urlsplit(url)
     try:
-        return _opener().open(_request(url, headers), timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416:
-            return exc
-        exc.close()
-        raise _http_error(shown, exc.code, exc.reason) from None
-    except TimeoutError:
-        raise InputError(f"{shown}: no answer within {TIMEOUT_S:.0f} s; try again") from None
-    except urllib.error.URLError as exc:
-        raise InputError(f"cannot reach {shown}: {exc.reason}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {shown}: {exc}") from None
+        port = u.port
+    except ValueError:
+        port = None
+    return u.scheme, (u.hostname or "").lower(), port or {"http": 80, "https": 443}.get(u.scheme, 0)
 
 
-def _http_error(shown: str, code: int, reason: Any) -> HttpStatusError:
-    if code == 404:
-        msg = f"{shown} not found (HTTP 404); check the URL, repo, revision and file"
-    elif code in (401, 403):
+def sends_token(url: str) -> bool:
+    """The token goes only over https to the Hub endpoint's host, as huggingface_hub sends it.
+
+    Never to another host (a URL someone pasted), never in clear text; httpx drops it on a
+    redirect to another origin (the Hub's CDN).
+    """
+    from emb_cli.sources.hub import hub_endpoint
+
+    endpoint = hub_endpoint()
+    return url.startswith("https://") and _origin(url) == _origin(endpoint)
+
+
+def _headers(url: str, extra: dict[str, str]) -> dict[str, str]:
+    from emb_cli import __version__
+
+    headers = {"User-Agent": f"emb/{__version__}", **extra}
+    if sends_token(url):
+        from huggingface_hub import get_token  # HF_TOKEN, else what `hf auth login` stored
+
+        token = get_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _status_error(url: str, shown: str, resp: httpx2.Response) -> HttpStatusError:
+    from emb_cli.sources.hub import hub_endpoint
+
+    code = resp.status_code
+    error_code = resp.headers.get("X-Error-Code")
+    login = "log in with `hf auth login` or set HF_TOKEN"
+    if error_code == "RepoNotFound":
+        msg = (
+            f"{shown}: no such repo on the Hub (HTTP {code}), or it is private: "
+            f"{login} if you have access"
+        )
+    elif error_code == "RevisionNotFound":
+        msg = (
+            f"{shown}: the Hub has no such revision (HTTP {code}); check the branch, tag or commit"
+        )
+    elif error_code == "GatedRepo":
+        msg = (
+            f"{shown} is gated (HTTP {code}): accept the licence on the model page, then "
+            f"{login} with a token that can read it"
+        )
+    elif code in (404, 410):
+        msg = f"{shown} not found (HTTP {code}); check the URL, repo, revision and file"
+    elif code in (401, 403) and sends_token(url):
         msg = (
             f"{shown} needs a token (HTTP {code}): set HF_TOKEN to a token that can read "
-            "it (gated models: accept the licence on the model page first)"
+            f"it, or {login} (gated models: accept the licence on the model page first)"
+        )
+    elif code in (401, 403):
+        host = urllib.parse.urlsplit(url).netloc
+        msg = (
+            f"{shown} needs a token (HTTP {code}); emb sends a Hugging Face token only over "
+            f"https to the Hub ({hub_endpoint()}), not to {host}: download the file and pass "
+            "the local path"
         )
     else:
-        msg = f"{shown}: HTTP {code} {reason}"
-    return HttpStatusError(msg, code)
+        msg = f"{shown}: HTTP {code} {clean(resp.reason_phrase)}".rstrip()
+    return HttpStatusError(msg, code, clean(error_code) if error_code else None)
+
+
+# ---------------------------------------------------------------- one bounded request
+
+
+class _Call:
+    """One request's deadline, shared by the worker thread and the caller waiting for it."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + TIMEOUT_S
+        self.cancelled = threading.Event()
+        self.answered = False  # the status line and headers arrived
+        self.response: httpx2.Response | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def cancel(self) -> None:
+        """Wake a worker blocked in recv: shut the socket down (closing it would not)."""
+        self.cancelled.set()
+        resp = self.response
+        if resp is None:
+            return
+        try:
+            stream = resp.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                import socket
+
+                sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # noqa: S110 - best effort: the worker also times out on its own
+            pass
+
+
+def _bounded(shown: str, work: Callable[[_Call], T]) -> T:
+    """Run work(call) on a worker thread; give up at the deadline with a one-line error."""
+    call = _Call()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work(call)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="emb-http", daemon=True)
+    worker.start()
+    worker.join(TIMEOUT_S)
+    if worker.is_alive():
+        call.cancel()
+        raise _timeout(shown, call)
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+def _timeout(shown: str, call: _Call) -> InputError:
+    if call.answered:
+        return InputError(
+            f"{shown}: the transfer did not finish within {TIMEOUT_S:.0f} s; try again"
+        )
+    return InputError(f"{shown}: no answer within {TIMEOUT_S:.0f} s; try again")
+
+
+class _Retry(Exception):
+    """A status worth asking again (429, 5xx)."""
+
+    def __init__(self, resp: httpx2.Response, wait: float | None) -> None:
+        super().__init__(resp.status_code)
+        self.resp = resp
+        self.wait = wait
+
+
+def _request(
+    url: str,
+    shown: str,
+    extra: dict[str, str],
+    consume: Callable[[httpx2.Response, _Call], T],
+) -> T:
+    """GET url and hand the streamed response to consume, retrying what is worth it."""
+
+    def work(call: _Call) -> T:
+        import httpx2
+        from huggingface_hub import get_session
+        from huggingface_hub.errors import OfflineModeIsEnabled
+
+        headers = _headers(url, extra)
+        wait = BACKOFF_S
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES
+            FETCHED.add(requests=1)
+            call.answered = False
+            try:
+                timeout = httpx2.Timeout(max(call.remaining(), 0.01))
+                with get_session().stream(
+                    "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+                ) as resp:
+                    call.response = resp
+                    call.answered = True
+                    if resp.status_code in RETRY_STATUS and not last:
+                        raise _Retry(resp, _retry_after(resp))
+                    return consume(resp, call)
+            except _Retry as exc:
+                if exc.wait is not None:
+                    wait = max(wait, exc.wait)
+                if wait >= call.remaining():
+                    raise _status_error(url, shown, exc.resp) from None
+            except OfflineModeIsEnabled:
+                raise InputError(
+                    f"{shown}: HF_HUB_OFFLINE=1 is set, so emb makes no network requests; "
+                    "unset it, or download the file and pass the local path"
+                ) from None
+            except httpx2.TimeoutException:
+                raise _timeout(shown, call) from None
+            except (httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
+                if call.cancelled.is_set():
+                    raise _timeout(shown, call) from None
+                if last or wait >= call.remaining():
+                    raise _network_error(shown, exc, call) from None
+            except httpx2.HTTPError as exc:  # redirect loops, odd schemes, undecodable bodies
+                raise InputError(f"{shown}: {type(exc).__name__}: {_first_line(exc)}") from None
+            except httpx2.InvalidURL as exc:
+                raise InputError(f"{shown} is not a valid URL: {_first_line(exc)}") from None
+            finally:
+                call.response = None
+            if call.cancelled.wait(wait):
+                raise _timeout(shown, call)
+            wait *= 2
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    return _bounded(shown, work)
+
+
+def _retry_after(resp: httpx2.Response) -> float | None:
+    value = resp.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return clean(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _network_error(shown: str, exc: Exception, call: _Call) -> InputError:
+    import httpx2
+
+    what = _first_line(exc)
+    if isinstance(exc, httpx2.ConnectError):
+        return InputError(f"cannot reach {shown}: {what}")
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        if not call.answered and "disconnected" not in what:
+            return InputError(f"{shown}: the server's answer is not valid HTTP ({what})")
+        return InputError(f"{shown}: the connection closed early ({what}); try again")
+    return InputError(f"{shown}: transfer failed: {what}; try again")
+
+
+# ---------------------------------------------------------------- files by range, small files
 
 
 class HttpReader:
@@ -174,52 +378,62 @@ class HttpReader:
 
     def _get(self, offset: int, buf: memoryview, exact: bool) -> int:
         end = offset + len(buf) - 1
-        resp = _open(self.url, {"Range": f"bytes={offset}-{end}"}, self.name)
-        with resp:
-            if resp.status == 416:  # offset at or past the end: an empty file, for one
+        # identity: a compressed body is not the byte range asked for
+        extra = {"Range": f"bytes={offset}-{end}", "Accept-Encoding": "identity"}
+
+        def consume(resp: httpx2.Response, call: _Call) -> int:
+            if resp.status_code == 416:  # offset at or past the end: an empty file, for one
                 m = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", ""))
                 if m and m.group(3) != "*":
                     self._size = int(m.group(3))
                 if exact:
                     raise self._truncated(offset + len(buf))
                 return 0
-            if resp.status != 206:
+            if resp.status_code not in (200, 206):
+                raise _status_error(self.url, self.name, resp)
+            if resp.status_code == 200:
                 # 200 would be the whole file: gigabytes for a row.
                 raise InputError(
-                    f"{self.name}: the server ignores byte ranges (HTTP {resp.status}, not "
-                    "206), so reading a row would download the whole file; download it and "
-                    "pass the local path"
+                    f"{self.name}: the server ignores byte ranges (HTTP 200, not 206), so"
+                    " reading a row would download the whole file; download it "
+                    "and pass the local path"
                 )
-            m = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", ""))
+            content_range = resp.headers.get("Content-Range", "")
+            m = _CONTENT_RANGE.fullmatch(content_range)
             if not m or m.group(1) is None or int(m.group(1)) != offset or m.group(3) == "*":
                 raise InputError(
                     f"{self.name}: the server answered bytes {offset}-{end} with Content-Range "
-                    f"{resp.headers.get('Content-Range')!r}; it does not serve ranges correctly"
+                    f"{clean(repr(content_range))}; it does not serve ranges correctly"
+                )
+            if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
+                raise InputError(
+                    f"{self.name}: the server compressed a byte range "
+                    f"({clean(resp.headers['Content-Encoding'])}); it does not serve ranges "
+                    "correctly"
                 )
             self._size = int(m.group(3))
             want = min(len(buf), int(m.group(2)) - offset + 1)
             got = 0
-            while got < want:
-                try:
-                    n = resp.readinto(buf[got:want])
-                except TimeoutError:
-                    raise InputError(
-                        f"{self.name}: transfer stalled for {TIMEOUT_S:.0f} s; try again"
-                    ) from None
-                except OSError as exc:
-                    raise InputError(f"{self.name}: transfer failed: {exc}") from None
-                if not n:
+            for chunk in resp.iter_raw():
+                if call.cancelled.is_set():
                     break
+                n = min(len(chunk), want - got)
+                buf[got : got + n] = chunk[:n]
                 got += n
-                FETCHED.bytes += n
-        if got < want or (exact and got < len(buf)):
-            raise (
-                self._truncated(offset + len(buf))
-                if got == want
-                else InputError(
-                    f"{self.name}: the connection closed after {got:,} of {want:,} bytes; try again"
-                )
+                FETCHED.add(len(chunk))
+                if got >= want:
+                    break  # more than asked for: the rest is not read
+            return got if got >= want else -got - 1
+
+        got = _request(self.url, self.name, extra, consume)
+        if got < 0:  # the body ended before Content-Range's end
+            short = -got - 1
+            raise InputError(
+                f"{self.name}: the connection closed after {short:,} of {len(buf):,} bytes; "
+                "try again"
             )
+        if exact and got < len(buf):
+            raise self._truncated(offset + len(buf))
         return got
 
     def _truncated(self, need: int) -> InputError:
@@ -230,21 +444,29 @@ class HttpReader:
 
 
 def fetch(url: str, shown: str, *, missing_ok: bool = False, limit: int = MAX_JSON) -> bytes | None:
-    """A small file in one GET; None for a 404 when missing_ok."""
-    try:
-        resp = _open(url, {}, shown)
-    except HttpStatusError as exc:
-        if missing_ok and exc.status == 404:
-            return None
-        raise
-    with resp:
-        if resp.status == 416:
+    """A small file in one GET; None for a 404 when missing_ok (a missing repo still raises)."""
+
+    def consume(resp: httpx2.Response, call: _Call) -> bytes | None:
+        if resp.status_code == 416:
             return b""
-        data: bytes = resp.read(limit + 1)
-    FETCHED.bytes += len(data)
-    if len(data) > limit:
-        raise InputError(f"{shown} is over {limit // 2**20} MiB; emb reads it only if smaller")
-    return data
+        if resp.status_code >= 300:
+            err = _status_error(url, shown, resp)
+            if missing_ok and err.status in (404, 410) and err.error_code != "RepoNotFound":
+                return None
+            raise err
+        body = bytearray()
+        try:
+            for chunk in resp.iter_bytes():  # chunked and gzip bodies decoded
+                body += chunk
+                if len(body) > limit or call.cancelled.is_set():
+                    break
+        finally:
+            FETCHED.add(resp.num_bytes_downloaded)
+        if len(body) > limit:
+            raise InputError(f"{shown} is over {limit // 2**20} MiB; emb reads it only if smaller")
+        return bytes(body)
+
+    return _request(url, shown, {}, consume)
 
 
 def _json_object(raw: bytes, shown: str) -> dict[str, Any]:
@@ -252,7 +474,7 @@ def _json_object(raw: bytes, shown: str) -> dict[str, Any]:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{shown} is not valid JSON ({first})") from None
+        raise InputError(f"{shown} is not valid JSON ({clean(first)})") from None
     if not isinstance(data, dict):
         raise InputError(f"{shown} is not a JSON object")
     return data
@@ -282,31 +504,74 @@ def parse_hf(spec: str) -> HfSpec:
 
 
 def hf_url(hf: HfSpec, file: str) -> str:
-    endpoint = os.environ.get("HF_ENDPOINT") or HF_ENDPOINT
+    from emb_cli.sources.hub import hub_endpoint
+
     rev = urllib.parse.quote(hf.revision, safe="%")
-    return f"{endpoint.rstrip('/')}/{hf.repo}/resolve/{rev}/{urllib.parse.quote(file)}"
+    return f"{hub_endpoint()}/{hf.repo}/resolve/{rev}/{urllib.parse.quote(file)}"
 
 
 def open_remote(spec: str) -> Checkpoint:
     """Open a URL or hf:// spec; reads the header (or index) and the small JSON beside it."""
     if spec.startswith("hf://"):
-        hf = parse_hf(spec)
-        if hf.file is not None:
-            return _open_url(hf_url(hf, hf.file), spec, hub=True)
-        index_url = hf_url(hf, "model.safetensors.index.json")
-        raw = fetch(index_url, f"{spec} model.safetensors.index.json", missing_ok=True)
-        if raw is not None:
-            return _open_sharded(index_url, spec, raw, hub=True)
-        try:
-            return _open_url(hf_url(hf, "model.safetensors"), spec, hub=True)
-        except HttpStatusError as exc:
-            if exc.status != 404:
-                raise
-            raise InputError(
-                f"{spec} has neither model.safetensors.index.json nor model.safetensors at "
-                f"revision {hf.revision}; name the weights file: {spec}/path/to/file.safetensors"
-            ) from None
+        return open_hub(parse_hf(spec), spec)
     return _open_url(spec, spec, hub=False)
+
+
+def open_resolved(found: Resolved) -> Checkpoint:
+    """A repo id the cache lacks (hub.resolve_repo), named by the URL it is read from."""
+    repo = found.repo
+    try:
+        return open_hub(HfSpec(repo.repo_id, repo.revision, repo.path), None, found.looked)
+    except InputError as exc:
+        if found.looked and found.looked[-1] in exc.message:  # names the places already
+            raise
+        # a network failure, say: it matters that the cache was looked at first
+        raise InputError(
+            f"{repo.given}: {'; '.join(found.looked)}; and reading it from the Hub failed: "
+            f"{exc.message}"
+        ) from None
+
+
+def open_hub(hf: HfSpec, shown: str | None, looked: Sequence[str] = ()) -> Checkpoint:
+    """A Hub repo by /resolve/ URLs: FILE, or the weights of the repo (or of its subfolder).
+
+    shown None: the checkpoint is named by the URL read; `looked` lists the places tried
+    before the Hub (the local path, the cache) for the message when the Hub has nothing.
+    """
+    if hf.file is not None and hf.file.endswith((".safetensors", ".json")):
+        url = hf_url(hf, hf.file)
+        return _missing_repo(lambda: _open_url(url, shown or url, hub=True), hf, looked)
+    folder = f"{hf.file.strip('/')}/" if hf.file else ""
+    index_url = hf_url(hf, folder + "model.safetensors.index.json")
+    index_shown = f"{shown} {folder}model.safetensors.index.json" if shown else index_url
+    raw = _missing_repo(lambda: fetch(index_url, index_shown, missing_ok=True), hf, looked)
+    if raw is not None:
+        return _open_sharded(index_url, shown or index_url, raw, hub=True)
+    url = hf_url(hf, folder + "model.safetensors")
+    try:
+        return _open_url(url, shown or url, hub=True)
+    except HttpStatusError as exc:
+        if exc.status not in (404, 410) or exc.error_code == "RepoNotFound":
+            raise
+    where = f" in {folder.rstrip('/')}" if folder else ""
+    msg = (
+        f"{shown or hf.repo} has neither model.safetensors.index.json nor model.safetensors"
+        f"{where} at revision {hf.revision}; name the weights file: "
+        f"{shown or hf.repo}/path/to/file.safetensors"
+    )
+    if looked:
+        msg = f"{hf.repo}: {'; '.join(looked)}; and on the Hub ({hf_url(hf, folder)}), {msg}"
+    raise InputError(msg)
+
+
+def _missing_repo(open_: Callable[[], T], hf: HfSpec, looked: Sequence[str]) -> T:
+    """A repo the Hub does not know: say where else emb looked (the path, the cache)."""
+    try:
+        return open_()
+    except HttpStatusError as exc:
+        if not looked or exc.error_code not in ("RepoNotFound", "RevisionNotFound"):
+            raise
+        raise InputError(f"{hf.repo}: {'; '.join(looked)}; and {exc.message}") from None
 
 
 def _open_url(url: str, shown: str, hub: bool) -> Checkpoint:
@@ -350,7 +615,7 @@ def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoi
     def shown_shard(name: str) -> str:
         return (
             f"{shown} {index.weight_map[name]}"
-            if hub
+            if hub and not shown.startswith(("http://", "https://"))
             else shard_url(index_url, index.weight_map[name])
         )
 

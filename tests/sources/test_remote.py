@@ -1,10 +1,13 @@
-"""Remote checkpoints over HTTP range requests, against a server on 127.0.0.1 in this process.
+"""Remote checkpoints over HTTP range requests, against servers on 127.0.0.1 in this process.
 
 The handler serves a tmp folder with `Range: bytes=a-b` (206 + Content-Range, 416 past the
 end), counts the bytes it sends, and has routes for the cases a real host produces:
 /files/ (ranges), /norange/ (ignores Range: 200), /redirect/ (302 to /files/), /private/
-(401 without a token) and /ORG/REPO/resolve/REV/FILE (the Hub: 302 to a "CDN" on another
-host name, localhost, so a token must not follow).
+(401 without a token), /forbidden/ (403), /chunked/ (Transfer-Encoding: chunked), /drop/
+and /dropmid/ (the first request for each range loses its connection), /flaky/ (503 once),
+the misbehaving servers of /hostile/NAME/, and /ORG/REPO/resolve/REV/FILE (the Hub: 302 to
+a "CDN" on another host name, localhost, so a token must not follow; org "ghost" is a repo
+the Hub does not know). The same handler also runs over TLS with a certificate made here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ import os
 import re
 import shutil
 import socket
+import ssl
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +32,7 @@ import pytest
 
 from emb_cli.sources.checkpoint import open_checkpoint
 from emb_cli.sources.loaded import LoadedSource
+from tests.helpers import assert_refused
 from tests.models import tiny_llama
 
 VOCAB, DIM = 512, 64
@@ -45,21 +53,39 @@ class Hit:
 class Server:
     root: Path
     port: int
+    scheme: str = "http"
     hits: list[Hit] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    dropped: set[tuple[str, str | None]] = field(default_factory=set)  # drop/: asked once
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, route: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{route}"
+        return f"{self.base}/{route}"
 
     def clear(self) -> None:
         with self.lock:
             self.hits.clear()
+            self.dropped.clear()
 
     def sent(self) -> int:
         return sum(h.sent for h in self.hits)
 
     def paths(self) -> list[str]:
         return [h.path for h in self.hits]
+
+
+# /hostile/NAME/...: what real servers have sent, as raw bytes after the request.
+TRICKLE_S = 0.2  # one byte per this long, until the client hangs up (or 20 s)
+HOSTILE: dict[str, bytes] = {
+    "garbage": b"GARBAGE\r\n\r\n",
+    "cr-status": b"HTTP/1.1 418 I'm\ra teapot\r\nContent-Length: 0\r\n\r\n",
+    "control-reason": b"HTTP/1.1 418 Bad\x1b[2J\x07Thing\x85\r\nContent-Length: 0\r\n\r\n",
+    "status-299": b"HTTP/1.1 299 Odd\r\nContent-Length: 0\r\n\r\n",
+    "huge-header": b"HTTP/1.1 206 Partial\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n",
+}
 
 
 def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
@@ -89,6 +115,13 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def _first_time(self) -> bool:
+            key = (self.path, self.headers.get("Range"))
+            with server.lock:
+                first = key not in server.dropped
+                server.dropped.add(key)
+            return first
+
         def do_GET(self) -> None:
             route, _, rest = self.path.lstrip("/").partition("/")
             if route == "redirect":
@@ -97,16 +130,73 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 if self.headers.get("Authorization") != "Bearer sesame":
                     return self._plain(401)
                 return self._serve(rest, ranges=True)
-            if route in ("files", "norange"):
-                return self._serve(rest, ranges=route == "files")
+            if route == "forbidden":
+                return self._plain(403)
+            if route in ("files", "norange", "chunked"):
+                return self._serve(rest, ranges=route != "norange", chunked=route == "chunked")
+            if route == "drop" and self._first_time():
+                self._log(0, 0)
+                self.close_connection = True  # no status line: "Server disconnected"
+                return None
+            if route == "dropmid" and self._first_time():
+                return self._serve(rest, ranges=True, cut=True)
+            if route in ("drop", "dropmid"):
+                return self._serve(rest, ranges=True)
+            if route == "flaky" and self._first_time():
+                return self._plain(503, {"Retry-After": "0"})
+            if route == "flaky":
+                return self._serve(rest, ranges=True)
+            if route == "hostile":
+                return self._hostile(rest)
             parts = self.path.lstrip("/").split("/")
             if len(parts) >= 5 and parts[2] == "resolve":  # /ORG/REPO/resolve/REV/FILE
                 org, repo, _, _rev, *file = parts
-                cdn = f"http://localhost:{server.port}/files/hub/{org}/{repo}/{'/'.join(file)}"
-                return self._plain(302, {"Location": cdn})
+                if org == "ghost":
+                    return self._plain(401, {"X-Error-Code": "RepoNotFound"})
+                cdn = f"{server.scheme}://localhost:{server.port}/files/hub/{org}/{repo}"
+                return self._plain(302, {"Location": f"{cdn}/{'/'.join(file)}"})
             self._plain(404)
 
-        def _serve(self, rel: str, ranges: bool) -> None:
+        def _hostile(self, rest: str) -> None:
+            name, _, file = rest.partition("/")
+            self._log(0, 0)
+            self.close_connection = True
+            if name in HOSTILE:
+                self.wfile.write(HOSTILE[name])
+                return
+            if name == "many-headers":  # a 70 KiB header line and 150 more: legal, served
+                if not (server.root / file).is_file():
+                    return self._plain(404)
+                self.send_response(206)
+                self.send_header("X-Long", "b" * 70_000)
+                for i in range(150):
+                    self.send_header(f"X-Extra-{i}", str(i))
+                return self._serve(file, ranges=True, status_sent=True)
+            # trickle-body: headers, then a byte at a time; trickle-headers: the same, earlier
+            if name == "trickle-body":
+                self.wfile.write(
+                    b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-65543/99999\r\n"
+                    b"Content-Length: 65544\r\n\r\n"
+                )
+            elif name == "trickle-headers":
+                self.wfile.write(b"HTTP/1.1 206 Partial Content\r\n")
+            end = time.monotonic() + 20
+            try:
+                while time.monotonic() < end:
+                    self.wfile.write(b"X" if name == "trickle-body" else b"Y")
+                    self.wfile.flush()
+                    time.sleep(TRICKLE_S)
+            except OSError:
+                pass  # the client gave up: what this test wants
+
+        def _serve(
+            self,
+            rel: str,
+            ranges: bool,
+            chunked: bool = False,
+            cut: bool = False,
+            status_sent: bool = False,
+        ) -> None:
             path = server.root / rel
             if ".." in rel or not path.is_file():
                 return self._plain(404)
@@ -122,20 +212,36 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 extra = {"Content-Range": f"bytes {a}-{b}/{size}"}
             else:
                 body, status, extra = data, 200, {}
-            if ranges:
+            if cut:  # half the body, then the connection drops
+                self.close_connection = True
+                self._log(status, len(body) // 2)
+            elif ranges:
                 # logged before the body: the client may finish before this thread goes on
                 self._log(status, len(body))
-            self.send_response(status)
+            if not status_sent:
+                self.send_response(status)
             for k, v in extra.items():
                 self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
+            if cut:
+                self.wfile.write(body[: len(body) // 2])
+                return
             sent = 0
             try:
                 for i in range(0, len(body), 2**16):
-                    self.wfile.write(body[i : i + 2**16])
-                    sent += len(body[i : i + 2**16])
+                    piece = body[i : i + 2**16]
+                    if chunked:
+                        self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    else:
+                        self.wfile.write(piece)
+                    sent += len(piece)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client refused a 200 and hung up: what it got is counted
             if not ranges:  # /norange/: what a refusing client took before hanging up
@@ -146,7 +252,14 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture(autouse=True)
 def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every connection these tests open goes to this machine; proxies are bypassed."""
+    """Every connection these tests open goes to this machine; proxies are bypassed.
+
+    huggingface_hub is online for them: test files that build models from configs set
+    HF_HUB_OFFLINE=1 at import, and huggingface_hub read it once, at its own import.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     real = socket.create_connection
 
     def guarded(address: Any, *a: Any, **kw: Any) -> socket.socket:
@@ -157,6 +270,14 @@ def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries wait 0.5 s, then 1 s; a test that is not about the wait need not sit through it."""
+    from emb_cli.sources import remote
+
+    monkeypatch.setattr(remote, "BACKOFF_S", 0.01)
 
 
 def _llama(tied: bool, seed: int) -> Any:
@@ -172,6 +293,16 @@ def _tokenizer(path: Path) -> None:
     tok = Tokenizer(WordLevel({f"w{i}": i for i in range(VOCAB)}, unk_token="w1"))
     tok.pre_tokenizer = Whitespace()
     tok.save(str(path / "tokenizer.json"))
+
+
+def _start(srv: Server, wrap: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(srv))
+    httpd.daemon_threads = True  # a trickling handler must not hold the session's end
+    if wrap is not None:
+        httpd.socket = wrap.wrap_socket(httpd.socket, server_side=True)
+    srv.port = httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
 
 
 @pytest.fixture(scope="session")
@@ -194,13 +325,51 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         str(root / "big" / "model.safetensors"),
     )
     srv = Server(root, 0)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(srv))
-    srv.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd = _start(srv)
     yield srv
     httpd.shutdown()
     httpd.server_close()
+
+
+@dataclass
+class TlsServer:
+    server: Server
+    cert: Path  # trust this (SSL_CERT_FILE) to talk to it
+
+
+@pytest.fixture(scope="session")
+def tls_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+    """The same files over https, with a self-signed certificate for 127.0.0.1 and localhost."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command makes the test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=emb-test",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = Server(server.root, 0, scheme="https")
+    httpd = _start(srv, ctx)
+    yield TlsServer(srv, cert)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def trust_tls(tls_server: TlsServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TlsServer]:
+    """huggingface_hub's session trusts the test certificate (SSL_CERT_FILE, read at creation)."""
+    from huggingface_hub import close_session
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_server.cert))
+    close_session()
+    yield tls_server
+    monkeypatch.delenv("SSL_CERT_FILE")
+    close_session()
 
 
 def _doc(emb: Any, *args: str, code: int = 0, env: dict[str, str] | None = None) -> Any:
@@ -245,14 +414,24 @@ def test_big_table_costs_kilobytes(emb: Any, server: Server) -> None:
     ids = ["0", "5", "12345", "19999"]
     local = _doc(emb, "lookup", *ids, "--from", str(path))
     server.clear()
-    remote = _doc(emb, "lookup", *ids, "--from", server.url("files/big/model.safetensors"))
-    assert remote["vectors"] == local["vectors"]
+    r = emb(
+        "lookup", *ids, "--from", server.url("files/big/model.safetensors"), "--json", "--verbose"
+    )
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["vectors"] == local["vectors"]
     # 64 KiB speculative header read + rows (0 and 5 share a request) + 404s for the JSONs
     sent = server.sent()
     assert sent < 64 * 2**10 + 8 * BIG_DIM * 4 + 2**10, sent
     assert sent < path.stat().st_size / 200
     requested = [h for h in server.hits if h.path.endswith(".safetensors")]
     assert len(requested) == 3  # header (rows 0-5 lie in its 64 KiB), 12345, 19999
+    # What the urllib client fetched before huggingface_hub's session: 67,592 bytes in 6
+    # requests (benchmarks/bench_remote_requests.py); the client's count is the server's.
+    m = re.fullmatch(r"fetched ([\d,]+) bytes in (\d+) requests\n", r.stderr)
+    assert m, r.stderr
+    fetched, requests = int(m.group(1).replace(",", "")), int(m.group(2))
+    assert (fetched, requests) == (sent, len(server.hits))
+    assert fetched <= 67_592 and requests <= 6
 
 
 def test_info_and_stats_match_local(emb: Any, server: Server) -> None:
@@ -307,7 +486,7 @@ def test_sharded_touches_only_the_table_shard(emb: Any, server: Server) -> None:
 
 
 def test_hf_repo_through_redirect(emb: Any, server: Server) -> None:
-    env = {"HF_ENDPOINT": f"http://127.0.0.1:{server.port}", "HF_TOKEN": "sesame"}
+    env = {"HF_ENDPOINT": server.base, "HF_TOKEN": "sesame"}
     local = _doc(emb, "lookup", "2", "9", "--from", str(server.root / "llama"))
     for spec in ("hf://org/tiny-llama", "hf://org/tiny-llama@main/model.safetensors"):
         server.clear()
@@ -316,9 +495,8 @@ def test_hf_repo_through_redirect(emb: Any, server: Server) -> None:
         resolves = [h for h in server.hits if "/resolve/" in h.path]
         cdn = [h for h in server.hits if h.path.startswith("/files/")]
         assert resolves and cdn
-        assert all(h.auth == "Bearer sesame" for h in resolves)
-        # the "CDN" is another host name: the token stays behind, the Range goes along
-        assert all(h.auth is None for h in cdn)
+        # HF_TOKEN travels only over https: not to this http:// endpoint, nor to the CDN
+        assert all(h.auth is None for h in server.hits)
         assert all(h.range for h in cdn if h.path.endswith(".safetensors"))
     assert any(p.endswith("model.safetensors.index.json") for p in server.paths()) is False
     info = _doc(emb, "info", "hf://org/tiny-llama", env=env)
@@ -347,7 +525,8 @@ def test_hf_repo_without_weights(emb: Any, server: Server) -> None:
         ("norange/big/model.safetensors", "ignores byte ranges"),
         ("files/missing/model.safetensors", "not found (HTTP 404)"),
         ("files/missing/model.safetensors.index.json", "not found (HTTP 404)"),
-        ("private/llama/model.safetensors", "needs a token (HTTP 401): set HF_TOKEN"),
+        ("private/llama/model.safetensors", "needs a token (HTTP 401)"),
+        ("forbidden/llama/model.safetensors", "needs a token (HTTP 403)"),
         ("files/llama/config.json", "remote checkpoints are .safetensors"),
     ],
 )
@@ -362,16 +541,90 @@ def test_remote_errors_are_one_line(emb: Any, server: Server, route: str, needle
     assert server.sent() < 4 * 2**20
 
 
-def test_private_with_token(emb: Any, server: Server) -> None:
-    r = emb(
-        "lookup",
-        "1",
-        "--from",
-        server.url("private/llama/model.safetensors"),
-        "--json",
-        env={"HF_TOKEN": "sesame"},
+def test_token_never_sent_over_http(emb: Any, server: Server) -> None:
+    """Issue 15: HF_TOKEN went to any URL, plain http://127.0.0.1 included."""
+    server.clear()
+    url = server.url("private/llama/model.safetensors")
+    for endpoint in ("https://huggingface.co", server.base):
+        r = emb("lookup", "1", "--from", url, env={"HF_TOKEN": "sesame", "HF_ENDPOINT": endpoint})
+        assert_refused(r, "needs a token (HTTP 401)", "only over https to the Hub")
+    assert server.hits and all(h.auth is None for h in server.hits)
+
+
+def test_token_goes_to_the_https_hub_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emb_cli.sources.remote import sends_token
+
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example:8443")
+    assert sends_token("https://hub.example:8443/a/b/resolve/main/x.safetensors")
+    assert sends_token("https://HUB.example:8443/x")
+    assert not sends_token("http://hub.example:8443/x")  # clear text
+    assert not sends_token("https://hub.example/x")  # another port, another origin
+    assert not sends_token("https://cdn.example:8443/x")
+    assert not sends_token("https://hub.example:8443.evil.example/x")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert not sends_token("http://127.0.0.1:9/x")  # an http endpoint never gets it
+
+
+def test_private_with_token_over_https(emb: Any, trust_tls: TlsServer) -> None:
+    srv = trust_tls.server
+    local = _doc(emb, "lookup", "1", "--from", str(srv.root / "llama" / "model.safetensors"))
+    srv.clear()
+    env = {"HF_TOKEN": "sesame", "HF_ENDPOINT": srv.base}
+    doc = _doc(emb, "lookup", "1", "--from", srv.url("private/llama/model.safetensors"), env=env)
+    assert doc["vectors"] == local["vectors"]
+    assert srv.hits and all(h.auth == "Bearer sesame" for h in srv.hits)
+
+
+def test_hub_token_stays_behind_at_the_cdn(emb: Any, trust_tls: TlsServer) -> None:
+    srv = trust_tls.server
+    srv.clear()
+    env = {"HF_TOKEN": "sesame", "HF_ENDPOINT": srv.base}
+    doc = _doc(emb, "lookup", "2", "--from", "hf://org/tiny-llama", env=env)
+    assert doc["shape"] == [1, 1, DIM]
+    resolves = [h for h in srv.hits if "/resolve/" in h.path]
+    cdn = [h for h in srv.hits if h.path.startswith("/files/")]
+    assert resolves and cdn
+    assert all(h.auth == "Bearer sesame" for h in resolves)
+    assert all(h.auth is None for h in cdn)  # https://localhost is another origin
+
+
+def test_token_from_the_login_file(tls_server: TlsServer, tmp_path: Path, server: Server) -> None:
+    """`hf auth login` stores the token in $HF_HOME/token; emb reads it there (no HF_TOKEN)."""
+    srv = tls_server.server
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    (home / "token").write_text("from-the-login-file\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE")
+        and not k.lower().endswith("_proxy")
+    }
+    env.update(
+        HF_HOME=str(home),
+        HF_ENDPOINT=srv.base,
+        SSL_CERT_FILE=str(tls_server.cert),
+        no_proxy="127.0.0.1,localhost",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
     )
-    assert r.exit_code == 0, r.stderr
+    srv.clear()
+    argv = ["lookup", "2", "--from", "hf://org/tiny-llama", "--json"]
+    r = subprocess.run(
+        [sys.executable, "-m", "emb_cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    local = subprocess.run(
+        [sys.executable, "-m", "emb_cli", "lookup", "2", "--from", str(server.root / "llama"),
+         "--json"], env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert json.loads(r.stdout)["vectors"] == json.loads(local.stdout)["vectors"]
+    resolves = [h for h in srv.hits if "/resolve/" in h.path]
+    assert resolves and all(h.auth == "Bearer from-the-login-file" for h in resolves)
+    assert all(h.auth is None for h in srv.hits if h.path.startswith("/files/"))
 
 
 def test_truncated_remote_file(emb: Any, server: Server) -> None:
@@ -483,3 +736,126 @@ def test_remote_header_over_64_kib(emb: Any, server: Server) -> None:  # noqa: F
     assert json.loads(r.stdout)["vectors"] == local["vectors"]
     header_reads = [h for h in server.hits if h.path.endswith(".safetensors")]
     assert len(header_reads) <= 4  # first 64 KiB, the rest of the header, the rows
+
+
+# ---------------------------------------------------------------- servers as they exist
+
+
+def test_chunked_json_and_chunked_shards(emb: Any, server: Server) -> None:
+    """Transfer-Encoding: chunked (legal HTTP/1.1) for the index, the JSON and the ranges."""
+    ids = ["0", "3", "511"]
+    local = _doc(emb, "lookup", *ids, "--from", str(server.root / "sharded"))
+    server.clear()
+    url = server.url("chunked/sharded/model.safetensors.index.json")
+    remote = _doc(emb, "lookup", *ids, "--from", url)
+    assert remote["vectors"] == local["vectors"]
+    info = _doc(emb, "info", server.url("chunked/llama/model.safetensors"))
+    assert info["config"]["vocab_size"] == VOCAB  # config.json came chunked
+
+
+def test_retry_after_a_dropped_connection(emb: Any, server: Server) -> None:
+    """drop/ closes the first connection for each range without a word; dropmid/ mid-body."""
+    path = server.root / "big" / "model.safetensors"
+    local = _doc(emb, "lookup", "3", "12345", "--from", str(path))
+    for route in ("drop", "dropmid"):
+        server.clear()
+        url = server.url(f"{route}/big/model.safetensors")
+        r = emb("lookup", "3", "12345", "--from", url, "--json", "--verbose")
+        assert r.exit_code == 0, r.stderr
+        assert json.loads(r.stdout)["vectors"] == local["vectors"]
+        m = re.fullmatch(r"fetched ([\d,]+) bytes in (\d+) requests\n", r.stderr)
+        assert m, r.stderr
+        # header, row 12345, 3 JSON 404s: each asked twice (dropmid/ cuts bodies: not 404s)
+        assert int(m.group(2)) == len(server.hits) == {"drop": 10, "dropmid": 7}[route]
+        assert int(m.group(1).replace(",", "")) == server.sent()
+
+
+def test_503_is_retried(emb: Any, server: Server) -> None:
+    server.clear()
+    doc = _doc(emb, "lookup", "1", "--from", server.url("flaky/llama/model.safetensors"))
+    assert doc["shape"] == [1, 1, DIM]
+    assert [h.status for h in server.hits[:2]] == [503, 206]
+
+
+def test_retries_wait_within_the_deadline(
+    emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waits are huggingface_hub's 0.5 s, 1 s; a server down for good costs 2 retries."""
+    from emb_cli.sources import remote
+
+    monkeypatch.setattr(remote, "BACKOFF_S", 0.2)
+    t0 = time.monotonic()
+    r = emb("info", server.url("hostile/garbage/model.safetensors"))
+    elapsed = time.monotonic() - t0
+    assert_refused(r, "hostile/garbage/model.safetensors", "not valid HTTP")
+    assert 0.6 <= elapsed < 5, elapsed  # 0.2 + 0.4 s of waiting, three attempts
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("garbage", "not valid HTTP"),
+        ("cr-status", "not valid HTTP"),
+        ("huge-header", "not valid HTTP"),
+        ("status-299", "HTTP 299 Odd"),
+        ("control-reason", "HTTP 418 Bad\\x1b[2J\\x07Thing"),
+    ],
+)
+def test_misbehaving_servers_exit_2(emb: Any, server: Server, name: str, needle: str) -> None:
+    """Issue 15: each of these was an internal error (exit 3), some on two stderr lines."""
+    url = server.url(f"hostile/{name}/model.safetensors")
+    for args in (("info", url), ("lookup", "1", "--from", url)):
+        r = emb(*args)
+        assert_refused(r, url, needle)
+        assert not any(c in r.stderr[:-1] for c in "\r\x1b\x07\x85")
+
+
+def test_many_and_long_headers_are_read(emb: Any, server: Server) -> None:
+    """A 70 KiB header line and 150 headers are legal HTTP: the file is read."""
+    local = _doc(emb, "info", str(server.root / "llama" / "model.safetensors"))
+    remote = _doc(emb, "info", server.url("hostile/many-headers/llama/model.safetensors"))
+    assert remote["tensors"] == [dict(t, file=t["file"]) for t in remote["tensors"]]
+    assert remote["table_rows"] == local["table_rows"] == VOCAB
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [("trickle-body", "did not finish within 2 s"), ("trickle-headers", "no answer within 2 s")],
+)
+def test_a_trickling_server_is_cut_off(
+    emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch, name: str, needle: str
+) -> None:
+    """A byte every 0.2 s never trips a per-read timeout; the request's total time is bounded."""
+    from emb_cli.sources import remote
+
+    monkeypatch.setattr(remote, "TIMEOUT_S", 2.0)
+    url = server.url(f"hostile/{name}/model.safetensors")
+    t0 = time.monotonic()
+    r = emb("info", url)
+    elapsed = time.monotonic() - t0
+    assert_refused(r, url, needle, "try again")
+    assert 2.0 <= elapsed < 4.0, elapsed
+
+
+def test_offline_mode_refuses_urls(
+    emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    server.clear()
+    url = server.url("files/llama/model.safetensors")
+    assert_refused(emb("info", url), url, "HF_HUB_OFFLINE=1")
+    assert server.hits == []
+
+
+def test_repo_the_hub_does_not_know(emb: Any, server: Server) -> None:
+    r = emb("info", "hf://ghost/nothing", env={"HF_ENDPOINT": server.base})
+    assert_refused(r, "no such repo on the Hub (HTTP 401)", "hf auth login")
+
+
+def test_server_text_is_escaped() -> None:
+    from emb_cli.sources.remote import clean
+
+    assert clean("a\rb\nc\x1b[0m\x85\u2028ok") == "a\\x0db\\x0ac\\x1b[0m\\x85\\u2028ok"
+    assert clean("plain text") == "plain text"

@@ -1,0 +1,34 @@
+"""emb cache: the models in the local Hugging Face cache that hold an embedding table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emb_cli.options import JsonOpt
+
+
+def cache(
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="The cache to list (default: $HF_HUB_CACHE, else $HF_HOME/hub, as "
+            "huggingface_hub finds it).",
+            show_default=False,
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List the cached Hugging Face models that hold an embedding table (headers only).
+
+    Example: emb cache   (then: emb lookup 5 --from ORG/NAME reads the cached copy)
+    """
+    from emb_cli.analysis.cached_models import cache_models
+    from emb_cli.render.cache import render_cache
+    from emb_cli.render.console import print_json
+
+    report = cache_models(cache_dir)
+    print_json(report) if json_ else render_cache(report)
