@@ -8,8 +8,8 @@ walked for their length; their elements are decoded on demand by GGUFArray.
 
 Every count and length is checked against the bytes left before anything is
 allocated or looped over, so a damaged or hostile file fails with one InputError
-line, in time proportional to its header. Pure stdlib; numpy only for
-GGUFArray.numpy().
+line, in time proportional to its header. Pure stdlib to open; numpy (imported when
+used) for GGUFArray.numpy() and to decode big string arrays.
 
 Layout (little-endian; GGUF v2 and v3 are the same):
   magic "GGUF" | u32 version | u64 tensor_count | u64 kv_count
@@ -179,7 +179,7 @@ class GGUFArray:
         """Every element: str, int, float or bool (GGUFArray for arrays of arrays).
 
         `errors` is passed to bytes.decode; with "strict", a string that is not UTF-8
-        raises InputError. 128k token strings take ~15 ms.
+        raises InputError. 128k token strings: ~20 ms (numpy passes, _bulk_strings).
         """
         return self.head(self.count, errors)
 
@@ -506,7 +506,7 @@ class _Parser:
             key = self.string("strict")
             self.where = f"metadata key {_short(key)}"
             if key in kv:
-                raise _broken(self.name, f"the metadata key {key} appears twice")
+                raise _broken(self.name, f"the metadata key {_short(key)} appears twice")
             vtype = self.u32()
             kv[key] = self.value(key, vtype, blob)
             types[key] = vtype
@@ -518,7 +518,7 @@ class _Parser:
         tensors: dict[str, GGUFTensorInfo] = {}
         for name, dims, ggml_type, rel in raw_tensors:
             if name in tensors:
-                raise _broken(self.name, f"the tensor name {name} appears twice")
+                raise _broken(self.name, f"the tensor name {_short(name)} appears twice")
             tensors[name] = self._place(name, dims, ggml_type, rel, data_offset, alignment)
 
         blob.data = bytes(self.buf[:header_size])
