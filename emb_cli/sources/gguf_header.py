@@ -521,7 +521,7 @@ class _Parser:
                 raise _broken(self.name, f"the tensor name {_short(name)} appears twice")
             tensors[name] = self._place(name, dims, ggml_type, rel, data_offset, alignment)
 
-        blob.data = bytes(self.buf[:header_size])
+        blob.data = bytes(memoryview(self.buf)[:header_size])  # one copy, not two
         self.buf = bytearray()
         return GGUFHeader(
             file=self.name,
