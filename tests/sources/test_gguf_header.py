@@ -46,7 +46,7 @@ VOCAB_FILES = sorted(VOCAB_DIR.glob("*.gguf"))
 PSEUDO_KEYS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"}
 FUZZ = settings(
     # EMB_FUZZ_EXAMPLES=20000 pytest tests/sources/test_gguf_header.py: a deeper search
-    max_examples=int(os.environ.get("EMB_FUZZ_EXAMPLES") or 200),
+    max_examples=int(os.environ.get("EMB_FUZZ_EXAMPLES") or 150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -702,7 +702,7 @@ def test_five_million_empty_strings_are_fine_ten_to_the_twelve_refused(
     path = put(build([kv("tokenizer.ggml.tokens", 9, arr(8, 10**12, bytes(8 * 1000)))]))
     t = time.perf_counter()
     refused(path, "claims 1000000000000 strings")
-    assert time.perf_counter() - t < 0.05
+    assert time.perf_counter() - t < 0.2  # ~1 ms: no loop runs
 
 
 class BytesReader:
