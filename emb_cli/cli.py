@@ -27,6 +27,7 @@ from emb_cli.commands import (
     resize,
     stats,
     tie,
+    tokenize,
     undertrained,
 )
 from emb_cli.errors import EXIT_INTERNAL, EmbError, error_line
@@ -125,6 +126,7 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("diff", diff.diff, {}),
     ("resize", resize.resize, {}),
     ("cache", cache.cache, {}),
+    ("tokenize", tokenize.tokenize, {}),
 ]
 for _name, _fn, _kw in COMMANDS:
     app.command(_name, **_kw)(_fn)

@@ -27,8 +27,8 @@ ARGS: dict[str, list[str]] = {
     "neighbors": ["0"],
     "resize": ["10"],
 }
-# Commands that name their checkpoint positionally; the file cases run them below.
-PATH_COMMANDS = ("info", "diff")
+# Commands that take a checkpoint but no table options; the file cases run them below.
+PATH_COMMANDS = ("info", "diff", "tokenize")
 
 
 def _source_commands() -> dict[str, list[str]]:
@@ -40,7 +40,8 @@ def _source_commands() -> dict[str, list[str]]:
 
     out = {}
     for name, fn, _ in CLI_COMMANDS:
-        if "from_" in inspect.signature(fn).parameters:
+        params = inspect.signature(fn).parameters
+        if "from_" in params and "tensor" in params:  # the shared table-source options
             out[name] = [name, *ARGS.get(name, [])]
         else:
             assert name in (*PATH_COMMANDS, "presets", "cache"), f"{name}: add it to the matrix"
@@ -441,8 +442,8 @@ def test_bad_checkpoint(emb: Any, tmp_path: Path, case: str, command: str) -> No
 
 
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
-def test_bad_checkpoint_info_and_diff(emb: Any, tmp_path: Path, case: str) -> None:
-    """`info PATH` and `diff A B` take paths as arguments: the same files, the same refusal."""
+def test_bad_checkpoint_info_diff_tokenize(emb: Any, tmp_path: Path, case: str) -> None:
+    """`info PATH`, `diff A B` and `tokenize --from`: the same files, the same refusal."""
     flag, path, *extra = FILE_CASES[case](tmp_path)
     assert flag == "--from" and extra[:1] in ([], ["--tensor"]), extra
     good = tmp_path / "good-side.safetensors"
@@ -454,6 +455,8 @@ def test_bad_checkpoint_info_and_diff(emb: Any, tmp_path: Path, case: str) -> No
     run_refused(emb, tmp_path, ["info", path, *tensor("--tensor")])
     run_refused(emb, tmp_path, ["diff", path, str(good), *tensor("--tensor-a")])
     run_refused(emb, tmp_path, ["diff", str(good), path, *tensor("--tensor-b")])
+    if not extra:  # tokenize takes no --tensor
+        run_refused(emb, tmp_path, ["tokenize", "--from", path, "hello"])
 
 
 @pytest.mark.parametrize("command", ALL)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emb_cli.sources import roles
-from emb_cli.sources.base import TableSource
+from emb_cli.sources.base import TableSource, Vocab
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class InfoReport:
     tied_source: str | None
     head_stored: bool
     metadata_pointers: dict[str, str]  # safetensors save_model: dropped name -> kept name
+    tokenizer: dict[str, Any] | None  # what a GGUF file records of its tokenizer
     notes: list[str] = field(default_factory=list)
 
 
@@ -74,12 +75,11 @@ def checkpoint_info(source: TableSource) -> InfoReport:
             notes.append(
                 f"config vocab_size {info.config_vocab_size} != table rows {info.vocab_size}"
             )
-    tok_vocab = None
-    tok = source.tokenizer(fetch=False)  # info reads headers and small JSON only
-    if tok is not None:
-        tok_vocab = int(tok.get_vocab_size(with_added_tokens=True))
+    vocab = source.vocab()  # info reads headers and small JSON only: nothing is fetched
+    tok_vocab = vocab.size if vocab is not None else None
+    tokenizer = _tokenizer_facts(facts.tokenizer, vocab)
     padded = info.vocab_size - tok_vocab if tok_vocab is not None else None
-    if padded is not None and padded > 0:
+    if padded is not None and padded > 0 and info.vocab_size:
         notes.append(
             f"{padded} rows beyond the tokenizer's {tok_vocab} tokens: padding rows no text reaches"
         )
@@ -108,6 +108,28 @@ def checkpoint_info(source: TableSource) -> InfoReport:
         tied=info.tied,
         tied_source=info.tied_source,
         head_stored=info.head_name is not None,
+        tokenizer=tokenizer,
         metadata_pointers=source.facts.metadata_pointers,  # after reading the headers above
         notes=notes,
     )
+
+
+def _tokenizer_facts(facts: dict[str, Any] | None, vocab: Vocab | None) -> dict[str, Any] | None:
+    """The format's tokenizer facts, each special id beside its token (and type)."""
+    if facts is None:
+        return None
+    out = dict(facts)
+    specials = facts.get("special_ids", {})
+    ids = list(specials.values())
+    tokens = vocab.tokens(ids) if vocab is not None else [None] * len(ids)
+    types = vocab.types(ids) if vocab is not None else None
+    out["special_tokens"] = {
+        name.removesuffix("_id"): {
+            "id": tid,
+            "token": tokens[n],
+            "type": types[n] if types is not None else None,
+        }
+        for n, (name, tid) in enumerate(specials.items())
+    }
+    del out["special_ids"]
+    return out

@@ -25,6 +25,7 @@ class RowRef:
     id: int
     norm: float
     token: str | None
+    token_type: str | None = None  # GGUF's control, unused, byte ...
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,13 @@ def _histogram(values: np.ndarray, bins: int = 24) -> Histogram:
 
 
 def _rows(source: TableSource, ids: list[int], norms: np.ndarray) -> list[RowRef]:
-    tok = source.tokenizer()
-    out = []
-    for i in ids:
-        token = tok.id_to_token(i) if tok is not None else None
-        out.append(RowRef(int(i), float(norms[i]), token))
-    return out
+    vocab = source.vocab()
+    tokens = vocab.tokens(ids) if vocab is not None else [None] * len(ids)
+    types = vocab.types(ids) if vocab is not None else None
+    return [
+        RowRef(int(i), float(norms[i]), tokens[n], types[n] if types is not None else None)
+        for n, i in enumerate(ids)
+    ]
 
 
 def init_stats(source: TableSource) -> InitStatsReport:

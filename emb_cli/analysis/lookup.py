@@ -14,6 +14,7 @@ from emb_cli.sources.base import TableSource
 class LookupResult:
     ids: list[int]
     tokens: list[str] | None  # token strings, when a tokenizer is present
+    token_types: list[str] | None  # control, user-defined, unused, byte ... (GGUF records them)
     shape: list[int]  # [1, T, D]: what embed(torch.tensor([ids])) returns
     dtype: str  # stored dtype; vectors are exact float32 widenings of it
     vectors: list[list[float]]
@@ -25,8 +26,8 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
     tok = source.tokenizer()
     if tok is None:
         raise UsageError(
-            f"--text needs a tokenizer, and {source.info.name} has no tokenizer.json; "
-            "pass token ids instead"
+            f"--text needs a tokenizer, and {source.info.name} has none (no tokenizer.json, "
+            "no GGUF tokenizer metadata); pass token ids instead"
         )
     # Saved tokenizers may pad to a fixed length (MiniLM's pads to 128) or truncate:
     # a lookup wants the text's own tokens.
@@ -40,10 +41,15 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
 
 def token_strings(source: TableSource, ids: Sequence[int]) -> list[str] | None:
     # Strings are a courtesy: never download a remote tokenizer.json just for them.
-    tok = source.tokenizer(fetch=False)
-    if tok is None:
+    vocab = source.vocab()
+    if vocab is None:
         return None
-    return [tok.id_to_token(i) or "" for i in ids]
+    return [t or "" for t in vocab.tokens(ids)]
+
+
+def token_types(source: TableSource, ids: Sequence[int]) -> list[str] | None:
+    vocab = source.vocab()
+    return vocab.types(ids) if vocab is not None else None
 
 
 def lookup_rows(source: TableSource, token_ids: Sequence[int]) -> LookupResult:
@@ -55,6 +61,7 @@ def lookup_rows(source: TableSource, token_ids: Sequence[int]) -> LookupResult:
     return LookupResult(
         ids=ids,
         tokens=token_strings(source, ids),
+        token_types=token_types(source, ids),
         shape=[1, len(ids), source.info.embed_dim],
         dtype=source.info.dtype,
         vectors=rows.tolist(),

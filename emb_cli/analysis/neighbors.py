@@ -156,7 +156,7 @@ def nearest(
     items = ((s, b, vecs, q_norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk))
     for part in bounded_map(_block_top, items):
         best = [_merge(best[j], part[j], k) for j in range(len(queries))]
-    tok = source.tokenizer()
+    tok = source.vocab()
     results = []
     for j, q in enumerate(queries):
         ids, keys = best[j]

@@ -23,5 +23,5 @@ def info(
     from emb_cli.render.info import render_info
     from emb_cli.sources.resolve import open_checkpoint_source
 
-    report = checkpoint_info(open_checkpoint_source(path, tensor))
+    report = checkpoint_info(open_checkpoint_source(path, tensor, tokenizer_only=True))
     print_json(report) if json_ else render_info(report)

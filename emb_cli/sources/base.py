@@ -129,6 +129,7 @@ class SourceFacts:
     pad: PadFacts
     metadata_pointers: dict[str, str]  # safetensors save_model: dropped name -> kept name
     config: ConfigFacts | None
+    tokenizer: dict[str, Any] | None = None  # what the format records of its tokenizer (GGUF)
 
 
 class RangeReader(Protocol):
@@ -178,6 +179,25 @@ class TensorRef(Protocol):
     ) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
+class Vocab(Protocol):
+    """Token strings (and types, where the format records them) by id, without encoding."""
+
+    @property
+    def size(self) -> int: ...
+
+    def tokens(self, ids: Sequence[int]) -> list[str | None]:
+        """The token of each id; None past the vocabulary."""
+        ...
+
+    def types(self, ids: Sequence[int]) -> list[str] | None:
+        """normal | control | user-defined | unused | byte | unknown, or None if not recorded."""
+        ...
+
+    def all_types(self) -> list[str] | None:
+        """Every token's type, in id order (None if not recorded)."""
+        ...
+
+
 class TableSource(Protocol):
     """A table from anywhere: built from a config, or read from a checkpoint."""
 
@@ -214,7 +234,11 @@ class TableSource(Protocol):
         ...
 
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
-        """None without one; fetch=False: only if reading it costs no download."""
+        """None without one; fetch=False: only if it costs no download and no build."""
+        ...
+
+    def vocab(self) -> Vocab | None:
+        """Token strings by id, never downloading anything (None without a vocabulary)."""
         ...
 
     def weight(self) -> torch.Tensor:
@@ -242,7 +266,13 @@ class Checkpoint:
     tokenizer_path: Path | None = None
     # Remote: tokenizer.json's text, fetched on first use (None: there is none).
     tokenizer_fetch: Callable[[], str | None] | None = None
+    # A tokenizer the format builds itself (GGUF: from its metadata), on first use.
+    tokenizer_build: Callable[[], Tokenizer] | None = None
     tokenizer_config: dict[str, Any] | None = None
+    # Token strings and types the format stores without a tokenizer.json (GGUF).
+    vocab: Vocab | None = None
+    # What the format says about its tokenizer, for `info` (GGUF: model, pre, counts).
+    tokenizer_facts: dict[str, Any] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     # The format's own tie statement, over the config's: (tied, why). GGUF: llama.cpp
     # writes no output.weight when the head is tied to token_embd.
@@ -257,13 +287,17 @@ class Checkpoint:
 
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         """The checkpoint's tokenizer; fetch=False never downloads a remote tokenizer.json."""
-        if self._tokenizer is None and not fetch and self.tokenizer_fetch is not None:
-            return None
+        costly = self.tokenizer_fetch is not None or self.tokenizer_build is not None
+        if self._tokenizer is None and not fetch and costly:
+            return None  # a download, or a build from GGUF metadata: the caller can do without
         if self._tokenizer is None:
             text: str | None = None
             where: Path | str
             if self.tokenizer_path is not None:
                 where = self.tokenizer_path
+            elif self.tokenizer_build is not None:
+                self._tokenizer = self.tokenizer_build()
+                return self._tokenizer  # type: ignore[no-any-return]
             elif self.tokenizer_fetch is not None:
                 text = self.tokenizer_fetch()
                 self.tokenizer_fetch = None  # asked once: a 404 means none, not a retry per call

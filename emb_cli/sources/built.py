@@ -21,6 +21,7 @@ from emb_cli.sources.base import (
     SourceFacts,
     TableInfo,
     TensorRef,
+    Vocab,
     check_ids,
     rows_per_chunk,
 )
@@ -148,4 +149,7 @@ class BuiltSource:
         raise TensorNotFound(f"{self.info.name} is built from a config: it has no files")
 
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        return None
+
+    def vocab(self) -> Vocab | None:
         return None

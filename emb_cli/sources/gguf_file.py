@@ -1,5 +1,6 @@
-"""GGUF files (llama.cpp): the header and metadata read by gguf's own GGUFReader,
-rows read with pread at each tensor's data offset. No torch.
+"""GGUF files (llama.cpp): the header and tensor table by sources/gguf_header.py (arrays
+skipped by their lengths, decoded only when asked), rows read with pread at each tensor's
+data offset, local or over HTTP ranges. No torch.
 
 ggml lists dimensions innermost first: token_embd.weight of a 32000 x 4096 table is
 stored as ne = [4096, 32000]. Everything here is turned round to PyTorch's
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources.base import Checkpoint, Format, Reader
+from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
+from emb_cli.sources.gguf_header import GGUFArray, GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import FileTensor
 
 if TYPE_CHECKING:
     import numpy as np
-    from gguf import GGUFReader
+    from tokenizers import Tokenizer
 
 MAGIC = b"GGUF"
 # ggml types stored as plain arrays: ggml name -> (emb's dtype name, itemsize)
@@ -34,6 +37,21 @@ PLAIN_TYPES: dict[str, tuple[str, int]] = {
     "I32": ("int32", 4),
     "I64": ("int64", 8),
 }
+HEAD = "output.weight"
+# llama.cpp's llama_token_type (src/llama-vocab.h, LLAMA_TOKEN_TYPE_*).
+TOKEN_TYPES = {
+    0: "undefined",
+    1: "normal",
+    2: "unknown",
+    3: "control",
+    4: "user-defined",
+    5: "unused",
+    6: "byte",
+}
+SPECIAL_KEYS = ("bos", "eos", "unk", "sep", "pad", "cls", "mask", "eot", "eom")
+
+DIR_FILES: tuple[tuple[int, str], ...] = ()
+DIR_GLOB: str | None = "*.gguf"
 
 
 @dataclass
@@ -78,9 +96,40 @@ class QuantTensor(FileTensor):
         return np.asarray(out, dtype=np.float32).reshape(nrows, self.shape[-1])
 
 
-DIR_FILES: tuple[tuple[int, str], ...] = ()
-DIR_GLOB: str | None = "*.gguf"
-HEAD = "output.weight"
+class GGUFVocab:
+    """tokenizer.ggml.tokens and token_type, decoded on first use (128k tokens: ~35 ms)."""
+
+    def __init__(self, tokens: GGUFArray, types: GGUFArray | None) -> None:
+        self._tokens_array = tokens
+        self._types_array = types
+
+    @property
+    def size(self) -> int:
+        return len(self._tokens_array)
+
+    @cached_property
+    def _tokens(self) -> list[str]:
+        return [str(t) for t in self._tokens_array.values(errors="replace")]
+
+    @cached_property
+    def _types(self) -> list[str] | None:
+        arr = self._types_array
+        if arr is None or len(arr) != self.size:
+            return None
+        return [TOKEN_TYPES.get(int(t), f"type-{int(t)}") for t in arr.numpy().tolist()]
+
+    def tokens(self, ids: Sequence[int]) -> list[str | None]:
+        toks = self._tokens
+        return [toks[i] if 0 <= i < len(toks) else None for i in ids]
+
+    def types(self, ids: Sequence[int]) -> list[str] | None:
+        types = self._types
+        if types is None:
+            return None
+        return [types[i] if 0 <= i < len(types) else "unknown" for i in ids]
+
+    def all_types(self) -> list[str] | None:
+        return self._types
 
 
 def recognises(path: str) -> bool:
@@ -100,141 +149,124 @@ def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
 
 
 def open_gguf(path: Path) -> Checkpoint:
-    """A GGUF file as a Checkpoint: tensor names, TensorRefs and an HF-vocabulary config."""
-    size = _check_magic(path)
-    reader = _read(path)
-    try:
-        tensors = _tensors(path, reader, size)
-        config = _config(reader, tensors)
-    except InputError:
-        raise
-    except Exception as exc:  # a hostile header can break the reader anywhere
-        raise _broken(path, exc) from exc
-    finally:
-        # The reader memmaps the whole file; we read with pread and keep none of it.
-        del reader
-    return Checkpoint(
+    """A local GGUF file as a Checkpoint: tensors, an HF-vocabulary config, its vocabulary."""
+    return _checkpoint(read_gguf_header(path), path, str(path), None)
+
+
+def open_remote_gguf(reader: RangeReader, shown: str) -> Checkpoint:
+    """A GGUF file over HTTP ranges: the header in a few requests, rows by ranges."""
+    return _checkpoint(read_gguf_header(reader), shown, shown, reader)
+
+
+def _checkpoint(
+    header: GGUFHeader, path: Path | str, file: str, reader: RangeReader | None
+) -> Checkpoint:
+    tensors = _tensors(header, file, reader)
+    tokens = header.array("tokenizer.ggml.tokens")
+    vocab = GGUFVocab(tokens, header.array("tokenizer.ggml.token_type")) if tokens else None
+    stored = HEAD in tensors
+    ckpt = Checkpoint(
         path=path,
         kind=Format.GGUF,
         names=list(tensors),
         get=tensors.__getitem__,
-        file_of=lambda _name: str(path),
-        weights_path=path,
-        config=config,
+        file_of=lambda _name: file,
+        weights_path=path if isinstance(path, Path) else None,
+        config=_config(header, tensors),
+        vocab=vocab,
+        tokenizer_facts=tokenizer_facts(header),
         # llama.cpp writes no output.weight when the head is tied to token_embd.
-        tie_rule=(HEAD not in tensors, "gguf: output.weight absent"),
+        tie_rule=(
+            not stored,
+            "gguf: output.weight stored" if stored else "gguf: output.weight absent",
+        ),
     )
+    if tokens is not None:
+        ckpt.tokenizer_build = lambda: _build_tokenizer(header, file)
+    return ckpt
 
 
-def _check_magic(path: Path) -> int:
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(len(MAGIC))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if head != MAGIC:
-        raise InputError(
-            f"{path} is not a GGUF file: it starts with {head!r}, not {MAGIC!r}; "
-            "pass a .gguf file written by llama.cpp, or rename it if it is another format"
-        )
-    return size
+def _build_tokenizer(header: GGUFHeader, where: str) -> Tokenizer:
+    from emb_cli.sources.gguf_tokenizer import tokenizer_from_gguf
+
+    meta: dict[str, Any] = {}
+    for key, value in header.kv.items():
+        if key.startswith("tokenizer."):
+            meta[key] = value.values() if isinstance(value, GGUFArray) else value
+    return tokenizer_from_gguf(meta, where)
 
 
-def _read(path: Path) -> GGUFReader:
-    from gguf import GGUFReader
+def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:
+    """The tokenizer as the file describes it; None when it records no tokens."""
+    tokens = header.array("tokenizer.ggml.tokens")
+    if tokens is None:
+        return None
+    specials = {
+        f"{k}_token_id": header.int_value(f"tokenizer.ggml.{k}_token_id")
+        for k in SPECIAL_KEYS
+        if header.int_value(f"tokenizer.ggml.{k}_token_id") is not None
+    }
+    merges = header.array("tokenizer.ggml.merges")
+    scores = header.array("tokenizer.ggml.scores")
+    return {
+        "model": header.str_value("tokenizer.ggml.model"),
+        "pre": header.str_value("tokenizer.ggml.pre"),
+        "tokens": len(tokens),
+        "merges": len(merges) if merges is not None else 0,
+        "scores": scores is not None,
+        "token_types": header.array("tokenizer.ggml.token_type") is not None,
+        "special_ids": specials,
+    }
 
-    try:
-        return GGUFReader(path)
-    except Exception as exc:  # ValueError, IndexError, KeyError ... from a bad header
-        raise _broken(path, exc) from exc
 
-
-def _broken(path: Path, exc: BaseException) -> InputError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, IndexError) or any(w in text for w in ("reshape", "divisor", "bounds")):
-        # GGUFReader reads through numpy views of a memmap: past the end of a short
-        # file they come back empty or short, and fail to index, view or reshape.
-        text = "the file ends before its header or tensor data does"
-    return InputError(
-        f"{path} is not a readable GGUF file ({text}); it is truncated or damaged: "
-        "download or convert it again"
-    )
-
-
-def _tensors(path: Path, reader: GGUFReader, size: int) -> dict[str, FileTensor]:
-    from gguf import GGML_QUANT_SIZES
-
+def _tensors(header: GGUFHeader, file: str, reader: RangeReader | None) -> dict[str, FileTensor]:
     out: dict[str, FileTensor] = {}
-    for t in reader.tensors:
-        shape = tuple(int(d) for d in reversed(t.shape.tolist()))  # ggml ne0 is the row width
-        end = int(t.data_offset) + int(t.n_bytes)
-        if end > size:
-            raise InputError(
-                f"{path} is truncated: tensor {t.name} needs bytes up to {end}, the file has "
-                f"{size}; download or convert it again"
-            )
-        type_name = t.tensor_type.name
-        if type_name in PLAIN_TYPES:
-            dtype, itemsize = PLAIN_TYPES[type_name]
+    for t in header.tensors.values():
+        if t.type_name in PLAIN_TYPES:
+            dtype, itemsize = PLAIN_TYPES[t.type_name]
             out[t.name] = FileTensor(
                 name=t.name,
                 dtype=dtype,
-                shape=shape,
-                file=str(path),
-                offset=int(t.data_offset),
+                shape=t.shape,
+                file=file,
+                offset=t.offset,
                 itemsize=itemsize,
+                reader=reader,
             )
             continue
-        block_size, type_size = GGML_QUANT_SIZES[t.tensor_type]
-        if shape and shape[-1] % block_size:
-            raise InputError(
-                f"{path} is not a valid GGUF file: tensor {t.name} is {type_name} with rows of "
-                f"{shape[-1]} values, not a multiple of its {block_size}-value block"
-            )
         out[t.name] = QuantTensor(
             name=t.name,
-            dtype=type_name.lower(),
-            shape=shape,
-            file=str(path),
-            offset=int(t.data_offset),
-            itemsize=type_size,
-            ggml_type=int(t.tensor_type),
-            block_size=block_size,
-            type_size=type_size,
+            dtype=t.type_name.lower(),
+            shape=t.shape,
+            file=file,
+            offset=t.offset,
+            itemsize=t.type_size,
+            reader=reader,
+            ggml_type=t.ggml_type,
+            block_size=t.block_size,
+            type_size=t.type_size,
         )
     return out
 
 
-def _config(reader: GGUFReader, tensors: dict[str, FileTensor]) -> dict[str, Any]:
+def _config(header: GGUFHeader, tensors: dict[str, FileTensor]) -> dict[str, Any]:
     """GGUF metadata in Hugging Face's config.json vocabulary, for the keys emb reads.
 
-    No tie_word_embeddings: llama.cpp ties by leaving output.weight out, and
-    LoadedSource reads the tie from that.
+    No tie_word_embeddings: llama.cpp ties by leaving output.weight out (tie_rule).
     """
     config: dict[str, Any] = {}
-    arch = _scalar(reader, "general.architecture")
-    if isinstance(arch, str):
+    arch = header.str_value("general.architecture")
+    if arch is not None:
         config["model_type"] = arch
-        dim = _scalar(reader, f"{arch}.embedding_length")
-        if isinstance(dim, int):
+        dim = header.int_value(f"{arch}.embedding_length")
+        if dim is not None:
             config["hidden_size"] = dim
-    tokens = reader.get_field("tokenizer.ggml.tokens")
+    tokens = header.array("tokenizer.ggml.tokens")
     if tokens is not None:
-        config["vocab_size"] = len(tokens.data)  # one entry per token; no need to decode them
+        config["vocab_size"] = len(tokens)  # one entry per token; no need to decode them
     elif "token_embd.weight" in tensors and len(tensors["token_embd.weight"].shape) == 2:
         config["vocab_size"] = tensors["token_embd.weight"].shape[0]
-    pad = _scalar(reader, "tokenizer.ggml.padding_token_id")
-    if isinstance(pad, int):
+    pad = header.int_value("tokenizer.ggml.padding_token_id")
+    if pad is not None:
         config["pad_token_id"] = pad
     return config
-
-
-def _scalar(reader: GGUFReader, key: str) -> Any:
-    field = reader.get_field(key)
-    if field is None or not field.types or len(field.types) != 1:
-        return None  # absent, or an array where a single value belongs
-    value = field.contents()
-    if isinstance(value, bool):
-        return None
-    return value

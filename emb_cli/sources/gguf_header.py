@@ -33,7 +33,7 @@ from emb_cli.sources.tensors import LocalReader
 if TYPE_CHECKING:
     import numpy as np
 
-    from emb_cli.sources.tensors import RangeReader
+    from emb_cli.sources.base import RangeReader
 
 MAGIC = b"GGUF"
 VERSIONS = (2, 3)

@@ -13,6 +13,7 @@ from emb_cli.sources.base import (
     SourceFacts,
     TableInfo,
     TensorRef,
+    Vocab,
     check_ids,
     rows_per_chunk,
 )
@@ -111,6 +112,42 @@ def _with_block_size(t: TensorRef, config: dict[str, Any] | None) -> TensorRef:
     return t
 
 
+def checkpoint_vocab(ckpt: Checkpoint) -> Vocab | None:
+    """The format's own vocabulary (GGUF), else the tokenizer's if reading it is free."""
+    if ckpt.vocab is not None:
+        return ckpt.vocab
+    tok = ckpt.tokenizer(fetch=False)
+    return TokenizerVocab(tok) if tok is not None else None
+
+
+class TokenizerVocab:
+    """A tokenizer.json's vocabulary as a Vocab: strings by id, no types recorded."""
+
+    def __init__(self, tok: Tokenizer) -> None:
+        self._tok = tok
+
+    @property
+    def size(self) -> int:
+        return int(self._tok.get_vocab_size(with_added_tokens=True))
+
+    def tokens(self, ids: Sequence[int]) -> list[str | None]:
+        return [self._tok.id_to_token(i) for i in ids]
+
+    def types(self, ids: Sequence[int]) -> list[str] | None:
+        return None
+
+    def all_types(self) -> list[str] | None:
+        return None
+
+
+def tokenizer_only(ckpt: Checkpoint) -> InputError:
+    """What a table command says about a file that holds a tokenizer and no tensors."""
+    return InputError(
+        f"{ckpt.path} holds a tokenizer only (no tensors): there is no table to read; "
+        "`emb info` describes it and `emb tokenize` runs it"
+    )
+
+
 class LoadedSource:
     """Reads only what each command needs: rows by id, or the table in chunks."""
 
@@ -118,6 +155,8 @@ class LoadedSource:
         self, ckpt: Checkpoint, tensor: str | None, pad: int | None, pad_given: bool
     ) -> None:
         self.ckpt = ckpt
+        if not ckpt.names and (ckpt.vocab is not None or ckpt.tokenizer_path is not None):
+            raise tokenizer_only(ckpt)
         if tensor is None:
             tensor, self.choice_reason = _input_name(ckpt)
         else:
@@ -177,6 +216,7 @@ class LoadedSource:
                 k: v for k, v in ckpt.metadata.items() if v in names and k not in names
             },
             config=config_facts(ckpt.config, self.info.tied) if ckpt.config is not None else None,
+            tokenizer=ckpt.tokenizer_facts,
         )
 
     def rows(self, token_ids: Sequence[int]) -> np.ndarray:
@@ -204,6 +244,9 @@ class LoadedSource:
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return self.ckpt.tokenizer(fetch)
 
+    def vocab(self) -> Vocab | None:
+        return checkpoint_vocab(self.ckpt)
+
     def weight(self) -> torch.Tensor:
         """The stored table in its dtype (rows widen exactly to float32; the cast back is exact)."""
         import numpy as np
@@ -219,3 +262,65 @@ class LoadedSource:
         for start, block in self.chunks(rows_per_chunk(dim)):
             buf[start : start + block.shape[0]] = block
         return torch.from_numpy(buf).to(dtype)
+
+
+class TokenizerOnlySource:
+    """A checkpoint with a tokenizer and no tensors (llama.cpp's vocab-only GGUF files):
+    `info` and `tokenize` answer; everything that needs the table is refused.
+    """
+
+    def __init__(self, ckpt: Checkpoint) -> None:
+        self.ckpt = ckpt
+        vocab = checkpoint_vocab(ckpt)
+        pad = pad_facts(ckpt, None, False)
+        self.config = ckpt.config
+        self.info = TableInfo(
+            origin=ckpt.kind,
+            name=str(ckpt.path),
+            vocab_size=0,
+            embed_dim=0,
+            dtype="none",
+            pad_token_id=pad.pad_token_id,
+            pad_source=pad.source,
+            tied=None,
+            tied_source=None,
+            path=str(ckpt.path),
+            config_vocab_size=vocab.size if vocab is not None else None,
+            notes=("the file holds a tokenizer only: no tensors",),
+        )
+        self.facts = SourceFacts(
+            kind=ckpt.kind,
+            tensor_names=(),
+            choice_reason="no tensors: the file holds a tokenizer only",
+            pad=pad,
+            metadata_pointers={},
+            config=None,
+            tokenizer=ckpt.tokenizer_facts,
+        )
+
+    def rows(self, token_ids: Sequence[int]) -> np.ndarray:
+        raise tokenizer_only(self.ckpt)
+
+    def chunks(self, rows_per: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        raise tokenizer_only(self.ckpt)
+
+    def head(self) -> TensorRef | None:
+        return None
+
+    def embedding(self) -> TensorRef | None:
+        return None
+
+    def tensor(self, name: str) -> TensorRef:
+        return self.ckpt.tensor(name)
+
+    def file_of(self, name: str) -> str:
+        return self.ckpt.file_of(name)
+
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        return self.ckpt.tokenizer(fetch)
+
+    def vocab(self) -> Vocab | None:
+        return checkpoint_vocab(self.ckpt)
+
+    def weight(self) -> torch.Tensor:
+        raise tokenizer_only(self.ckpt)

@@ -580,10 +580,15 @@ def _open_url(url: str, shown: str, hub: bool) -> Checkpoint:
         raw = fetch(url, shown)
         assert raw is not None
         return _open_sharded(url, shown, raw, hub)
+    if path.endswith(".gguf"):  # header and tensor table by ranges, rows by ranges
+        from emb_cli.sources.gguf_file import open_remote_gguf
+
+        return open_remote_gguf(HttpReader(url, shown), shown)
     if not path.endswith(".safetensors"):
         raise UsageError(
-            f"{shown}: remote checkpoints are .safetensors files or .safetensors.index.json "
-            "indexes (or hf://ORG/REPO); download other formats and pass the local path"
+            f"{shown}: remote checkpoints are .safetensors or .gguf files or "
+            ".safetensors.index.json indexes (or hf://ORG/REPO); download other formats "
+            "and pass the local path"
         )
     from emb_cli.sources.safetensors_file import read_header
 

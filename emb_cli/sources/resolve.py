@@ -76,8 +76,21 @@ def open_source(args: SourceArgs) -> TableSource:
     return source
 
 
-def open_checkpoint_source(path: str, tensor: str | None = None) -> TableSource:
-    """A checkpoint's table with nothing overridden: `info PATH`, `diff A B`."""
+def open_checkpoint_source(
+    path: str, tensor: str | None = None, tokenizer_only: bool = False
+) -> TableSource:
+    """A checkpoint's table with nothing overridden: `info PATH`, `diff A B`.
+
+    tokenizer_only: a file with a tokenizer and no tensors opens too (`info`, `tokenize`).
+    """
+    if tokenizer_only and tensor is None:
+        from emb_cli.sources.checkpoint import open_checkpoint
+        from emb_cli.sources.loaded import LoadedSource, TokenizerOnlySource
+
+        ckpt = open_checkpoint(path)
+        if not ckpt.names and (ckpt.vocab is not None or ckpt.tokenizer_path is not None):
+            return TokenizerOnlySource(ckpt)
+        return LoadedSource(ckpt, None, None, False)
     return open_source(SourceArgs(from_=path, tensor=tensor))
 
 
@@ -102,3 +115,21 @@ def resize_args(src: SourceArgs) -> tuple[SourceArgs, int]:
     if src.from_ is not None and seed is not None:
         src = replace(src, overrides=replace(src.overrides, seed=None))
     return src, seed if seed is not None else 0
+
+
+# --file for tokenize: a text, not a corpus.
+MAX_TEXT = 64 * 2**20
+
+
+def read_text_file(path: Path) -> str:
+    """A UTF-8 text file, refused cleanly when it is missing, binary or huge."""
+    try:
+        if not path.is_file():
+            raise UsageError(f"--file {path}: no such file")
+        if path.stat().st_size > MAX_TEXT:
+            raise UsageError(f"--file {path} is over {MAX_TEXT // 2**20} MiB")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"--file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UsageError(f"--file {path}: {exc.strerror or exc}") from None
