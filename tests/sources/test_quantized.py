@@ -130,6 +130,44 @@ def test_mlx_float16_extremes(tmp_path: Path) -> None:
         _same(_rows(t, [14, 0, 7]), ref[[14, 0, 7]])
 
 
+def test_f16_bit_rounding_matches_the_cast() -> None:
+    """The fast float16 rounding, on what it rounds: every finite float16 times every 8-bit
+    code, and sums of random float16 pairs; numpy's cast is the reference."""
+    from emb_cli.sources.quantized import _round_f16_bits
+
+    s = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+    s = s[np.isfinite(s)]
+    for q in range(1, 256):
+        x = s * np.float32(q)
+        x = x[np.abs(x) < 65504]
+        got = x.copy()
+        _round_f16_bits(got, np.empty(got.shape, np.uint32))
+        _same(got, x.astype(np.float16).astype(np.float32))
+    rng = np.random.default_rng(14)
+    a, b = (rng.integers(0, 1 << 16, 1 << 20, dtype=np.uint16).view(np.float16) for _ in "ab")
+    with np.errstate(all="ignore"):  # inf + -inf among the random pairs
+        x = a.astype(np.float32) + b.astype(np.float32)
+    x = x[np.isfinite(x) & (np.abs(x) < 65504)]
+    got = x.copy()
+    _round_f16_bits(got, np.empty(got.shape, np.uint32))
+    _same(got, x.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_unpack_codes_reads_the_lsb_first_stream(bits: int) -> None:
+    """Code i at bits i*bits.. of the row, words little-endian: np.unpackbits agrees."""
+    from emb_cli.sources.quantized import unpack_codes
+
+    rng = np.random.default_rng(bits)
+    for count in (1, 7, 8, 9, 31, 32, 33, 100, 256):
+        raw = rng.integers(0, 256, (3, -(-count * bits // 32) * 4), dtype=np.uint8)
+        stream = np.unpackbits(raw, axis=1, bitorder="little")[:, : count * bits]
+        weights = 1 << np.arange(bits, dtype=np.uint32)
+        expect = (stream.reshape(3, count, bits) * weights).sum(-1)
+        got = unpack_codes(raw, bits, count)
+        assert got.dtype == np.uint8 and np.array_equal(got, expect), count
+
+
 def test_mlx_per_layer_overrides(tmp_path: Path) -> None:
     """mlx_lm's mixed recipes: a dict under the layer path wins; false means not quantized."""
     w, h = _table(40, 128, 4, mx.bfloat16), _table(40, 128, 5, mx.bfloat16)
