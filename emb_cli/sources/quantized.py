@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -157,6 +158,37 @@ def _lanes(value: int, lane: int) -> int:
     return sum(value << k for k in range(0, 64, lane))
 
 
+# bits -> the three (shift, mask) steps that spread 8 codes of `bits` to one byte each:
+# move the upper half of the codes up 32 bits, then the upper quarter of each half up 16,
+# then every odd code up 8.
+_SPREAD = {
+    b: tuple(
+        (shift, _lanes((1 << keep * b) - 1, lane))
+        for shift, lane, keep in ((32 - 4 * b, 32, 4), (16 - 2 * b, 16, 2), (8 - b, 8, 1))
+    )
+    for b in (1, 2, 4)
+}
+
+
+class _Scratch(threading.local):
+    """Work arrays reused from step to step, one set per thread: allocating them afresh
+    made the decode threads map and fault in new pages for every chunk (10x the faults)."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def get(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        import numpy as np
+
+        a = self.arrays.get(key)
+        if a is None or a.shape != shape or a.dtype != np.dtype(dtype):
+            a = self.arrays[key] = np.empty(shape, dtype=dtype)
+        return a
+
+
+_SCRATCH = _Scratch()
+
+
 def unpack_codes(raw: np.ndarray, bits: int, count: int) -> np.ndarray:
     """Codes 0..2**bits-1 of each row's LSB-first bit stream: uint8 (rows, count).
 
@@ -170,19 +202,18 @@ def unpack_codes(raw: np.ndarray, bits: int, count: int) -> np.ndarray:
         return raw[:, :count]
     if bits in (1, 2, 4):
         # Eight codes sit in `bits` bytes: widen each such unit to 64 bits and spread the
-        # codes to one byte each in three shift-or-mask steps (halves, quarters, eighths).
+        # codes to one byte each (_SPREAD); a byte lookup table took half as long again.
         units = -(-count // 8)
         need = units * bits
         if raw.shape[1] < need:
             raw = np.concatenate([raw, np.zeros((rows, need - raw.shape[1]), np.uint8)], axis=1)
-        x = np.empty((rows, units), dtype="<u8")
+        x = _SCRATCH.get("unpack", (rows, units), "<u8")
         np.copyto(x, np.ascontiguousarray(raw[:, :need]).view(f"<u{bits}"), casting="safe")
-        t = np.empty_like(x)
-        for shift, lane, keep in ((32 - 4 * bits, 32, 4), (16 - 2 * bits, 16, 2), (8 - bits, 8, 1)):
-            mask = np.uint64(_lanes((1 << keep * bits) - 1, lane))
+        t = _SCRATCH.get("unpack-tmp", (rows, units), "<u8")
+        for shift, mask in _SPREAD[bits]:
             np.left_shift(x, np.uint64(shift), out=t)
             np.bitwise_or(x, t, out=x)
-            np.bitwise_and(x, mask, out=x)
+            np.bitwise_and(x, np.uint64(mask), out=x)
         return x.view(np.uint8).reshape(rows, units * 8)[:, :count]
     # 3, 5, 6, 7 bits: every 8 codes fill `bits` whole bytes.
     packs = -(-count // 8)
@@ -317,7 +348,14 @@ class QuantizedTensor:
             parts.append(self._side_read(self.offsets, files, first, n))
         return tuple(parts)
 
-    def _finish(self, first: int, n: int, parts: tuple[np.ndarray, ...], raw: bool) -> np.ndarray:
+    def _finish(
+        self,
+        first: int,
+        n: int,
+        parts: tuple[np.ndarray, ...],
+        raw: bool,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Rows decoded from their stored bytes: float32 (n, cols); raw: uint8 (n, row bytes)."""
         import numpy as np
 
@@ -329,22 +367,28 @@ class QuantizedTensor:
         if raw:
             rows = [parts[0], *(v.view(np.uint8) for v in vals)]
             return np.concatenate([np.ascontiguousarray(p).reshape(n, -1) for p in rows], 1)
-        return self.decode(parts[0], vals[0], vals[1] if len(vals) > 1 else None)
+        return self.decode(parts[0], vals[0], vals[1] if len(vals) > 1 else None, out)
 
     def _block(self, files: _Files, first: int, n: int, raw: bool = False) -> np.ndarray:
         return self._finish(first, n, self._read(files, first, n), raw)
 
     def decode(
-        self, codes: np.ndarray, scales: np.ndarray, offsets: np.ndarray | None
+        self,
+        codes: np.ndarray,
+        scales: np.ndarray,
+        offsets: np.ndarray | None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Stored code bytes (n, row bytes) + float32 scales and offsets -> float32 rows.
 
-        Works through `_STEP_VALUES` at a time so that the passes stay in cache.
+        Works through `_STEP_VALUES` at a time so that the passes stay in cache, in work
+        arrays this thread reuses; `out` (n, cols) float32 receives the rows.
         """
         import numpy as np
 
         n, cols = codes.shape[0], self.shape[1]
-        out = np.empty((n, cols), dtype=np.float32)
+        if out is None:
+            out = np.empty((n, cols), dtype=np.float32)
         if n == 0:
             return out
         sd = self.scheme.scale_dtype
@@ -354,23 +398,21 @@ class QuantizedTensor:
         elif self.codes.dtype.startswith("float8") and sd != "float32":
             how = "cast"
         st = self.codes.dtype
-        # Codes for the whole chunk at once: unpacking is a dozen numpy calls, too many
-        # to repeat per step. uint8 (or int8) per value: a quarter of the output's bytes.
-        if st in ("uint32", "int32"):
-            allc = unpack_codes(codes, self.scheme.bits, cols)
-        elif st == "int8":
-            allc = codes.view(np.int8)[:, :cols]
-        else:
-            allc = codes.view(numpy_dtype(st))[:, :cols]
         step = max(1, _STEP_VALUES // cols)
         rows = min(n, step)
-        buf = np.empty((rows, cols), dtype=numpy_dtype(sd)) if how == "bfloat16" else None
-        tmp = np.empty((rows, cols), dtype=np.uint32) if how == "float16" else None
+        buf = _SCRATCH.get("bf16", (rows, cols), numpy_dtype(sd)) if how == "bfloat16" else None
+        tmp = _SCRATCH.get("f16", (rows, cols), np.uint32) if how == "float16" else None
         with np.errstate(all="ignore"):  # inf scales give inf and nan, as in mlx and torch
             for a in range(0, n, step):
                 b = min(n, a + step)
+                if st in ("uint32", "int32"):
+                    c = unpack_codes(codes[a:b], self.scheme.bits, cols)
+                elif st == "int8":
+                    c = codes[a:b].view(np.int8)[:, :cols]
+                else:  # float8_e4m3fn: exact in float32
+                    c = codes[a:b].view(numpy_dtype(st))[:, :cols].astype(np.float32)
                 off = None if offsets is None else offsets[a:b]
-                self._decode_step(allc[a:b], scales[a:b], off, out[a:b], how, buf, tmp)
+                self._decode_step(c, scales[a:b], off, out[a:b], how, buf, tmp)
         return out
 
     def _f16_safe(self, scales: np.ndarray, offsets: np.ndarray | None) -> bool:
@@ -409,8 +451,6 @@ class QuantizedTensor:
 
         m, cols = out.shape
         c = codes
-        if codes.dtype.kind not in "iu":  # float8_e4m3fn: exact in float32
-            c = codes.astype(np.float32)
         g, width = scales.shape[1], self.scales.col_div
         if width * g == cols:
             c3, o3 = c.reshape(m, g, width), out.reshape(m, g, width)
@@ -491,6 +531,8 @@ class QuantizedTensor:
         At most workers + 1 chunks are in flight, so memory stays a few chunks whatever
         the table size. Reads stay on this thread: a remote reader serves one at a time.
         """
+        import numpy as np
+
         rows, step = self.shape[0], max(1, rows_per_chunk)
         starts = range(0, rows, step)
         workers = _workers()
@@ -504,7 +546,10 @@ class QuantizedTensor:
                 for s in starts:
                     n = min(step, rows - s)
                     parts = self._read(files, s, n)
-                    pending.append((s, pool.submit(self._finish, s, n, parts, raw)))
+                    # The rows' array comes from this thread's heap: freed by the
+                    # consumer here, it is reused, not mapped afresh per chunk.
+                    out = None if raw else np.empty((n, self.shape[1]), dtype=np.float32)
+                    pending.append((s, pool.submit(self._finish, s, n, parts, raw, out)))
                     if len(pending) > workers:
                         s0, fut = pending.popleft()
                         yield s0, fut.result()
