@@ -517,8 +517,17 @@ CT_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str, str]] = {
 }
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
-@pytest.mark.parametrize("case", list(CT_CASES))
+# Every case in bfloat16 (what llm-compressor saves from bf16 models); float16 and float32
+# scales for one case of each strategy and storage.
+CT_OTHER_DTYPES = ["int4 group asym", "int3 group asym", "int4 tensor asym", "w8a8 int channel"]
+CT_OTHER_DTYPES += ["fp8 block 24x40"]
+
+
+@pytest.mark.parametrize(
+    ("case", "dtype"),
+    [(c, "bfloat16") for c in CT_CASES]
+    + [(c, d) for c in CT_OTHER_DTYPES for d in ("float16", "float32")],
+)
 def test_ct_rows_and_chunks_equal_decompress(tmp_path: Path, case: str, dtype: str) -> None:
     """Embedding and head both targeted (Linear and Embedding), 67 rows: chunks of 7."""
     weights, acts, fmt, name = CT_CASES[case]
