@@ -74,7 +74,7 @@ class QuantScheme:
 
     name: str  # mlx-affine | compressed-tensors/pack-quantized | ...
     bits: int
-    group_size: int | None  # columns per scale; None: one scale per row or per tensor
+    group_size: int | None  # columns per scale (block: its width); None: per row or tensor
     strategy: str  # group | channel | tensor | block
     scale_dtype: str
     zero: str  # bias (MLX) | zero_point (asymmetric) | none (symmetric)
