@@ -905,8 +905,9 @@ def _build_ct(
         if width != -(-cols * bits // 32):
             raise InputError(
                 f"{codes.name} in {where}: {width} int32 words per row, but {cols} columns at "
-                f"{bits} bits pack into {-(-cols * bits // 32)} (compressed-tensors >= 0.12 "
-                "packs densely; older checkpoints must be decompressed first)"
+                f"{bits} bits pack into {-(-cols * bits // 32)} (compressed-tensors packs "
+                "densely across words; a checkpoint packed the older way must be decompressed "
+                "first)"
             )
         dtype, offset = f"int{bits}-pack", 1 << (bits - 1)
     else:
