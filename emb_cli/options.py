@@ -100,6 +100,14 @@ HighOpt = Annotated[
     float | None,
     typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC),
 ]
+RawOpt = Annotated[
+    bool,
+    typer.Option(
+        "--raw",
+        help="--from: read an integer table as the integers it stores (no quantization).",
+        rich_help_panel=SRC,
+    ),
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option(
@@ -127,6 +135,7 @@ _SOURCE_PARAMS = {
     "init": InitOpt,
     "low": LowOpt,
     "high": HighOpt,
+    "raw": RawOpt,
     "verbose": VerboseOpt,
 }
 
@@ -134,6 +143,7 @@ _SOURCE_PARAMS = {
 def _source_args(kw: dict[str, Any]) -> SourceArgs:
     dtype, init = kw.pop("dtype"), kw.pop("init")
     return SourceArgs(
+        raw=kw.pop("raw"),
         from_=kw.pop("from_"),
         tensor=kw.pop("tensor"),
         preset=kw.pop("preset"),
@@ -158,7 +168,7 @@ def with_source(fn: F) -> F:
     sig = inspect.signature(fn, eval_str=True)
     params = [p for p in sig.parameters.values() if p.name != "src"]
     for name, annotation in _SOURCE_PARAMS.items():
-        default = False if name == "verbose" else None
+        default = False if name in ("verbose", "raw") else None
         params.append(
             inspect.Parameter(
                 name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableInfo
@@ -40,6 +41,9 @@ class CountReport:
     untied_head: dict[str, object]  # the table plus a separate LM head of the same shape
     stored_params: int  # what this model stores: 1 table if tied, 2 if untied
     training: list[TrainingMemory]  # for stored_params
+    # A quantized table as stored: scheme, bits, group_size, stored_nbytes (scales and
+    # biases counted), bytes_per_param; None for a plain table.
+    quantization: dict[str, Any] | None
     source: SourceSummary
 
 
@@ -84,5 +88,6 @@ def count(info: TableInfo) -> CountReport:
         untied_head={"params": 2 * params, "bytes": bytes_by_dtype(2 * params)},
         stored_params=stored,
         training=training_memory(stored),
+        quantization=info.quantization,
         source=summarize(info),
     )

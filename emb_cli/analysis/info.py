@@ -45,6 +45,7 @@ class InfoReport:
     head_stored: bool
     metadata_pointers: dict[str, str]  # safetensors save_model: dropped name -> kept name
     tokenizer: dict[str, Any] | None  # what a GGUF file records of its tokenizer
+    quantization: dict[str, Any] | None  # the table's scheme, if quantized (as in stats)
     notes: list[str] = field(default_factory=list)
 
 
@@ -109,6 +110,7 @@ def checkpoint_info(source: TableSource) -> InfoReport:
         tied_source=info.tied_source,
         head_stored=info.head_name is not None,
         tokenizer=tokenizer,
+        quantization=info.quantization,
         metadata_pointers=source.facts.metadata_pointers,  # after reading the headers above
         notes=notes,
     )

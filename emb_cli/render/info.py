@@ -25,15 +25,37 @@ def render_info(r: InfoReport) -> None:
             e.name + mark, e.role, e.dtype, str(e.shape), f"{e.bytes:,}", e.file.rsplit("/", 1)[-1]
         )
     c.print(t)
-    c.print(f"* input embedding: {r.embedding} ({r.embedding_reason})")
-    c.print(
-        f"table: {r.table_rows:,} rows x {r.embed_dim:,}"
-        + (
-            f"; tokenizer: {r.tokenizer_vocab_size:,} tokens"
-            if r.tokenizer_vocab_size is not None
-            else "; no tokenizer.json"
+    if r.embedding is not None:
+        c.print(f"* input embedding: {r.embedding} ({r.embedding_reason})")
+        c.print(
+            f"table: {r.table_rows:,} rows x {r.embed_dim:,}"
+            + (
+                f"; tokenizer: {r.tokenizer_vocab_size:,} tokens"
+                if r.tokenizer_vocab_size is not None
+                else "; no tokenizer.json"
+            )
         )
-    )
+    else:
+        c.print(f"no tensors: {r.embedding_reason}")
+    q = r.quantization
+    if q is not None:
+        group = f", groups of {q['group_size']}" if q.get("group_size") else ""
+        c.print(
+            f"quantized: {q['name']}, {q['bits']}-bit{group}, {q['scale_dtype']} scales; "
+            f"{q['bytes_per_param']:.4g} bytes/param stored (scales and biases counted)"
+        )
+    tk = r.tokenizer
+    if tk is not None:
+        c.print(
+            f"tokenizer (GGUF): model {tk['model']}, pre {tk['pre']}, {tk['tokens']:,} tokens, "
+            f"{tk['merges']:,} merges, scores {'yes' if tk['scores'] else 'no'}, "
+            f"token types {'yes' if tk['token_types'] else 'no'}"
+        )
+        specials = ", ".join(
+            f"{k} {v['id']} {v['token']!r}" for k, v in tk["special_tokens"].items()
+        )
+        if specials:
+            c.print(f"special tokens: {specials}")
     if r.config is not None:
         c.print("config: " + ", ".join(f"{k}={v}" for k, v in r.config.items() if v is not None))
     pad = "none" if r.pad_token_id is None else f"{r.pad_token_id} (from {r.pad_source})"

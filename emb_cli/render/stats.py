@@ -16,6 +16,14 @@ def render_count(r: CountReport) -> None:
     c = out()
     c.print(source_line(r.source))
     c.print(f"params  {r.vocab_size:,} x {r.hidden_size:,} = {r.params:,}")
+    q = r.quantization
+    if q is not None:
+        group = f", groups of {q['group_size']}" if q.get("group_size") else ""
+        c.print(
+            f"stored  {q['name']}, {q['bits']}-bit{group}, {q['scale_dtype']} scales: "
+            f"{q['stored_nbytes']:,} bytes, {q['bytes_per_param']:.4g} bytes/param "
+            "(scales and biases counted)"
+        )
     t = Table(title="one embedding table", title_justify="left")
     t.add_column("dtype")
     t.add_column("bytes", justify="right")

@@ -87,6 +87,8 @@ class TableInfo:
     config_vocab_size: int | None = None
     model_type: str | None = None
     notes: tuple[str, ...] = ()
+    # A quantized table's scheme: name, bits, group_size, stored_nbytes, bytes_per_param ...
+    quantization: dict[str, Any] | None = None
 
     @property
     def built(self) -> bool:

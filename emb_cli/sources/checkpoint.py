@@ -5,6 +5,7 @@ recognises a path opens it. Adding a format is one module and one line here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources import (
@@ -38,4 +39,18 @@ def open_checkpoint(path: Path | str) -> Checkpoint:
     spec = str(path)
     if not Path(spec).exists() and not any(r.recognises(spec) for r in NOT_PATHS):
         raise InputError(f"no such file or directory: {path}")
-    return dispatch(spec, READERS)
+    ckpt = dispatch(spec, READERS)
+    if _states_quantization(ckpt.config):
+        from emb_cli.sources.quantized import quantized_checkpoint
+
+        ckpt = quantized_checkpoint(ckpt)
+    return ckpt
+
+
+def _states_quantization(config: dict[str, Any] | None) -> bool:
+    """config.json (or its text_config) names a quantization: MLX's or quantization_config."""
+    keys = ("quantization", "quantization_config")
+    inner = (config or {}).get("text_config")
+    return any(k in (config or {}) for k in keys) or (
+        isinstance(inner, dict) and any(k in inner for k in keys)
+    )

@@ -20,6 +20,10 @@ from emb_cli.sources.base import (
 from emb_cli.sources.spec import config_dim, config_facts, config_pad, config_tied, text_config
 from emb_cli.sources.tensors import require_table
 
+INTEGER_DTYPES = frozenset(
+    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"}
+)
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -152,9 +156,15 @@ class LoadedSource:
     """Reads only what each command needs: rows by id, or the table in chunks."""
 
     def __init__(
-        self, ckpt: Checkpoint, tensor: str | None, pad: int | None, pad_given: bool
+        self,
+        ckpt: Checkpoint,
+        tensor: str | None,
+        pad: int | None,
+        pad_given: bool,
+        raw: bool = False,
     ) -> None:
         self.ckpt = ckpt
+        self._raw = raw
         if not ckpt.names and (ckpt.vocab is not None or ckpt.tokenizer_path is not None):
             raise tokenizer_only(ckpt)
         if tensor is None:
@@ -163,6 +173,7 @@ class LoadedSource:
             self.choice_reason = "named with --tensor"
         self._embedding = _with_block_size(ckpt.tensor(tensor), ckpt.config)
         require_table(self._embedding)
+        self._guard(self._embedding)
         self.pad = pad_facts(ckpt, pad, pad_given)
         self._head_name = head_name(ckpt)
         if self._head_name == tensor:
@@ -181,6 +192,11 @@ class LoadedSource:
         cdim = config_dim(cfg) if cfg else None
         if cdim is not None and cdim != dim and tensor.endswith("embed_tokens.weight"):
             notes.append(f"config hidden size {cdim} differs from the table width {dim}")
+        quant = None
+        if hasattr(self._embedding, "scheme"):
+            from emb_cli.sources.quantized import scheme_facts
+
+            quant = scheme_facts(self._embedding)
         self.info = TableInfo(
             origin=ckpt.kind,
             name=str(ckpt.path),
@@ -198,6 +214,7 @@ class LoadedSource:
             config_vocab_size=config_vocab if isinstance(config_vocab, int) else None,
             model_type=model_type if isinstance(model_type, str) else None,
             notes=tuple(notes),
+            quantization=quant,
         )
         self.config = ckpt.config
 
@@ -230,7 +247,18 @@ class LoadedSource:
     def head(self) -> TensorRef | None:
         if not self._head_name:
             return None
-        return _with_block_size(self.ckpt.tensor(self._head_name), self.ckpt.config)
+        ref = _with_block_size(self.ckpt.tensor(self._head_name), self.ckpt.config)
+        self._guard(ref)
+        return ref
+
+    def _guard(self, ref: TensorRef) -> None:
+        """Integer or packed codes of an unknown scheme are refused, never read as numbers
+        (--raw: the table really is integers)."""
+        if self._raw or not (ref.dtype in INTEGER_DTYPES or ref.dtype.startswith("float8")):
+            return
+        from emb_cli.sources.quantized import guard_table
+
+        guard_table(ref, self.ckpt.names, self.ckpt.config)
 
     def embedding(self) -> TensorRef | None:
         return self._embedding
@@ -291,7 +319,7 @@ class TokenizerOnlySource:
         self.facts = SourceFacts(
             kind=ckpt.kind,
             tensor_names=(),
-            choice_reason="no tensors: the file holds a tokenizer only",
+            choice_reason="the file holds a tokenizer only",
             pad=pad,
             metadata_pointers={},
             config=None,

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources import roles
-from emb_cli.sources.base import tracked
+from emb_cli.sources.base import Checkpoint, RangeReader, TensorRef
+from emb_cli.sources.progress import tracked
 from emb_cli.sources.spec import config_dim, text_config
-from emb_cli.sources.tensors import REMOTE_GAP, FileTensor, RangeReader, TensorRef, numpy_dtype
+from emb_cli.sources.tensors import REMOTE_GAP, FileTensor, numpy_dtype
 
 if TYPE_CHECKING:
     import numpy as np
@@ -1185,3 +1186,37 @@ def refuse_unknown_packed(
         f"{beside}{keys}; emb dequantizes MLX affine and compressed-tensors checkpoints only: "
         "dequantize this one with its own library first, or pass --tensor with a float table"
     )
+
+
+def quantized_checkpoint(ckpt: Checkpoint) -> Checkpoint:
+    """The checkpoint with each quantized weight as one QuantizedTensor (when its config
+    states MLX or compressed-tensors quantization); file_of follows the packed parts.
+    """
+    if mlx_quantization(ckpt.config) is None and ct_quantization(ckpt.config) is None:
+        return ckpt
+    view = attach_quantization(ckpt.names, ckpt.config, str(ckpt.path), get=ckpt.get)
+    file_of = ckpt.file_of
+
+    def file_of_part(name: str) -> str:
+        parts = view.companions.get(name)
+        if parts and name not in view._all:  # X.weight listed for X.weight_packed
+            return file_of(parts[0])
+        return file_of(name)
+
+    ckpt.names, ckpt.get, ckpt.file_of = view.names, view.__getitem__, file_of_part
+    return ckpt
+
+
+def guard_table(ref: TensorRef, names: Sequence[str], config: dict[str, Any] | None) -> None:
+    """refuse_unknown_packed with what the checkpoint shows beside the tensor."""
+    refuse_unknown_packed(ref, scale_like_companions(ref.name, names), quantization_keys(config))
+
+
+def scheme_facts(ref: TensorRef) -> dict[str, Any] | None:
+    """A quantized tensor's scheme as JSON-ready facts; None for a plain table."""
+    scheme = getattr(ref, "scheme", None)
+    if not isinstance(scheme, QuantScheme):
+        return None
+    from dataclasses import asdict
+
+    return asdict(scheme)

@@ -30,6 +30,7 @@ class SourceArgs:
     preset: str | None = None
     config: Path | None = None
     overrides: Overrides = Overrides()
+    raw: bool = False  # an integer table read as its integers
 
 
 def is_remote(from_: Path | str | None) -> bool:
@@ -52,6 +53,8 @@ def open_source(args: SourceArgs) -> TableSource:
     if args.from_ is None:
         if args.tensor is not None:
             raise UsageError("--tensor names a tensor in a file; use it with --from PATH")
+        if args.raw:
+            raise UsageError("--raw reads a stored integer table; use it with --from PATH")
         from emb_cli.sources.built import BuiltSource
 
         spec = resolve_spec(args)
@@ -68,7 +71,7 @@ def open_source(args: SourceArgs) -> TableSource:
 
     pad_given = args.overrides.pad is not None
     pad = parse_pad(args.overrides.pad) if args.overrides.pad is not None else None
-    source = LoadedSource(open_checkpoint(args.from_), args.tensor, pad, pad_given)
+    source = LoadedSource(open_checkpoint(args.from_), args.tensor, pad, pad_given, args.raw)
     rows = source.info.vocab_size
     # A pad id from a config may be wrong (a check reports it); one typed as --pad is a typo.
     if pad is not None and not 0 <= pad < rows:
