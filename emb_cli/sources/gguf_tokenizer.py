@@ -58,6 +58,56 @@ _QWEN2 = (
     _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# Mistral's tekken and GPT-4o's: llama.cpp's stand-in for \p{Lu}/\p{Ll}, which it lacks:
+# "a letter that is not a-z" and "a letter that is not A-Z"
+_UPPER, _LOWER = r"((?=[\p{L}])([^a-z]))", r"((?=[\p{L}])([^A-Z]))"
+_TEKKEN = (
+    rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*"
+    r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_GPT4O = (
+    rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+{_CONTRACTIONS}?"
+    rf"|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*{_CONTRACTIONS}?"
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_QWEN35 = (
+    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_SEED_CODER = (
+    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_UFAKZEKA = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+_BAILINGMOE = (
+    r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"
+)
+_MINICPM5 = (
+    r"\p{N}{1,3}",
+    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+",
+)
+_JAIS2 = (
+    _CONTRACTIONS
+    + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    + "".join(rf"|\s{{{n}}}(?!\S)" for n in (512, 256, 128, 64, 32, 16, 8, 4))
+    + r"|\s{1,2}(?!\S)|\s{1}"
+)
+_EXAONE_MOE = (
+    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+"
+)
+# llama.cpp's \p{S} misses "~" among ASCII symbols (unicode.cpp k_ucat_map), so it is
+# spelled here as symbols but "~" (Oniguruma class intersection)
+_S = r"[\p{S}&&[^~]]"
+_DEEPSEEK3 = (
+    r"\p{N}{1,3}",
+    "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+    r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+"""
+    rf"|[^\r\n\p{{L}}\p{{P}}{_S}]?[\p{{L}}\p{{M}}]+| ?[\p{{P}}{_S}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+",
+)
 _FALCON = (r"[\p{P}\$\+<=>\^~\|`]+", _GPT2, r"[0-9][0-9][0-9]")
 _DEFAULT = (r"[\p{P}\$\+<=>\^~\|]+", _GPT2, r"\p{N}+", r"[0-9][0-9][0-9]")
 _STARCODER = (r"\p{N}", _GPT2)
@@ -106,9 +156,25 @@ _BPE_GROUPS: tuple[tuple[tuple[str, ...], BpePre], ...] = (
     (("command-r", "smollm"), BpePre(_STARCODER, clean_spaces=False)),
     (("stablelm2", "megrez"), BpePre((_QWEN2,))),
     (
-        ("qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open"),
+        ("qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2"),
         BpePre((_QWEN2,), clean_spaces=False),
     ),
+    (("qwen35",), BpePre((_QWEN35,), clean_spaces=False)),
+    (("tekken",), BpePre((_TEKKEN,), ignore_merges=True, add_bos=True, clean_spaces=False)),
+    (
+        ("gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"),
+        BpePre((_GPT4O,), clean_spaces=False),
+    ),
+    (
+        ("deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4"),
+        BpePre(_DEEPSEEK3, clean_spaces=False),
+    ),
+    (("seed-coder",), BpePre((_SEED_CODER,), clean_spaces=False)),
+    (("ufakzeka",), BpePre((_UFAKZEKA,), clean_spaces=False)),
+    (("bailingmoe", "bailingmoe2", "llada-moe"), BpePre((_BAILINGMOE,), clean_spaces=False)),
+    (("minicpm5",), BpePre(_MINICPM5, ignore_merges=True)),
+    (("jais-2",), BpePre((_JAIS2,))),
+    (("exaone-moe",), BpePre((_EXAONE_MOE,))),
 )  # fmt: skip
 BPE_PRE_TOKENIZERS: dict[str, BpePre] = {n: pre for names, pre in _BPE_GROUPS for n in names}
 
@@ -417,12 +483,13 @@ def _bpe(meta: Mapping[str, Any], vocab: _Vocab, pre: BpePre, where: str) -> Tok
 def _bpe_pairs(merges: Sequence[str]) -> list[tuple[str, str]]:
     """(left, right) per merge, split as llama.cpp does: at the first space after the first
     character; a pair seen twice keeps its first rank, a line without a space is ignored."""
-    merges = list(merges)
-    # C-speed checks: no line starts with a space, and every line has one
-    if ("\n" + "\n".join(merges)).find("\n ") < 0:
-        pairs = list(map(tuple, map(operator.methodcaller("split", " ", 1), merges)))
-        if min(map(len, pairs), default=2) < 2:
-            pairs = [p for p in pairs if len(p) == 2]
+    merges = merges if isinstance(merges, list) else list(merges)
+    # C-speed passes (280,000 lines): str.partition is 3x faster than str.split here
+    if ("\n" + "\n".join(merges)).find("\n ") < 0:  # no line starts with a space
+        halves = map(str.partition, merges, itertools.repeat(" "))
+        pairs: list[tuple[str, str]] = list(map(operator.itemgetter(0, 2), halves))
+        if "" in map(operator.itemgetter(1), pairs):
+            pairs = [p for p in pairs if p[1]]
     else:
         pairs = []
         for m in merges:
@@ -431,7 +498,7 @@ def _bpe_pairs(merges: Sequence[str]) -> list[tuple[str, str]]:
                 pairs.append((m[:cut], m[cut + 1 :]))
     if len(set(merges)) != len(merges):
         pairs = list(dict.fromkeys(pairs))
-    return pairs  # type: ignore[return-value]
+    return pairs
 
 
 def _spm(vocab: _Vocab, where: str) -> Tokenizer:

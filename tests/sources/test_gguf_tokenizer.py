@@ -230,7 +230,7 @@ EXTRA_TEXTS = [
     "I'M 'S 'ſ 'Ll 'RE we're",  # contractions: case, and U+017F which (?i) would take
     "a\u00a0b\u3000c\u2028d\x85e  \t\n\r\n \r",  # Unicode whitespace, CR/LF runs
     "٣٤٥٦ ⅫⅣ ½¾ 12345678 x1y22z333",  # Nd in other scripts, Nl, No
-    "~~ $$ ++ <=> ^^ `` || ¿¡ «» „“ — … 、。",  # ASCII symbols, Unicode punctuation
+    "~~ .~ $$ ++ <=> ^^ `` || ¿¡ «» „“ — … 、。",  # symbols (llama.cpp's lack "~"), punctuation
     "e\u0301 n\u0303 \u0915\u093f \u200d\u200b \ufeff x\u0300\u0301y",  # marks, format chars
     "🦙🚀 😶\u200d🌫️ \U0001f9d1\u200d\U0001f4bb",  # emoji, ZWJ sequences
     "   leading and trailing   ",
