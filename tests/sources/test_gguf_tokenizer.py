@@ -1,0 +1,371 @@
+"""tokenizer_from_gguf against llama.cpp.
+
+The six vocab-only GGUF files and expected ids in tests/data/gguf-vocab are llama.cpp's own
+(models/ggml-vocab-*.gguf{,.inp,.out}, what its tests/test-tokenizer-0 checks): every text must
+give exactly those ids. The BPE pre-tokenizers without such a file are held to a line-by-line
+port of llama.cpp's splitter (llama_cpp_reference.py) instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer
+
+from emb_cli.errors import InputError
+from emb_cli.sources.gguf_tokenizer import (
+    BPE_PRE_TOKENIZERS,
+    MODELS,
+    TOKEN_TYPE_NAMES,
+    is_supported,
+    token_types,
+    tokenizer_from_gguf,
+)
+from tests.sources import llama_cpp_reference as ref
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "gguf-vocab"
+NAMES = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt")
+
+
+@cache
+def read_meta(name: str) -> dict[str, Any]:
+    """Every key of the file, arrays as Python lists, read with gguf's GGUFReader."""
+    import numpy as np
+    from gguf import GGUFReader, GGUFValueType
+
+    reader = GGUFReader(DATA / f"ggml-vocab-{name}.gguf")
+    meta: dict[str, Any] = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        kind = field.types[0]
+        parts = [field.parts[i] for i in field.data]
+        if kind == GGUFValueType.ARRAY and field.types[-1] == GGUFValueType.STRING:
+            meta[key] = [bytes(p).decode("utf-8") for p in parts]
+        elif kind == GGUFValueType.ARRAY:
+            meta[key] = np.concatenate(parts).tolist() if parts else []
+        elif kind == GGUFValueType.STRING:
+            meta[key] = bytes(parts[0]).decode("utf-8")
+        else:
+            meta[key] = parts[0].tolist()[0]
+    return meta
+
+
+@cache
+def cases(name: str) -> list[tuple[str, list[int]]]:
+    """(text, ids) as test-tokenizer-0's read_tests splits the .inp and .out files."""
+    raw = (DATA / f"ggml-vocab-{name}.gguf.inp").read_bytes().decode("utf-8")
+    sep = "\n__ggml_vocab_test__\n"
+    texts, pos = [], 0
+    while pos < len(raw):
+        nxt = raw.find(sep, pos)
+        if nxt < 0:
+            texts.append(raw[pos:])
+            break
+        texts.append(raw[pos:nxt])
+        pos = nxt + len(sep)
+    lines = (DATA / f"ggml-vocab-{name}.gguf.out").read_text("utf-8").split("\n")
+    assert len(lines) >= len(texts) and not any(lines[len(texts) :])
+    return [
+        (t, [int(x) for x in line.split()])
+        for t, line in zip(texts, lines[: len(texts)], strict=True)
+    ]
+
+
+@cache
+def built(name: str, parse_special: bool = False) -> Tokenizer:
+    return tokenizer_from_gguf(
+        read_meta(name), f"ggml-vocab-{name}.gguf", parse_special=parse_special
+    )
+
+
+def ids(name: str, text: str, **kw: Any) -> list[int]:
+    return built(name, **kw).encode(text, add_special_tokens=False).ids
+
+
+ALL_CASES = [(name, i) for name in NAMES for i in range(len(cases(name)))]
+
+
+@pytest.mark.parametrize(("name", "index"), ALL_CASES, ids=[f"{n}-{i}" for n, i in ALL_CASES])
+def test_llama_cpp_ids(name: str, index: int) -> None:
+    text, want = cases(name)[index]
+    assert ids(name, text) == want, text
+
+
+def test_every_file_has_its_46_texts() -> None:
+    assert {name: len(cases(name)) for name in NAMES} == dict.fromkeys(NAMES, 46)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_token_types_name_the_files_array(name: str) -> None:
+    from gguf import TokenType
+
+    meta = read_meta(name)
+    want = [TokenType(t).name.lower() for t in meta["tokenizer.ggml.token_type"]]
+    assert token_types(meta) == want
+    assert set(want) <= set(TOKEN_TYPE_NAMES)
+
+
+def test_token_types_counts() -> None:
+    assert Counter(token_types(read_meta("phi-3"))) == {
+        "normal": 31741,
+        "byte": 256,
+        "unknown": 53,
+        "control": 13,
+        "user_defined": 1,
+    }
+    assert token_types(read_meta("gpt-2"))[50256] == "control"
+    # no array: every token normal, as llama.cpp loads it
+    assert token_types({"tokenizer.ggml.tokens": ["a", "b"]}) == ["normal", "normal"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vocabulary_and_ids_are_the_files(name: str) -> None:
+    tokens = read_meta(name)["tokenizer.ggml.tokens"]
+    tok = built(name)
+    assert tok.get_vocab_size() == len(tokens)
+    for i in (0, 1, len(tokens) // 2, len(tokens) - 1):
+        assert tok.id_to_token(i) == tokens[i]
+        assert tok.token_to_id(tokens[i]) == i
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after"),
+    [
+        ("llama-spm", [1], []),  # add_bos_token true, add_eos_token false
+        ("phi-3", [1], []),
+        ("bert-bge", [101], [102]),  # WordPiece: CLS ... SEP
+        ("gpt-2", [], []),  # BPE adds nothing unless the file or the pre name asks
+        ("falcon", [], []),
+        ("mpt", [], []),
+    ],
+)
+def test_add_special_tokens(name: str, before: list[int], after: list[int]) -> None:
+    text, want = cases(name)[11]  # "Hello world"
+    assert text == "Hello world"
+    assert built(name).encode(text, add_special_tokens=True).ids == before + want + after
+
+
+@pytest.mark.parametrize(("name", "index"), ALL_CASES, ids=[f"{n}-{i}" for n, i in ALL_CASES])
+def test_decode_gives_llama_cpps_text(name: str, index: int) -> None:
+    """llama.cpp's detokenize(ids, special=true) of the expected ids.
+
+    SentencePiece gives the text back exactly (llama.cpp's test-tokenizer-1-spm relies on it);
+    byte-level BPE gives it back through detokenize's clean_spaces passes; WordPiece gives
+    each word's U+2581 as a space.
+    """
+    text, want = cases(name)[index]
+    got = built(name).decode(want, skip_special_tokens=False)
+    if name in ("llama-spm", "phi-3"):
+        assert got == text
+    elif name == "bert-bge":
+        tokens = read_meta(name)["tokenizer.ggml.tokens"]
+        assert got == ref.clean_spaces("".join(tokens[i] for i in want).replace("\u2581", " "))
+    else:
+        assert got == ref.clean_spaces(text)
+
+
+def test_control_tokens_are_text_unless_special_tokens_are_parsed() -> None:
+    assert ids("gpt-2", "<|endoftext|>", parse_special=True) == [50256]
+    plain = ids("gpt-2", "<|endoftext|>")
+    assert len(plain) > 1 and 50256 not in plain
+    # phi-3 types "</s>" user-defined, which llama.cpp matches whole even then, but its own
+    # end-of-generation list makes it control: left to the text unless parsed
+    assert read_meta("phi-3")["tokenizer.ggml.token_type"][2] == 4
+    assert 2 not in ids("phi-3", "a</s>b")
+    assert 2 in ids("phi-3", "a</s>b", parse_special=True)
+
+
+def test_phi3_special_tokens_eat_the_spaces_after_them() -> None:
+    # llama.cpp sets RSTRIP on phi-3's special tokens (by general.name), and a text fragment
+    # after a special token gets the SentencePiece prefix space again
+    got = ids("phi-3", "<|user|>   Hello", parse_special=True)
+    assert got == [32010, *ids("phi-3", "Hello")]
+    assert ids("phi-3", "<|user|>   Hello") != got
+
+
+def test_mpt_space_runs_are_user_defined_tokens() -> None:
+    # types 4: matched whole in the text before the regex split, longest first
+    assert ids("mpt", " " * 30 + "x")[:2] == [50254, 50272]  # 24 + 6 spaces
+
+
+def byte_level(piece: str) -> str:
+    table = _bytes_to_unicode()
+    return "".join(table[b] for b in piece.encode("utf-8"))
+
+
+@cache
+def _bytes_to_unicode() -> dict[int, str]:
+    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    out, n = {b: chr(b) for b in keep}, 0
+    for b in range(256):
+        if b not in out:
+            out[b] = chr(256 + n)
+            n += 1
+    return out
+
+
+def tiny_bpe(pre: str, **extra: Any) -> dict[str, Any]:
+    """A byte-level vocabulary of the 256 byte symbols: enough to run any pre-tokenizer."""
+    tokens = [_bytes_to_unicode()[b] for b in range(256)]
+    return {
+        "tokenizer.ggml.model": "gpt2",
+        "tokenizer.ggml.pre": pre,
+        "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.token_type": [1] * 256,
+        "tokenizer.ggml.merges": [],
+        "tokenizer.ggml.bos_token_id": 0,
+        "tokenizer.ggml.seperator_token_id": 1,  # jina-v1-en and roberta-bpe add SEP
+        **extra,
+    }
+
+
+EXTRA_TEXTS = [
+    "I'M 'S 'ſ 'Ll 'RE we're",  # contractions: case, and U+017F which (?i) would take
+    "a\u00a0b\u3000c\u2028d\x85e  \t\n\r\n \r",  # Unicode whitespace, CR/LF runs
+    "٣٤٥٦ ⅫⅣ ½¾ 12345678 x1y22z333",  # Nd in other scripts, Nl, No
+    "~~ .~ $$ ++ <=> ^^ `` || ¿¡ «» „“ — … 、。",  # symbols (llama.cpp's lack "~"), punctuation
+    "e\u0301 n\u0303 \u0915\u093f \u200d\u200b \ufeff x\u0300\u0301y",  # marks, format chars
+    "🦙🚀 😶\u200d🌫️ \U0001f9d1\u200d\U0001f4bb",  # emoji, ZWJ sequences
+    "   leading and trailing   ",
+    "\n\n\nx\n \n y \n",
+]
+
+
+def texts_for_split() -> list[str]:
+    return [t for t, _ in cases("gpt-2")] + EXTRA_TEXTS
+
+
+@pytest.mark.parametrize("pre", sorted(BPE_PRE_TOKENIZERS))
+def test_split_matches_llama_cpp(pre: str) -> None:
+    """Each pre name splits text as llama.cpp's unicode_regex_split does for it."""
+    assert pre in ref.PRE_TYPES, "a pre name llama.cpp does not map this way"
+    exprs = ref.REGEXES[ref.PRE_TYPES[pre]]
+    pre_tok = tokenizer_from_gguf(tiny_bpe(pre), "tiny.gguf").pre_tokenizer
+    assert pre_tok is not None
+    for text in texts_for_split():
+        got = [p for p, _ in pre_tok.pre_tokenize_str(text)]
+        assert got == [byte_level(p) for p in ref.split(text, exprs) if p], (pre, text)
+
+
+# Common characters of every class the regexes tell apart, where tokenizers' Unicode tables
+# and llama.cpp's agree.
+ALPHABET = (
+    "aAzZ sStTmMdDlLrReEvV'\"0189٣½Ⅻ\t\n\r\u00a0\u3000.,!?$+<=>^~|`-_()[]{}éñ中文🦙\u0301\u200d"
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=ALPHABET, max_size=24))
+def test_split_matches_llama_cpp_on_random_text(text: str) -> None:
+    seen: set[tuple[str, ...]] = set()
+    for pre, spec in sorted(BPE_PRE_TOKENIZERS.items()):
+        if spec.regexes in seen:
+            continue
+        seen.add(spec.regexes)
+        pre_tok = _tiny_pre(pre)
+        got = [p for p, _ in pre_tok.pre_tokenize_str(text)]
+        want = ref.split(text, ref.REGEXES[ref.PRE_TYPES[pre]])
+        assert got == [byte_level(p) for p in want if p], pre
+
+
+@cache
+def _tiny_pre(pre: str) -> Any:
+    return tokenizer_from_gguf(tiny_bpe(pre), "tiny.gguf").pre_tokenizer
+
+
+def abc_meta(pre: str) -> dict[str, Any]:
+    return {
+        "tokenizer.ggml.model": "gpt2",
+        "tokenizer.ggml.pre": pre,
+        "tokenizer.ggml.tokens": ["a", "b", "c", "bc", "abc", "<|begin_of_text|>"],
+        "tokenizer.ggml.token_type": [1, 1, 1, 1, 1, 3],
+        "tokenizer.ggml.merges": ["b c"],
+        "tokenizer.ggml.bos_token_id": 5,
+    }
+
+
+def test_llama3_takes_a_word_that_is_a_token_whole() -> None:
+    # llama-bpe sets ignore_merges and add_bos; dbrx has the same regex and neither
+    llama3 = tokenizer_from_gguf(abc_meta("llama-bpe"), "m.gguf")
+    dbrx = tokenizer_from_gguf(abc_meta("dbrx"), "m.gguf")
+    assert llama3.encode("abc", add_special_tokens=False).ids == [4]
+    assert dbrx.encode("abc", add_special_tokens=False).ids == [0, 3]
+    assert llama3.encode("abc").ids == [5, 4]
+    assert dbrx.encode("abc").ids == [0, 3]
+
+
+def test_add_bos_without_a_bos_id_is_refused() -> None:
+    meta = abc_meta("llama-bpe")
+    del meta["tokenizer.ggml.bos_token_id"]  # the default, 11, is past this vocabulary
+    with pytest.raises(InputError, match="add_bos_token is true"):
+        tokenizer_from_gguf(meta, "m.gguf")
+
+
+@pytest.mark.parametrize(
+    ("model", "pre", "needle"),
+    [
+        ("t5", None, "'t5'"),
+        ("rwkv", None, "'rwkv'"),
+        ("gemma4", None, "'gemma4'"),
+        (None, None, "None"),
+        ("gpt2", "deepseek-llm", "'deepseek-llm'"),
+        ("gpt2", "kimi-k2", "'kimi-k2'"),
+        ("gpt2", "no-such-pre", "'no-such-pre'"),
+    ],
+)
+def test_unsupported_is_refused(model: str | None, pre: str | None, needle: str) -> None:
+    meta = {**tiny_bpe(pre or "gpt-2"), "tokenizer.ggml.model": model, "tokenizer.ggml.pre": pre}
+    with pytest.raises(InputError) as err:
+        tokenizer_from_gguf(meta, "x.gguf")
+    msg = err.value.message
+    assert "\n" not in msg and needle in msg and "exactly" in msg and msg.startswith("x.gguf: ")
+    assert not is_supported(str(model), pre)
+
+
+def test_supported_table() -> None:
+    assert set(MODELS) == {"gpt2", "llama", "bert"}
+    assert {"gpt-2", "mpt", "falcon", "llama-bpe", "qwen2", "default"} <= set(BPE_PRE_TOKENIZERS)
+    assert is_supported("gpt2", "llama-bpe") and is_supported("gpt2", None)
+    assert is_supported("llama", "anything") and is_supported("bert", "bert-bge")
+
+
+def test_bad_vocabularies_are_refused() -> None:
+    with pytest.raises(InputError, match="no tokenizer.ggml.tokens"):
+        tokenizer_from_gguf({"tokenizer.ggml.model": "llama"}, "m.gguf")
+    with pytest.raises(InputError, match="appears twice"):
+        tokenizer_from_gguf({**abc_meta("gpt-2"), "tokenizer.ggml.tokens": ["a", "b", "a"]}, "m")
+    with pytest.raises(InputError, match="merges does not fit"):
+        tokenizer_from_gguf({**abc_meta("gpt-2"), "tokenizer.ggml.merges": ["a x"]}, "m.gguf")
+    with pytest.raises(InputError, match="token_type has 2 entries"):
+        tokenizer_from_gguf({**abc_meta("gpt-2"), "tokenizer.ggml.token_type": [1, 1]}, "m")
+    spm = {
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": ["<unk>", "<s>", "</s>", "b", "xb"],
+        "tokenizer.ggml.scores": [0.0, 0.0, 0.0, -1.0, -2.0],
+        "tokenizer.ggml.token_type": [2, 3, 3, 1, 1],
+    }
+    # llama.cpp can merge "x" + "b" though "x" is no token; a BPE merge cannot
+    with pytest.raises(InputError, match="'xb' is built from 'x' \\+ 'b'"):
+        tokenizer_from_gguf(spm, "m.gguf")
+
+
+def test_sentencepiece_without_scores_or_types() -> None:
+    meta = {
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": ["<unk>", "<s>", "</s>", "\u2581", "a", "\u2581a", "<0x62>"],
+    }
+    tok = tokenizer_from_gguf(meta, "m.gguf")
+    # "b" is no token: its byte, <0x62>; the prefix space merges with "a"
+    assert tok.encode("ab", add_special_tokens=False).ids == [5, 6]
+    assert tok.encode("ab").ids == [1, 5, 6]
+    assert tok.decode([5, 6]) == "ab"
+    # without a token_type array "<s>" is a normal token, so llama.cpp renders it, and only
+    # the first piece loses its prefix space
+    assert tok.decode([1, 5, 6]) == "<s> ab"
