@@ -22,6 +22,17 @@ from pathlib import Path
 from _harness import ROOT, measure, table, verdicts
 
 DEFAULT = Path("/tmp/emb-bench/llama3-8b-shaped.gguf")
+# 1 KB of ordinary English for `emb tokenize`
+KB_TEXT = (
+    "The embedding table maps each token id to a vector. A language model looks up the rows "
+    "of the tokens in its input, adds positions, and passes them through its layers; the "
+    "output head projects the last hidden states back onto the vocabulary, often with the "
+    "same matrix, which is what tying means. When a tokenizer is extended, new rows are "
+    "appended and initialised, usually from the mean of the old rows. Rows that no text "
+    "ever reaches keep their initial values: they are the undertrained tokens that can make "
+    "a model misbehave. Quantized files store codes and scales instead of values, and "
+    "GGUF files keep the tokenizer in their metadata, beside the tensors themselves. " * 3
+)
 SPEEDUP = 20  # read_gguf_header vs GGUFReader
 LIMIT_S = 0.5
 RSS_MB = 100
@@ -80,7 +91,26 @@ def main() -> int:
     reader = measure(
         "gguf.GGUFReader", [py, "-c", GGUF_READER.format(path=path)], args.slow_repeat, 0
     )
-    results = [floor, ours, decode, reader]
+    from _harness import emb
+
+    text = Path("/tmp/emb-bench/1k.txt")
+    text.parent.mkdir(parents=True, exist_ok=True)
+    text.write_text(KB_TEXT[:1024])
+    stats_floor = measure(
+        "emb stats --vocab 10 --dim 10", emb() + ["stats", "--vocab", "10", "--dim", "10"], n
+    )
+    info = measure("emb info FILE", emb() + ["info", path], n)
+    lookup = measure(
+        "emb lookup 73 786 2934 --from FILE",
+        emb() + ["lookup", "73", "786", "2934", "--from", path],
+        n,
+    )
+    tok = measure(
+        "emb tokenize --from FILE --file 1k.txt",
+        emb() + ["tokenize", "--from", path, "--file", str(text)],
+        n,
+    )
+    results = [floor, stats_floor, info, lookup, tok, ours, decode, reader]
     dump = shutil.which("gguf-dump", path=str(Path(py).parent))
     if dump:
         argv = [dump, "--no-tensors", path]
@@ -107,6 +137,16 @@ def main() -> int:
             ),
             (f"read_gguf_header peak RSS {ours.rss_mb:.0f} MB < {RSS_MB} MB", ours.rss_mb < RSS_MB),
             (f"header in {len(reads)} reads <= 6", len(reads) <= 6),
+            *[
+                (
+                    f"{r.label}: {r.best:.3f} s <= 3 x floor {stats_floor.best:.3f} s, "
+                    f"peak RSS {r.rss_mb:.0f} MB",
+                    r.rc == 0
+                    and r.best <= 3 * stats_floor.best
+                    and (r is tok or r.rss_mb < RSS_MB),
+                )
+                for r in (info, lookup, tok)
+            ],
         ]
     )
 

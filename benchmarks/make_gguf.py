@@ -5,8 +5,8 @@
     merges (Llama-3's 8 MB header); token_embd.weight and output.weight F16
     128256 x 4096 (1 GiB each) and output_norm.weight F32.
 
-Tokens and merges are random byte-level-BPE-like strings (GPT-2's `Ġ` for a space),
-seeded, with Llama-3's length spread (1-16 characters, some multi-byte). The header is
+Tokens and merges form a real byte-level BPE (GPT-2's 256-character byte alphabet, each
+token the merge of two others, seeded), so `emb tokenize` can run on the file. The header is
 written by gguf's GGUFWriter; the tensor bytes by hand, 32 MiB at a time, so memory
 stays at one block: N(0, 0.02) float16 rows from one seeded block, written again and
 again (the readers benchmarked never look at them). --sparse leaves the data as a hole
@@ -30,35 +30,61 @@ N_MERGES = 280000
 N_SPECIAL = 256  # <|begin_of_text|>, <|reserved_special_token_N|> ...
 BLOCK_ROWS = 4096  # 32 MiB of F16 rows per write
 DEFAULT_OUT = Path("/tmp/emb-bench/llama3-8b-shaped.gguf")
-# GPT-2's byte-to-unicode alphabet is mostly Latin-1 letters; a few CJK and accented
-# pieces give the multi-byte UTF-8 that real vocabularies have
-ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:'\"()-_"
-EXTRA = "éàüöñçøå中文日本語한국어ĠĊ"
 
 
-def _words(n: int, rng: random.Random) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    while len(out) < n:
-        k = min(16, max(1, int(rng.expovariate(1 / 6))))
-        w = "".join(rng.choice(ALPHABET if rng.random() < 0.95 else EXTRA) for _ in range(k))
-        if rng.random() < 0.5:
-            w = "Ġ" + w
-        if w not in seen:
-            seen.add(w)
-            out.append(w)
-    return out
+def _byte_alphabet() -> list[str]:
+    """GPT-2's bytes_to_unicode: the 256 one-character tokens byte-level BPE starts from."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    chars, n = [], 0
+    for b in range(256):
+        if b in keep:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + n))
+            n += 1
+    return chars
+
+
+def _vocab(n: int, n_merges: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    """A byte-level BPE vocabulary that tokenizers accepts: every merge joins two tokens
+    into a third. Tokens grow by merging random pairs (one merge each, as BPE training
+    adds them), then other splits of the same tokens fill the merges up to Llama-3's count.
+    """
+    tokens = _byte_alphabet()
+    seen = set(tokens)
+    merges: list[str] = []
+    merged: set[tuple[str, str]] = set()
+    common = tokens[:]  # merging short pieces more often gives Llama-like lengths
+    while len(tokens) < n:
+        a = rng.choice(common if rng.random() < 0.7 else tokens)
+        b = rng.choice(common if rng.random() < 0.7 else tokens)
+        t = a + b
+        if t in seen or len(t) > 16:
+            continue
+        seen.add(t)
+        tokens.append(t)
+        merges.append(f"{a} {b}")
+        merged.add((a, b))
+        if len(t) <= 4:
+            common.append(t)
+    for t in tokens:
+        for k in range(1, len(t)):
+            if len(merges) >= n_merges:
+                return tokens, merges
+            a, b = t[:k], t[k:]
+            if a in seen and b in seen and (a, b) not in merged:
+                merged.add((a, b))
+                merges.append(f"{a} {b}")
+    return tokens, merges
 
 
 def write(path: Path, sparse: bool) -> None:
     from gguf import GGUFWriter, TokenType
 
     rng = random.Random(0)
-    tokens = _words(VOCAB - N_SPECIAL, rng)
+    tokens, merges = _vocab(VOCAB - N_SPECIAL, N_MERGES, rng)
     tokens += ["<|begin_of_text|>", "<|end_of_text|>"]
     tokens += [f"<|reserved_special_token_{i}|>" for i in range(N_SPECIAL - 2)]
-    pieces = tokens[: VOCAB - N_SPECIAL]
-    merges = [f"{rng.choice(pieces)} {rng.choice(pieces)}" for _ in range(N_MERGES)]
     types = [int(TokenType.NORMAL)] * (VOCAB - N_SPECIAL) + [int(TokenType.CONTROL)] * N_SPECIAL
 
     path.parent.mkdir(parents=True, exist_ok=True)

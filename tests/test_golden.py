@@ -20,6 +20,7 @@ from tests.models import tiny_llama
 from tests.sources.test_hub import cache_repo
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
+DATA = Path(__file__).parent / "data" / "gguf-vocab"
 UPDATE = os.environ.get("EMB_UPDATE_GOLDEN") == "1"
 
 
@@ -53,6 +54,12 @@ def fx(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> dict[str, 
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    import mlx.core as mx
+
+    from tests.sources.test_quantized import _quantized, _save_mlx, _table
+
+    parts, _ = _quantized("model.embed_tokens", _table(40, 64, 3, mx.bfloat16), 32, 4)
+    mlx_dir = _save_mlx(root / "mlx-q4", parts, {"group_size": 32, "bits": 4}, hidden_size=64)
     hf_cache = root / "hf-cache"
     files = {f.name: f.read_bytes() for f in tied.iterdir() if f.is_file()}
     cache_repo(hf_cache, "org/tiny-llama", {"a" * 40: files}, {"main": "a" * 40})
@@ -67,10 +74,12 @@ def fx(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> dict[str, 
         "gguf": str(gg),
         "minilm": str(minilm_dir),
         "hf_cache": str(hf_cache),
+        "mlx": str(mlx_dir),
+        "vocab": str(DATA / "ggml-vocab-llama-spm.gguf"),
     }
 
 
-TABLES = ["arange", "tied", "untied", "sharded", "sharded_index", "pt", "gguf", "minilm"]
+TABLES = ["arange", "tied", "untied", "sharded", "sharded_index", "pt", "gguf", "minilm", "mlx"]
 CASES: dict[str, list[str]] = {
     "presets": ["presets"],
     "built-lookup": ["lookup", "73", "786", "2934"],
@@ -90,6 +99,8 @@ CASES: dict[str, list[str]] = {
     "minilm-text": ["lookup", "--from", "{minilm}", "--text", "hello world"],
     "minilm-neighbors": ["neighbors", "--from", "{minilm}", "--text", "king"],
     "cache": ["cache", "--cache-dir", "{hf_cache}"],
+    "tokenize": ["tokenize", "--from", "{vocab}", "Hello world, 3 tokens!"],
+    "vocab-info": ["info", "{vocab}"],
 }
 for _t in TABLES:
     _ref = "{" + _t + "}"
@@ -105,7 +116,8 @@ for _t in TABLES:
 
 
 def _normalise(text: str, fx: dict[str, str]) -> Any:
-    return json.loads(text.replace(fx["ROOT"], "<ROOT>").replace(fx["minilm"], "<MINILM>"))
+    text = text.replace(fx["ROOT"], "<ROOT>").replace(fx["minilm"], "<MINILM>")
+    return json.loads(text.replace(str(DATA), "<DATA>"))
 
 
 @pytest.mark.slow

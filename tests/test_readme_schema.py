@@ -21,8 +21,9 @@ from tests.test_golden import CASES, GOLDEN
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Backticked names in the JSON text that are values, not keys.
 DOCUMENTED_VALUES = {
-    "lookup": {"input_ids"},  # "`batch` (the padded `input_ids`)"
+    "lookup": {"input_ids", "normal", "control", "user-defined", "unused", "byte", "unknown"},
     "padding": {"zero", "nonzero"},
+    "info": {"stats"},  # "`quantization` (as in `stats`)"
     "resize": {"grow", "shrink", "unchanged", "stats", "new_rows_init"},
     "undertrained": {"given", "seeded", "input", "head"},
 }

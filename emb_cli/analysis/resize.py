@@ -235,10 +235,10 @@ def _tensor_chunks(ref: TensorRef) -> Iterable[tuple[int, np.ndarray]]:
 
 
 def tokenizer_fit(source: TableSource, requested: int, final: int) -> TokenizerFit | None:
-    tok = source.tokenizer()
-    if tok is None:
+    vocab = source.vocab()
+    if vocab is None:
         return None
-    size = int(tok.get_vocab_size(with_added_tokens=True))
+    size = vocab.size
     rows = source.info.vocab_size
     new_ids = max(0, requested - size)
     inside = max(0, min(requested, rows) - size)

@@ -35,26 +35,12 @@ NAMES = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt")
 
 @cache
 def read_meta(name: str) -> dict[str, Any]:
-    """Every key of the file, arrays as Python lists, read with gguf's GGUFReader."""
-    import numpy as np
-    from gguf import GGUFReader, GGUFValueType
+    """Every key of the file, arrays as Python lists, read with emb's header reader
+    (tests/sources/test_gguf_header.py checks it against gguf's GGUFReader key by key)."""
+    from emb_cli.sources.gguf_header import GGUFArray, read_gguf_header
 
-    reader = GGUFReader(DATA / f"ggml-vocab-{name}.gguf")
-    meta: dict[str, Any] = {}
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF."):
-            continue
-        kind = field.types[0]
-        parts = [field.parts[i] for i in field.data]
-        if kind == GGUFValueType.ARRAY and field.types[-1] == GGUFValueType.STRING:
-            meta[key] = [bytes(p).decode("utf-8") for p in parts]
-        elif kind == GGUFValueType.ARRAY:
-            meta[key] = np.concatenate(parts).tolist() if parts else []
-        elif kind == GGUFValueType.STRING:
-            meta[key] = bytes(parts[0]).decode("utf-8")
-        else:
-            meta[key] = parts[0].tolist()[0]
-    return meta
+    header = read_gguf_header(DATA / f"ggml-vocab-{name}.gguf")
+    return {k: v.values() if isinstance(v, GGUFArray) else v for k, v in header.kv.items()}
 
 
 @cache
@@ -369,3 +355,25 @@ def test_sentencepiece_without_scores_or_types() -> None:
     # without a token_type array "<s>" is a normal token, so llama.cpp renders it, and only
     # the first piece loses its prefix space
     assert tok.decode([1, 5, 6]) == "<s> ab"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_checkpoint_path_gives_llama_cpps_ids(name: str) -> None:
+    """What `emb tokenize` and `lookup --text` run: the source opened from the file."""
+    from emb_cli.sources.resolve import open_checkpoint_source
+
+    source = open_checkpoint_source(str(DATA / f"ggml-vocab-{name}.gguf"), tokenizer_only=True)
+    tok = source.tokenizer()
+    assert tok is not None
+    for text, want in cases(name):
+        assert tok.encode(text, add_special_tokens=False).ids == want, text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_emb_tokenize_on_each_file(emb: Any, name: str, tmp_path: Path) -> None:
+    text, want = next((t, i) for t, i in cases(name) if len(i) > 3)
+    path = tmp_path / "text.txt"
+    path.write_text(text, encoding="utf-8")
+    doc = emb.json("tokenize", "--from", str(DATA / f"ggml-vocab-{name}.gguf"), "--file", str(path))
+    assert doc["ids"] == want and doc["count"] == len(want)
+    assert len(doc["tokens"]) == len(want) and len(doc["token_types"]) == len(want)

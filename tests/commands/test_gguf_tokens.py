@@ -1,0 +1,124 @@
+"""GGUF files as llama.cpp users hold them: token strings and types, --text through the
+file's own tokenizer, vocab-only files, and GGUF over HTTP ranges."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.helpers import assert_refused
+from tests.sources.test_gguf_tokenizer import DATA, cases, ids
+from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
+
+VOCAB = DATA / "ggml-vocab-gpt-2.gguf"
+DIM = 8
+
+
+def with_table(src: Path, dest: Path, output: bool = False) -> np.ndarray:
+    """A copy of a vocab-only file with a token_embd table (and an output head) added."""
+    import gguf
+
+    from emb_cli.sources.gguf_header import GGUFArray, read_gguf_header
+
+    header = read_gguf_header(src)
+    arch = header.str_value("general.architecture") or "gpt2"
+    w = gguf.GGUFWriter(str(dest), arch)
+    for key, value in header.kv.items():
+        if key in ("general.architecture",):
+            continue
+        if isinstance(value, GGUFArray):
+            w.add_array(key, value.values())
+        else:
+            w.add_key_value(key, value, gguf.GGUFValueType(header.types[key]))
+    n = len(header.array("tokenizer.ggml.tokens") or [])
+    table = np.random.default_rng(0).normal(0, 0.02, (n, DIM)).astype(np.float32)
+    w.add_tensor("token_embd.weight", table)
+    if output:
+        w.add_tensor("output.weight", table * 2)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return table
+
+
+@pytest.fixture(scope="module")
+def gpt2_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    path = tmp_path_factory.mktemp("gg") / "gpt2-tiny.gguf"
+    return path, with_table(VOCAB, path)
+
+
+def test_lookup_shows_tokens_and_types(emb: Any, gpt2_gguf: tuple[Path, np.ndarray]) -> None:
+    path, table = gpt2_gguf
+    doc = emb.json("lookup", "15496", "50256", "--from", str(path))
+    assert doc["tokens"] == ["Hello", "<|endoftext|>"]
+    assert doc["token_types"] == ["normal", "control"]
+    assert np.array(doc["vectors"], np.float32).tobytes() == table[[15496, 50256]].tobytes()
+
+
+def test_lookup_text_uses_the_files_tokenizer(emb: Any, gpt2_gguf: tuple[Path, np.ndarray]) -> None:
+    path, table = gpt2_gguf
+    text, want = next((t, i) for t, i in cases("gpt-2") if len(i) > 3)
+    assert ids("gpt-2", text) == want  # llama.cpp's ids
+    doc = emb.json("lookup", "--text", text, "--from", str(path))
+    assert doc["ids"] == want
+    assert np.array(doc["vectors"], np.float32).tobytes() == table[want].tobytes()
+    nb = emb.json("neighbors", "--text", "Hello", "--from", str(path), "-k", "3")
+    assert nb["queries"][0]["terms"][0]["ids"] == [15496]
+
+
+def test_vocab_only_file(emb: Any) -> None:
+    doc = emb.json("info", str(VOCAB))
+    assert doc["tensor_count"] == 0 and doc["tensors"] == []
+    tk = doc["tokenizer"]
+    assert (tk["model"], tk["pre"], tk["tokens"]) == ("gpt2", "gpt-2", 50257)
+    assert tk["merges"] == 50000 and tk["token_types"] is True
+    assert tk["special_tokens"]["eos_token"] == {
+        "id": 50256,
+        "token": "<|endoftext|>",
+        "type": "control",
+    }
+    r = emb("info", str(VOCAB), ok=True)
+    assert "no tensors" in r.stdout and "50,257 tokens" in r.stdout
+    for argv in (["lookup", "1"], ["init-stats"], ["tie"], ["stats"]):
+        assert_refused(emb(*argv, "--from", str(VOCAB)), "holds a tokenizer only")
+
+
+def test_tie_reason_says_what_the_file_holds(emb: Any, tmp_path: Path) -> None:
+    path = tmp_path / "two.gguf"
+    with_table(VOCAB, path, output=True)
+    doc = emb.json("tie", "--from", str(path))
+    assert doc["config_tied_source"] == "gguf: output.weight stored"
+    assert doc["verdict"] == "untied"
+    one = tmp_path / "one.gguf"
+    with_table(VOCAB, one)
+    assert emb.json("tie", "--from", str(one))["config_tied_source"] == (
+        "gguf: output.weight absent"
+    )
+
+
+def test_remote_gguf_by_ranges(
+    emb: Any,
+    server: Server,  # noqa: F811
+    gpt2_gguf: tuple[Path, np.ndarray],
+) -> None:
+    path, table = gpt2_gguf
+    folder = server.root / "gguf"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(path, folder / "m.gguf")
+    server.clear()
+    url = server.url("files/gguf/m.gguf")
+    r = emb("lookup", "15496", "--from", url, "--json", "--verbose")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["tokens"] == ["Hello"]
+    assert np.array(doc["vectors"], np.float32).tobytes() == table[[15496]].tobytes()
+    assert "fetched" in r.stderr
+    size = (folder / "m.gguf").stat().st_size
+    fetched = int(r.stderr.split("fetched ")[1].split(" bytes")[0].replace(",", ""))
+    assert fetched < size  # the header and one row, not the file
