@@ -48,6 +48,8 @@ TOKEN_TYPES = {
     5: "unused",
     6: "byte",
 }
+# Up to this many ids are decoded one by one; more decode the whole array at once.
+FEW = 64
 SPECIAL_KEYS = ("bos", "eos", "unk", "sep", "pad", "cls", "mask", "eot", "eom")
 
 DIR_FILES: tuple[tuple[int, str], ...] = ()
@@ -119,10 +121,23 @@ class GGUFVocab:
         return [TOKEN_TYPES.get(int(t), f"type-{int(t)}") for t in arr.numpy().tolist()]
 
     def tokens(self, ids: Sequence[int]) -> list[str | None]:
+        if len(ids) <= FEW and "_tokens" not in self.__dict__:
+            picked = self._tokens_array.strings_at(ids)
+            return [picked.get(i) for i in ids]
         toks = self._tokens
         return [toks[i] if 0 <= i < len(toks) else None for i in ids]
 
     def types(self, ids: Sequence[int]) -> list[str] | None:
+        arr = self._types_array
+        if len(ids) <= FEW and "_types" not in self.__dict__:
+            if arr is None or len(arr) != self.size:
+                return None
+            return [
+                TOKEN_TYPES.get(int(arr.get(i)), f"type-{arr.get(i)}")  # type: ignore[arg-type]
+                if 0 <= i < self.size
+                else "unknown"
+                for i in ids
+            ]
         types = self._types
         if types is None:
             return None

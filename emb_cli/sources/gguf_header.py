@@ -22,7 +22,7 @@ Layout (little-endian; GGUF v2 and v3 are the same):
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -207,6 +207,25 @@ class GGUFArray:
             ]
             return value
         return self.head(i + 1, errors)[i]
+
+    def strings_at(self, ids: Sequence[int], errors: str = "replace") -> dict[int, str]:
+        """A few elements of a string array by index, walking lengths up to the largest
+        (no numpy, no decode of the others): info's special tokens in ~10 ms of 128k."""
+        if self.type != STRING:
+            raise TypeError(f"{self.key} is an array of {self.type_name}, not of strings")
+        want = {i for i in ids if 0 <= i < self.count}
+        out: dict[int, str] = {}
+        if not want:
+            return out
+        data, unpack, pos = self._blob.data, _U64.unpack_from, self.offset
+        last = max(want)
+        for i in range(last + 1):
+            (length,) = unpack(data, pos)
+            pos += 8
+            if i in want:
+                out[i] = data[pos : pos + length].decode("utf-8", errors)
+            pos += length
+        return out
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, int):
