@@ -67,7 +67,9 @@ def test_pipe_prints_whole_numbers_unstyled() -> None:
     # 16 bytes/param x 822,083,584 params (table + untied head), whole, on one line each
     assert r.stdout.count("13,153,337,344") == 2
     first = r.stdout.splitlines()[0]
-    assert first == "flags: 100,352 x 4,096 float32, pad 0 (default), untied, init normal(0, 0.02), seed 42"
+    assert first == (
+        "flags: 100,352 x 4,096 float32, pad 0 (default), untied, init normal(0, 0.02), seed 42"
+    )
     assert all(line == line.rstrip() for line in r.stdout.splitlines())
 
 

@@ -112,12 +112,7 @@ def tsv_cell(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     text = repr(v) if isinstance(v, float) else str(v)
-    return (
-        text.replace("\\", "\\\\")
-        .replace("\t", "\\t")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-    )
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def clean(obj: Any) -> Any:

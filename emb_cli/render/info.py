@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 def render_info(r: InfoReport) -> None:
     c = out()
-    c.print(f"{r.kind} {r.path}: {r.tensor_count:,} tensors")
+    c.print(
+        f"{r.kind} {r.path}: {r.tensor_count:,} tensors, "
+        f"{len(r.tensors):,} embedding-related listed"
+    )
     t = Table()
     for col in ("tensor", "role", "dtype", "shape", "bytes", "file"):
         t.add_column(col, justify="right" if col == "bytes" else "left", overflow="fold")
