@@ -111,6 +111,16 @@ VerboseOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document (keys in the README).")
 ]
+TsvOpt = Annotated[
+    bool,
+    typer.Option("--tsv", help="Print the rows tab-separated, one header line (for cut/awk)."),
+]
+
+
+def check_tsv(json_: bool, tsv: bool) -> None:
+    if json_ and tsv:
+        raise UsageError("pass either --json or --tsv, not both")
+
 
 _SOURCE_PARAMS = {
     "from_": FromOpt,

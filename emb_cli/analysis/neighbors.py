@@ -44,7 +44,7 @@ class Neighbor:
 @dataclass(frozen=True)
 class QueryResult:
     expression: str  # e.g. "king - man + woman", "[2293]"
-    ids: list[int]  # every id in the query (excluded from results unless asked)
+    ids: list[int]  # every id in the query, in token order (excluded unless asked)
     terms: list[dict[str, object]]  # {sign, ids, tokens, text}
     results: list[Neighbor]
 
@@ -172,7 +172,7 @@ def nearest(
         results.append(
             QueryResult(
                 expression=_expression(labels),
-                ids=sorted({i for t in q for i in t.ids}),
+                ids=list(dict.fromkeys(i for t in q for i in t.ids)),  # token order
                 terms=terms,
                 results=[
                     Neighbor(i, tokens[n] if tokens is not None else None, s)

@@ -115,6 +115,11 @@ def tsv_cell(v: object) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+def token_cell(token: str | None) -> str:
+    """A token as Python writes it ('▁the'); `-` for an id without one."""
+    return "-" if not token else repr(token)
+
+
 def clean(obj: Any) -> Any:
     """JSON has no NaN/Infinity: write null, and keep every finite float exact."""
     if isinstance(obj, float):
