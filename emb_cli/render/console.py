@@ -137,6 +137,11 @@ def print_json(report: Any) -> None:
     sys.stdout.write(json.dumps(clean(data), allow_nan=False) + "\n")
 
 
+def note(message: str) -> None:
+    """A line for the user on stderr (what was written where), never on stdout."""
+    err().print(message)
+
+
 def warn(message: str) -> None:
     err().print(Text(f"Warning: {message}", style="yellow"))
 
