@@ -6,10 +6,11 @@ Each command declares its own options and gets the table-source ones appended by
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -108,6 +109,10 @@ VerboseOpt = Annotated[
         rich_help_panel=SRC,
     ),
 ]
+PathVerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", help="A remote source: print bytes and requests fetched to stderr."),
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document (keys in the README).")
 ]
@@ -179,20 +184,32 @@ def with_source(fn: F) -> F:
     def wrapper(**kw: Any) -> Any:
         verbose = kw.pop("verbose")
         src = _source_args(kw)
-        if not is_remote(src.from_):
+        with fetch_report(verbose, src.from_):
             return fn(src=src, **kw)
-        from emb_cli.sources.remote import FETCHED, reset_fetched
-
-        reset_fetched()
-        try:
-            return fn(src=src, **kw)
-        finally:
-            if verbose:  # stderr, after the result: stdout stays one document
-                sys.stderr.write(FETCHED.line() + "\n")
 
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def fetch_report(verbose: bool, *paths: str | None) -> Iterator[None]:
+    """--verbose: after a command that read a remote source, `fetched N bytes in M requests`
+    on stderr (stdout stays one document). Nothing when no byte came: a fetch that failed
+    at once leaves only its error line."""
+    if not any(is_remote(p) for p in paths):
+        yield
+        return
+    from emb_cli.sources.remote import FETCHED, reset_fetched
+
+    reset_fetched()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        if verbose and (ok or FETCHED.bytes > 0):
+            sys.stderr.write(FETCHED.line() + "\n")
 
 
 def parse_ids(raw: list[str] | None) -> list[int]:

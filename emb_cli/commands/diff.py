@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TsvOpt, check_tsv, finish
+from emb_cli.options import JsonOpt, PathVerboseOpt, TsvOpt, check_tsv, fetch_report, finish
 
 
 def diff(
@@ -39,6 +39,7 @@ def diff(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the tables differ.")] = False,
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
+    verbose: PathVerboseOpt = False,
 ) -> None:
     """Compare two embedding tables row by row: shape, dtype, changed rows, most changed ids.
 
@@ -53,12 +54,13 @@ def diff(
     check_tsv(json_, tsv)
     check_top(k)
     check_diff_args(b is not None, init, tensor_b is not None, seed is not None)
-    src_a = open_checkpoint_source(a, tensor_a)
-    if b is not None:
-        report = diff_tables(src_a, open_checkpoint_source(b, tensor_b), k)
-    else:
-        # the init is the "before" side, the checkpoint the "after"
-        report = diff_tables(open_init_twin(src_a, a, seed), src_a, k, notes=[INIT_NOTE])
+    with fetch_report(verbose, a, b):
+        src_a = open_checkpoint_source(a, tensor_a)
+        if b is not None:
+            report = diff_tables(src_a, open_checkpoint_source(b, tensor_b), k)
+        else:
+            # the init is the "before" side, the checkpoint the "after"
+            report = diff_tables(open_init_twin(src_a, a, seed), src_a, k, notes=[INIT_NOTE])
     print_json(report) if json_ else tsv_diff(report) if tsv else render_diff(report)
     if check:
         finish(not report.differ)

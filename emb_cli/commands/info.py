@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TensorOpt, TsvOpt, check_tsv, source_path_help
+from emb_cli.options import (
+    JsonOpt,
+    PathVerboseOpt,
+    TensorOpt,
+    TsvOpt,
+    check_tsv,
+    fetch_report,
+    source_path_help,
+)
 
 
 def info(
@@ -14,6 +22,7 @@ def info(
     tensor: TensorOpt = None,
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
+    verbose: PathVerboseOpt = False,
 ) -> None:
     """List a checkpoint's embedding tensors, config and tokenizer facts (headers only).
 
@@ -25,5 +34,6 @@ def info(
     from emb_cli.sources.resolve import open_checkpoint_source
 
     check_tsv(json_, tsv)
-    report = checkpoint_info(open_checkpoint_source(path, tensor))
+    with fetch_report(verbose, path):
+        report = checkpoint_info(open_checkpoint_source(path, tensor))
     print_json(report) if json_ else tsv_info(report) if tsv else render_info(report)
