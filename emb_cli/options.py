@@ -55,8 +55,23 @@ TensorOpt = Annotated[
         "--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC
     ),
 ]
+
+
+def complete_preset(incomplete: str) -> list[str]:
+    """`--preset <TAB>`: the shipped preset names, not file names."""
+    from emb_cli.sources.spec import preset_names
+
+    return [name for name in preset_names() if name.startswith(incomplete)]
+
+
 PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="A preset from `emb presets`.", rich_help_panel=SRC)
+    str | None,
+    typer.Option(
+        "--preset",
+        help="A preset from `emb presets`.",
+        rich_help_panel=SRC,
+        autocompletion=complete_preset,
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
