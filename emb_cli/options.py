@@ -40,6 +40,13 @@ class BuildDtype(StrEnum):
 
 
 SRC = "Table source"
+
+
+def _choices(enum: type[StrEnum]) -> str:
+    # spaces let the help wrap between choices, never inside one (`float 16`)
+    return "<" + " | ".join(m.value for m in enum) + ">"
+
+
 # str, not Path: Path("https://host/f") collapses the "//"; resolve makes local ones Paths.
 FromOpt = Annotated[
     str | None,
@@ -99,14 +106,25 @@ SeedOpt = Annotated[
 ]
 DtypeOpt = Annotated[
     BuildDtype | None,
-    typer.Option("--dtype", help="Cast after the fp32 init.", rich_help_panel=SRC),
+    typer.Option(
+        "--dtype",
+        help="Cast after the fp32 init.",
+        rich_help_panel=SRC,
+        metavar=_choices(BuildDtype),
+    ),
 ]
 TieOpt = Annotated[
     bool | None,
     typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC),
 ]
 InitOpt = Annotated[
-    InitScheme | None, typer.Option("--init", help="Init recipe (see README).", rich_help_panel=SRC)
+    InitScheme | None,
+    typer.Option(
+        "--init",
+        help="Init recipe (see README).",
+        rich_help_panel=SRC,
+        metavar=_choices(InitScheme),
+    ),
 ]
 LowOpt = Annotated[
     float | None,

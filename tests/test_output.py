@@ -126,3 +126,11 @@ def test_a_closed_pipe_exits_141_quietly(args: tuple[str, ...]) -> None:
         os.close(write_end)
     assert r.returncode == EXIT_BROKEN_PIPE == 141, r.stderr
     assert r.stderr == ""
+
+
+def test_help_never_splits_a_choice() -> None:
+    r = piped("stats", "--help", COLUMNS="80")
+    assert r.returncode == 0, r.stderr
+    words = set(r.stdout.replace("│", " ").replace("<", " ").replace(">", " ").split())
+    for choice in ("float32", "bfloat16", "float16", "torch-default", "xavier-uniform"):
+        assert choice in words, (choice, r.stdout)
