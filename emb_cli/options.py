@@ -226,7 +226,7 @@ def with_source(fn: F) -> F:
 
 
 @contextlib.contextmanager
-def fetch_report(verbose: bool, *paths: str | None) -> Iterator[None]:
+def fetch_report(verbose: bool, *paths: Path | str | None) -> Iterator[None]:
     """--verbose: after a command that read a remote source, `fetched N bytes in M requests`
     on stderr (stdout stays one document). Nothing when no byte came: a fetch that failed
     at once leaves only its error line."""

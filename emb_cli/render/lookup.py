@@ -76,7 +76,7 @@ def render_batch(r: BatchLookupResult, full: bool) -> None:
 def tsv_lookup(r: LookupResult) -> None:
     """pos, id, token, norm, then one column per value (v0 ... v{D-1}), full precision."""
     header = ["pos", "id", "token", "norm", *(f"v{j}" for j in range(r.shape[2]))]
-    tokens = r.tokens or [None] * len(r.ids)
+    tokens: list[str | None] = list(r.tokens) if r.tokens is not None else [None] * len(r.ids)
     print_tsv(
         header,
         [
