@@ -134,3 +134,13 @@ def test_help_never_splits_a_choice() -> None:
     words = set(r.stdout.replace("│", " ").replace("<", " ").replace(">", " ").split())
     for choice in ("float32", "bfloat16", "float16", "torch-default", "xavier-uniform"):
         assert choice in words, (choice, r.stdout)
+
+
+def test_terminal_keeps_tensor_names_whole(minilm_dir: Path) -> None:
+    text = ANSI.sub("", in_terminal("info", str(minilm_dir), columns=100))
+    for name in (
+        "embeddings.position_embeddings.weight",
+        "embeddings.token_type_embeddings.weight",
+    ):
+        assert name in text, text
+    assert "46,881,792" in text
