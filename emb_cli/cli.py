@@ -162,4 +162,9 @@ for _name, _fn, _kw in COMMANDS:
 
 
 def main() -> None:
+    if os.environ.get("NO_COLOR", "") != "":
+        # https://no-color.org: the help and usage errors drop bold and italic too
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None
     app()

@@ -144,3 +144,8 @@ def test_terminal_keeps_tensor_names_whole(minilm_dir: Path) -> None:
     ):
         assert name in text, text
     assert "46,881,792" in text
+
+
+def test_no_color_help_has_no_styles() -> None:
+    assert ANSI.search(in_terminal("stats", "--help", columns=100))
+    assert not ANSI.search(in_terminal("stats", "--help", columns=100, NO_COLOR="1"))
