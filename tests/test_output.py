@@ -149,3 +149,9 @@ def test_terminal_keeps_tensor_names_whole(minilm_dir: Path) -> None:
 def test_no_color_help_has_no_styles() -> None:
     assert ANSI.search(in_terminal("stats", "--help", columns=100))
     assert not ANSI.search(in_terminal("stats", "--help", columns=100, NO_COLOR="1"))
+
+
+def test_an_id_without_a_token_prints_a_dash() -> None:
+    from emb_cli.render.console import token_cell
+
+    assert [token_cell(t) for t in (None, "", "▁the", "[PAD]")] == ["-", "-", "'▁the'", "'[PAD]'"]
