@@ -6,6 +6,7 @@ one module each, and are listed in COMMANDS below.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -38,8 +39,37 @@ _CLICK_EXCEPTION: type[Exception] = next(
 )
 
 
+# The reader of stdout went away (`emb lookup ... | head -1`): what a shell reports for a
+# process killed by SIGPIPE, 128 + 13. Not 1 (a failed check) nor 2 (bad input).
+EXIT_BROKEN_PIPE = 141
+
+
+class _ReaderGone(Exception):
+    """stdout's reader closed the pipe; carried past Click, which would exit 1 for it."""
+
+
+def _quiet_stdout() -> None:
+    # Whatever is still buffered would fail again at exit: send it to devnull instead.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real fd (an in-process test runner)
+        pass
+
+
 class EmbGroup(TyperGroup):
     """One catch point: `Error: ...` on stderr, the documented exit code, no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise _ReaderGone from exc
+            raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
@@ -55,6 +85,9 @@ class EmbGroup(TyperGroup):
             rc = exc_any.exit_code
         except typer.Exit as exc:
             rc = exc.exit_code
+        except _ReaderGone:
+            _quiet_stdout()
+            rc = EXIT_BROKEN_PIPE
         except typer.Abort:
             rc = 1
         except EmbError as exc:
@@ -133,4 +166,9 @@ for _name, _fn, _kw in COMMANDS:
 
 
 def main() -> None:
+    if os.environ.get("NO_COLOR", "") != "":
+        # https://no-color.org: the help and usage errors drop bold and italic too
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None
     app()

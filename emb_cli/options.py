@@ -6,10 +6,11 @@ Each command declares its own options and gets the table-source ones appended by
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -39,6 +40,13 @@ class BuildDtype(StrEnum):
 
 
 SRC = "Table source"
+
+
+def _choices(enum: type[StrEnum]) -> str:
+    # spaces let the help wrap between choices, never inside one (`float 16`)
+    return "<" + " | ".join(m.value for m in enum) + ">"
+
+
 # str, not Path: Path("https://host/f") collapses the "//"; resolve makes local ones Paths.
 FromOpt = Annotated[
     str | None,
@@ -54,8 +62,23 @@ TensorOpt = Annotated[
         "--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC
     ),
 ]
+
+
+def complete_preset(incomplete: str) -> list[str]:
+    """`--preset <TAB>`: the shipped preset names, not file names."""
+    from emb_cli.sources.spec import preset_names
+
+    return [name for name in preset_names() if name.startswith(incomplete)]
+
+
 PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="A preset from `emb presets`.", rich_help_panel=SRC)
+    str | None,
+    typer.Option(
+        "--preset",
+        help="A preset from `emb presets`.",
+        rich_help_panel=SRC,
+        autocompletion=complete_preset,
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
@@ -83,14 +106,25 @@ SeedOpt = Annotated[
 ]
 DtypeOpt = Annotated[
     BuildDtype | None,
-    typer.Option("--dtype", help="Cast after the fp32 init.", rich_help_panel=SRC),
+    typer.Option(
+        "--dtype",
+        help="Cast after the fp32 init.",
+        rich_help_panel=SRC,
+        metavar=_choices(BuildDtype),
+    ),
 ]
 TieOpt = Annotated[
     bool | None,
     typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC),
 ]
 InitOpt = Annotated[
-    InitScheme | None, typer.Option("--init", help="Init recipe (see README).", rich_help_panel=SRC)
+    InitScheme | None,
+    typer.Option(
+        "--init",
+        help="Init recipe (see README).",
+        rich_help_panel=SRC,
+        metavar=_choices(InitScheme),
+    ),
 ]
 LowOpt = Annotated[
     float | None,
@@ -116,9 +150,23 @@ VerboseOpt = Annotated[
         rich_help_panel=SRC,
     ),
 ]
+PathVerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", help="A remote source: print bytes and requests fetched to stderr."),
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document (keys in the README).")
 ]
+TsvOpt = Annotated[
+    bool,
+    typer.Option("--tsv", help="Print the rows tab-separated, one header line (for cut/awk)."),
+]
+
+
+def check_tsv(json_: bool, tsv: bool) -> None:
+    if json_ and tsv:
+        raise UsageError("pass either --json or --tsv, not both")
+
 
 _SOURCE_PARAMS = {
     "from_": FromOpt,
@@ -179,22 +227,34 @@ def with_source(fn: F) -> F:
     def wrapper(**kw: Any) -> Any:
         verbose = kw.pop("verbose")
         src = _source_args(kw)
-        from emb_cli.sources.hub import looks_like_repo_id
-
-        if not is_remote(src.from_) and not looks_like_repo_id(src.from_):
+        with fetch_report(verbose, src.from_):
             return fn(src=src, **kw)
-        from emb_cli.sources.remote import FETCHED, reset_fetched
-
-        reset_fetched()
-        try:
-            return fn(src=src, **kw)
-        finally:
-            if verbose:  # stderr, after the result: stdout stays one document
-                sys.stderr.write(FETCHED.line() + "\n")
 
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def fetch_report(verbose: bool, *paths: Path | str | None) -> Iterator[None]:
+    """--verbose: after a command that read a remote source, `fetched N bytes in M requests`
+    on stderr (stdout stays one document). Nothing when no byte came: a fetch that failed
+    at once leaves only its error line."""
+    from emb_cli.sources.hub import looks_like_repo_id
+
+    if not any(is_remote(p) or looks_like_repo_id(p) for p in paths):
+        yield
+        return
+    from emb_cli.sources.remote import FETCHED, reset_fetched
+
+    reset_fetched()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        if verbose and (ok or FETCHED.bytes > 0):
+            sys.stderr.write(FETCHED.line() + "\n")
 
 
 def parse_ids(raw: list[str] | None) -> list[int]:

@@ -275,7 +275,7 @@ def test_valid_files_read_exactly(scratch: Path, base: tuple[dict[str, Any], byt
         with pytest.raises(EmbError, match="no scales"):
             open_checkpoint(path)
         return
-    source = LoadedSource(open_checkpoint(path), None, None, False)
+    source = LoadedSource(open_checkpoint(path), None, None, False, raw=True)  # ints too
     table = np.concatenate([b for _, b in source.chunks(4)])
     expected = reference(path, EMB)
     assert expected is not None

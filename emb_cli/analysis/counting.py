@@ -39,7 +39,8 @@ class CountReport:
     bytes: dict[str, int]  # that table in each dtype (int4 rounded up; no quant scales)
     tied: bool | None
     untied_head: dict[str, object]  # the table plus a separate LM head of the same shape
-    stored_params: int  # what this model stores: 1 table if tied, 2 if untied
+    has_lm_head: bool | None  # False: an encoder (architectures name no LM head, none stored)
+    stored_params: int  # what this model stores: 1 table if tied or no head, 2 if untied
     training: list[TrainingMemory]  # for stored_params
     # A quantized table as stored: scheme, bits, group_size, stored_nbytes (scales and
     # biases counted), bytes_per_param; None for a plain table.
@@ -76,9 +77,10 @@ def training_memory(params: int) -> list[TrainingMemory]:
     return [fp32, mixed]
 
 
-def count(info: TableInfo) -> CountReport:
+def count(info: TableInfo, has_lm_head: bool | None = None) -> CountReport:
+    """has_lm_head=False (ties.has_lm_head: an encoder) stores one table, whatever `tied`."""
     params = info.vocab_size * info.embed_dim
-    stored = params if info.tied else 2 * params
+    stored = params if info.tied or has_lm_head is False else 2 * params
     return CountReport(
         vocab_size=info.vocab_size,
         hidden_size=info.embed_dim,
@@ -86,6 +88,7 @@ def count(info: TableInfo) -> CountReport:
         bytes=bytes_by_dtype(params),
         tied=info.tied,
         untied_head={"params": 2 * params, "bytes": bytes_by_dtype(2 * params)},
+        has_lm_head=has_lm_head,
         stored_params=stored,
         training=training_memory(stored),
         quantization=info.quantization,

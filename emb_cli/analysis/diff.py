@@ -204,7 +204,7 @@ def diff_tables(
             cos = np.concatenate([cand_cos, p.cos])
             keep = np.union1d(_top(ids, _l2_key(l2), k), _top(ids, _cos_key(cos), k))
             cand_ids, cand_l2, cand_cos = ids[keep], l2[keep], cos[keep]
-    tok_src = a if a.vocab() is not None else b
+    tok_src = a if a.vocab(fetch=True) is not None else b
 
     def rows_of(order: np.ndarray) -> list[ChangedRow]:
         ids = [int(i) for i in cand_ids[order]]

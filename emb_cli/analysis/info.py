@@ -26,8 +26,8 @@ class TensorEntry:
 class InfoReport:
     path: str
     kind: str  # safetensors | sharded | hf-dir | gguf | torch
-    tensor_count: int
-    tensors: list[TensorEntry]  # embedding-related ones only
+    tensor_count: int  # every tensor in the checkpoint
+    tensors: list[TensorEntry]  # the embedding-related ones among them, and --tensor's
     embedding: str | None
     embedding_reason: str
     head: str | None
@@ -55,6 +55,8 @@ def checkpoint_info(source: TableSource) -> InfoReport:
     entries = []
     for name in facts.tensor_names:
         role = roles.classify(name)
+        if role is None and name == info.tensor_name:
+            role = roles.ROLE_INPUT  # chosen with --tensor: listed, whatever its name
         if role is None:
             continue
         t = source.tensor(name)

@@ -131,7 +131,7 @@ def _histogram(values: np.ndarray, bins: int = 24) -> Histogram:
 
 
 def _rows(source: TableSource, ids: list[int], norms: np.ndarray) -> list[RowRef]:
-    vocab = source.vocab()
+    vocab = source.vocab(fetch=True)  # the table is streamed: a tokenizer.json is small
     tokens = vocab.tokens(ids) if vocab is not None else [None] * len(ids)
     types = vocab.types(ids) if vocab is not None else None
     return [

@@ -44,7 +44,7 @@ class Neighbor:
 @dataclass(frozen=True)
 class QueryResult:
     expression: str  # e.g. "king - man + woman", "[2293]"
-    ids: list[int]  # every id in the query (excluded from results unless asked)
+    ids: list[int]  # every id in the query, in token order (excluded unless asked)
     terms: list[dict[str, object]]  # {sign, ids, tokens, text}
     results: list[Neighbor]
 
@@ -156,7 +156,7 @@ def nearest(
     items = ((s, b, vecs, q_norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk))
     for part in bounded_map(_block_top, items):
         best = [_merge(best[j], part[j], k) for j in range(len(queries))]
-    tok = source.vocab()
+    tok = source.vocab(fetch=True)
     results = []
     for j, q in enumerate(queries):
         ids, keys = best[j]
@@ -172,7 +172,7 @@ def nearest(
         results.append(
             QueryResult(
                 expression=_expression(labels),
-                ids=sorted({i for t in q for i in t.ids}),
+                ids=list(dict.fromkeys(i for t in q for i in t.ids)),  # token order
                 terms=terms,
                 results=[
                     Neighbor(i, tokens[n] if tokens is not None else None, s)

@@ -235,7 +235,7 @@ def _tensor_chunks(ref: TensorRef) -> Iterable[tuple[int, np.ndarray]]:
 
 
 def tokenizer_fit(source: TableSource, requested: int, final: int) -> TokenizerFit | None:
-    vocab = source.vocab()
+    vocab = source.vocab(fetch=True)
     if vocab is None:
         return None
     size = vocab.size

@@ -103,6 +103,26 @@ def _compare(a: TensorRef, b: TensorRef, all_rows: bool) -> Comparison:
     return Comparison(True, bitwise, max_diff, diff_rows, compared, False)
 
 
+def _shared_storage(a: TensorRef, b: TensorRef) -> bool:
+    """Whether the format says both views are one stored weight (a torch zip's single
+    `data/N` record: torch.save of a tied model stores it once). Formats without storage
+    sharing (safetensors refuses it) have no `storage_key`."""
+    ka, kb = getattr(a, "storage_key", None), getattr(b, "storage_key", None)
+    return ka is not None and ka == kb and tuple(a.shape) == tuple(b.shape)
+
+
+def has_lm_head(source: TableSource) -> bool | None:
+    """False for an encoder: its architectures name no LM-head class and no head tensor is
+    stored (then `tie` says no-head and `stats` counts one table); None when unknown."""
+    facts = source.facts
+    if facts.config is None:
+        return None
+    arch = _has_lm_head_arch(facts.config.architectures)
+    if arch is False and any(classify(n) == ROLE_HEAD for n in facts.tensor_names):
+        return True
+    return arch
+
+
 def _has_lm_head_arch(archs: Any) -> bool | None:
     if not isinstance(archs, list) or not archs:
         return None
@@ -144,14 +164,21 @@ def verify_tie(
         else:
             evidence.append("no LM head tensor stored")
         has_head_arch = _has_lm_head_arch(archs)
-        if has_head_arch is False:
+        if emb is not None and classify(emb.name) == ROLE_HEAD and tied is not False:
+            verdict = "tied"
+        elif has_head_arch is False:
             verdict = "no-head"
             evidence.append(f"architectures {archs}: an encoder without an LM head; nothing to tie")
         elif tied is False:
             verdict = "missing-head"
             evidence.append("config says untied, so the head should be stored and is not")
+        elif tied is None:
+            # a bare table: nothing says a head exists, so nothing says it is tied
+            verdict = "no-head"
+            evidence.append("no config and no head tensor: a bare table, nothing to tie")
         else:
             verdict = "tied"
+        if verdict == "tied":
             evidence.append("the head is the embedding: transformers re-ties it at load")
     else:
         assert emb is not None
@@ -172,7 +199,12 @@ def verify_tie(
                 ", "
                 f"max |diff| {cmp.max_abs_diff:.4g}"
             )
-        if cmp.bitwise_equal:
+        if _shared_storage(emb, head):
+            verdict = "tied"
+            evidence.append("one storage for both in the file: the weight is stored once")
+            if tied is False:
+                evidence.append("the config says untied, but the model was tied when saved")
+        elif cmp.bitwise_equal:
             verdict = "untied-identical" if tied is False else "tied-duplicated"
             if verdict == "tied-duplicated":
                 wasted = head.nbytes

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, finish
+from emb_cli.options import JsonOpt, PathVerboseOpt, TsvOpt, check_tsv, fetch_report, finish
 
 
 def diff(
@@ -38,6 +38,8 @@ def diff(
     k: Annotated[int, typer.Option("-k", "--top", help="How many most-changed ids to list.")] = 10,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the tables differ.")] = False,
     json_: JsonOpt = False,
+    tsv: TsvOpt = False,
+    verbose: PathVerboseOpt = False,
 ) -> None:
     """Compare two embedding tables row by row: shape, dtype, changed rows, most changed ids.
 
@@ -46,17 +48,19 @@ def diff(
     from emb_cli.analysis.common import check_top
     from emb_cli.analysis.diff import INIT_NOTE, check_diff_args, diff_tables
     from emb_cli.render.console import print_json
-    from emb_cli.render.diff import render_diff
+    from emb_cli.render.diff import render_diff, tsv_diff
     from emb_cli.sources.resolve import open_checkpoint_source, open_init_twin
 
+    check_tsv(json_, tsv)
     check_top(k)
     check_diff_args(b is not None, init, tensor_b is not None, seed is not None)
-    src_a = open_checkpoint_source(a, tensor_a)
-    if b is not None:
-        report = diff_tables(src_a, open_checkpoint_source(b, tensor_b), k)
-    else:
-        # the init is the "before" side, the checkpoint the "after"
-        report = diff_tables(open_init_twin(src_a, a, seed), src_a, k, notes=[INIT_NOTE])
-    print_json(report) if json_ else render_diff(report)
+    with fetch_report(verbose, a, b):
+        src_a = open_checkpoint_source(a, tensor_a)
+        if b is not None:
+            report = diff_tables(src_a, open_checkpoint_source(b, tensor_b), k)
+        else:
+            # the init is the "before" side, the checkpoint the "after"
+            report = diff_tables(open_init_twin(src_a, a, seed), src_a, k, notes=[INIT_NOTE])
+    print_json(report) if json_ else tsv_diff(report) if tsv else render_diff(report)
     if check:
         finish(not report.differ)

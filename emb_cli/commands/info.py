@@ -6,13 +6,23 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TensorOpt, source_path_help
+from emb_cli.options import (
+    JsonOpt,
+    PathVerboseOpt,
+    TensorOpt,
+    TsvOpt,
+    check_tsv,
+    fetch_report,
+    source_path_help,
+)
 
 
 def info(
     path: Annotated[str, typer.Argument(help=source_path_help())],
     tensor: TensorOpt = None,
     json_: JsonOpt = False,
+    tsv: TsvOpt = False,
+    verbose: PathVerboseOpt = False,
 ) -> None:
     """List a checkpoint's embedding tensors, config and tokenizer facts (headers only).
 
@@ -20,8 +30,10 @@ def info(
     """
     from emb_cli.analysis.info import checkpoint_info
     from emb_cli.render.console import print_json
-    from emb_cli.render.info import render_info
+    from emb_cli.render.info import render_info, tsv_info
     from emb_cli.sources.resolve import open_checkpoint_source
 
-    report = checkpoint_info(open_checkpoint_source(path, tensor, tokenizer_only=True))
-    print_json(report) if json_ else render_info(report)
+    check_tsv(json_, tsv)
+    with fetch_report(verbose, path):
+        report = checkpoint_info(open_checkpoint_source(path, tensor, tokenizer_only=True))
+    print_json(report) if json_ else tsv_info(report) if tsv else render_info(report)

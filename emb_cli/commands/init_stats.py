@@ -26,8 +26,12 @@ def init_stats(
         bool, typer.Option("--no-hist", help="Leave out the terminal histograms.")
     ] = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write a PNG figure (needs matplotlib).")
+        Path | None,
+        typer.Option("--plot", help="Write a .png/.svg/.pdf figure (needs matplotlib)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Let --plot replace an existing file.")
+    ] = False,
     json_: JsonOpt = False,
     *,
     src: SourceArgs,
@@ -37,14 +41,20 @@ def init_stats(
     Example: emb init-stats --preset gpt2
     """
     from emb_cli.analysis.init_stats import contradicts, init_stats
+    from emb_cli.errors import UsageError
     from emb_cli.render.console import print_json
     from emb_cli.render.init_stats import render_init_stats
 
+    if plot is not None and (plot.exists() or plot.is_symlink()) and not force:
+        # checked before the pass over the table: a refusal costs nothing
+        raise UsageError(f"--plot: {plot} already exists; pass --force to replace it")
     report = init_stats(open_source(src))
     if plot is not None:
+        from emb_cli.render.console import note
         from emb_cli.render.plot import write_plot
 
         write_plot(report, plot)
+        note(f"wrote {plot}")  # stderr: stdout stays the result (one JSON document)
     print_json(report) if json_ else render_init_stats(report, histograms=not no_hist)
     if expect is not None:
         finish(not contradicts(report, expect.value))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, open_source, parse_ids, with_source
+from emb_cli.options import JsonOpt, TsvOpt, check_tsv, open_source, parse_ids, with_source
 from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
 
 
@@ -39,6 +39,7 @@ def lookup(
         bool, typer.Option("--full", help="Show every value (default: shortened like torch).")
     ] = False,
     json_: JsonOpt = False,
+    tsv: TsvOpt = False,
     *,
     src: SourceArgs,
 ) -> None:
@@ -49,8 +50,9 @@ def lookup(
     from emb_cli.analysis.lookup import encode_text, lookup_batch, lookup_rows
     from emb_cli.errors import UsageError
     from emb_cli.render.console import print_json
-    from emb_cli.render.lookup import render_batch, render_lookup
+    from emb_cli.render.lookup import render_batch, render_lookup, tsv_batch, tsv_lookup
 
+    check_tsv(json_, tsv)
     source = open_source(src)
     token_ids = parse_ids(ids)
     if text is not None:
@@ -62,7 +64,7 @@ def lookup(
                 "pass ids either as arguments/--text/--ids or as --batch sequences, not both"
             )
         result = lookup_batch(source, [parse_ids([seq]) for seq in batch])
-        print_json(result) if json_ else render_batch(result, full)
+        print_json(result) if json_ else tsv_batch(result) if tsv else render_batch(result, full)
         return
     report = lookup_rows(source, token_ids)
-    print_json(report) if json_ else render_lookup(report, full)
+    print_json(report) if json_ else tsv_lookup(report) if tsv else render_lookup(report, full)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, open_source, parse_ids, with_source
+from emb_cli.options import JsonOpt, TsvOpt, check_tsv, open_source, parse_ids, with_source
 from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
 
 
@@ -59,6 +59,7 @@ def neighbors(
         typer.Option("--include-query", help="Keep the query's own tokens in the results."),
     ] = False,
     json_: JsonOpt = False,
+    tsv: TsvOpt = False,
     *,
     src: SourceArgs,
 ) -> None:
@@ -70,8 +71,9 @@ def neighbors(
     from emb_cli.analysis.lookup import encode_text
     from emb_cli.analysis.neighbors import build_queries, nearest
     from emb_cli.render.console import print_json
-    from emb_cli.render.neighbors import render_neighbors
+    from emb_cli.render.neighbors import render_neighbors, tsv_neighbors
 
+    check_tsv(json_, tsv)
     check_top(k)
     source = open_source(src)
     seq = parse_ids(ids)
@@ -87,4 +89,4 @@ def neighbors(
         ids_given=bool(ids),
     )
     report = nearest(source, queries, metric.value, k, exclude_query=not include_query)
-    print_json(report) if json_ else render_neighbors(report)
+    print_json(report) if json_ else tsv_neighbors(report) if tsv else render_neighbors(report)

@@ -13,11 +13,13 @@ def stats(json_: JsonOpt = False, *, src: SourceArgs) -> None:
     Example: emb stats --vocab 100352 --dim 4096
     """
     from emb_cli.analysis.counting import count
+    from emb_cli.analysis.ties import has_lm_head
     from emb_cli.render.console import print_json
     from emb_cli.render.stats import render_count
     from emb_cli.sources.resolve import resolve_spec
 
     if src.from_ is None:
         resolve_spec(src)  # validate sizes without building anything
-    report = count(open_source(src).info)
+    source = open_source(src)
+    report = count(source.info, has_lm_head(source))
     print_json(report) if json_ else render_count(report)

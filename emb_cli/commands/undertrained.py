@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, finish, open_source, parse_ids, with_source
+from emb_cli.options import (
+    JsonOpt,
+    TsvOpt,
+    check_tsv,
+    finish,
+    open_source,
+    parse_ids,
+    with_source,
+)
 from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
 
 
@@ -19,6 +27,7 @@ def undertrained(
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when any row is flagged.")] = False,
     json_: JsonOpt = False,
+    tsv: TsvOpt = False,
     *,
     src: SourceArgs,
 ) -> None:
@@ -28,11 +37,15 @@ def undertrained(
     """
     from emb_cli.analysis.undertrained import find_undertrained
 
+    check_tsv(json_, tsv)
     ref = parse_ids(reference) if reference is not None else None
     report = find_undertrained(open_source(src), top=top, reference=ref)
     from emb_cli.render.console import print_json
-    from emb_cli.render.undertrained import render_undertrained
+    from emb_cli.render.undertrained import render_undertrained, tsv_undertrained
 
-    print_json(report) if json_ else render_undertrained(report)
+    if json_:
+        print_json(report)
+    else:
+        tsv_undertrained(report) if tsv else render_undertrained(report)
     if check:
         finish(report.flagged == 0)

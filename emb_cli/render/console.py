@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -26,13 +29,95 @@ TORCH_THRESHOLD = 1000
 TORCH_EDGEITEMS = 3
 
 
-def out() -> Console:
+# Piped or redirected output is never wrapped or cut: a width no line reaches.
+PIPE_WIDTH = 1_000_000
+
+
+def _no_style() -> bool:
+    # https://no-color.org: any non-empty NO_COLOR turns off all styling, bold included
+    return os.environ.get("NO_COLOR", "") != ""
+
+
+class _Console(Console):
+    """rich's Console whose tables never fold a number: right-aligned (numeric) columns do
+    not wrap, text columns fold at spaces first; a table that cannot fit the terminal even
+    so is printed at its minimum width and the terminal wraps its long lines."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if len(objects) == 1 and isinstance(objects[0], Table) and not kwargs:
+            t = objects[0]
+            for col in t.columns:
+                col.no_wrap = col.justify == "right"
+                col.overflow = "fold"
+                words = [w for cell in (col.header, *col.cells) for w in str(cell).split()]
+                # a text column may wrap between words, never below its longest one
+                col.min_width = max((cell_len(w) for w in words), default=None)
+            if self.is_terminal:
+                need = self.measure(t, options=self.options.update_width(PIPE_WIDTH)).minimum
+                if need > self.width:
+                    width = self.width
+                    self.width = need  # print(width=) is capped at the console's width
+                    try:
+                        super().print(t, crop=False)
+                    finally:
+                        self.width = width
+                    return
+        if self.is_terminal:
+            super().print(*objects, **kwargs)
+            return
+        # a pipe: the same text without the spaces that pad cells out to their column
+        with self.capture() as cap:
+            super().print(*objects, **kwargs)
+        text = cap.get()
+        self.file.write("\n".join(line.rstrip() for line in text.split("\n")))
+        self.file.flush()
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
     # markup=False: token strings such as "[/b]" or "[PAD]" are data, not rich markup.
-    return Console(highlight=False, soft_wrap=False, markup=False)
+    # color_system=None writes no escape codes at all (no_color still emits bold).
+    return _Console(
+        stderr=stderr,
+        highlight=False,
+        soft_wrap=not tty,
+        markup=False,
+        emoji=False,
+        width=None if tty else PIPE_WIDTH,
+        color_system="auto" if tty and not _no_style() else None,
+    )
+
+
+def out() -> Console:
+    """stdout: a terminal gets tables fitted to its width; a pipe gets whole lines, unstyled."""
+    return _console(stderr=False)
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False, markup=False)
+    return _console(stderr=True)
+
+
+def print_tsv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """One header line, then tab-separated rows for cut/awk/sort; see `tsv_cell`."""
+    lines = ["\t".join(header)]
+    lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def tsv_cell(v: object) -> str:
+    """None is empty; floats in full (repr round-trips); \\, tab, newline, CR escaped."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    text = repr(v) if isinstance(v, float) else str(v)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def token_cell(token: str | None) -> str:
+    """A token as Python writes it ('▁the'); `-` for an id without one."""
+    return "-" if not token else repr(token)
 
 
 def clean(obj: Any) -> Any:
@@ -50,6 +135,11 @@ def print_json(report: Any) -> None:
     is_instance = dataclasses.is_dataclass(report) and not isinstance(report, type)
     data = dataclasses.asdict(report) if is_instance else report
     sys.stdout.write(json.dumps(clean(data), allow_nan=False) + "\n")
+
+
+def note(message: str) -> None:
+    """A line for the user on stderr (what was written where), never on stdout."""
+    err().print(message)
 
 
 def warn(message: str) -> None:

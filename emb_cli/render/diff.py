@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import num, out, source_line
+from emb_cli.render.console import num, out, print_tsv, source_line, token_cell
 
 if TYPE_CHECKING:
     from emb_cli.analysis.diff import ChangedRow, DiffReport
@@ -21,7 +21,7 @@ def _changed_table(rows: list[ChangedRow], title: str) -> Table:
     t.add_column("l2", justify="right")
     t.add_column("cosine", justify="right")
     for x in rows:
-        cells = [str(x.id)] + ([repr(x.token)] if x.token is not None else [])
+        cells = [str(x.id)] + ([token_cell(x.token)] if x.token is not None else [])
         t.add_row(*cells, f"{x.l2:.4g}", num(x.cosine))
     return t
 
@@ -53,3 +53,13 @@ def render_diff(r: DiffReport) -> None:
         c.print(Text(f"note: {note}", style="yellow"))
     style = "yellow" if r.differ else "green"
     c.print(Text("verdict: " + ("differ" if r.differ else "identical"), style=style))
+
+
+def tsv_diff(r: DiffReport) -> None:
+    """The most-changed rows: by (l2 or cosine, the list it is in), rank, id, token, l2, cosine."""
+    rows = [
+        [by, rank, x.id, x.token, x.l2, x.cosine]
+        for by, items in (("l2", r.most_changed_l2), ("cosine", r.most_changed_cosine))
+        for rank, x in enumerate(items, 1)
+    ]
+    print_tsv(["by", "rank", "id", "token", "l2", "cosine"], rows)

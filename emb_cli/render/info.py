@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import out
+from emb_cli.render.console import out, print_tsv
 
 if TYPE_CHECKING:
     from emb_cli.analysis.info import InfoReport
@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 def render_info(r: InfoReport) -> None:
     c = out()
-    c.print(f"{r.kind} {r.path}: {r.tensor_count:,} tensors")
+    c.print(
+        f"{r.kind} {r.path}: {r.tensor_count:,} tensors, "
+        f"{len(r.tensors):,} embedding-related listed"
+    )
     t = Table()
     for col in ("tensor", "role", "dtype", "shape", "bytes", "file"):
         t.add_column(col, justify="right" if col == "bytes" else "left", overflow="fold")
@@ -70,3 +73,11 @@ def render_info(r: InfoReport) -> None:
         )
     for note in r.notes:
         c.print(Text(f"note: {note}", style="yellow"))
+
+
+def tsv_info(r: InfoReport) -> None:
+    """The tensors table: name, role, dtype, shape (as 3x4), bytes, file (full path)."""
+    rows = [
+        [e.name, e.role, e.dtype, "x".join(map(str, e.shape)), e.bytes, e.file] for e in r.tensors
+    ]
+    print_tsv(["name", "role", "dtype", "shape", "bytes", "file"], rows)

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from emb_cli.render.console import TORCH_THRESHOLD, fmt_vector, out, source_line, use_sci
+from emb_cli.render.console import (
+    TORCH_THRESHOLD,
+    fmt_vector,
+    out,
+    print_tsv,
+    source_line,
+    token_cell,
+    use_sci,
+)
 
 if TYPE_CHECKING:
     from emb_cli.analysis.lookup import BatchLookupResult, LookupResult
@@ -31,7 +39,7 @@ def render_lookup(r: LookupResult, full: bool) -> None:
     for pos, (tid, row, norm) in enumerate(zip(r.ids, r.vectors, r.norms, strict=True)):
         cells = [str(pos), str(tid)]
         if r.tokens is not None:
-            cells.append(repr(r.tokens[pos]))
+            cells.append(token_cell(r.tokens[pos]))
         cells += [f"{norm:.4f}", fmt_vector(row, summarize, sci)]
         t.add_row(*cells)
     c.print(t)
@@ -63,3 +71,30 @@ def render_batch(r: BatchLookupResult, full: bool) -> None:
                 else "NOT zero: the pad row holds values, so attention masks must keep them out"
             )
         )
+
+
+def tsv_lookup(r: LookupResult) -> None:
+    """pos, id, token, norm, then one column per value (v0 ... v{D-1}), full precision."""
+    header = ["pos", "id", "token", "norm", *(f"v{j}" for j in range(r.shape[2]))]
+    tokens: list[str | None] = list(r.tokens) if r.tokens is not None else [None] * len(r.ids)
+    print_tsv(
+        header,
+        [
+            [pos, tid, tok, norm, *row]
+            for pos, (tid, tok, norm, row) in enumerate(
+                zip(r.ids, tokens, r.norms, r.vectors, strict=True)
+            )
+        ],
+    )
+
+
+def tsv_batch(r: BatchLookupResult) -> None:
+    """b, t, id, pad (true at a padded position), then one column per value."""
+    padded = {(b, t) for b, t in r.padded_positions}
+    header = ["b", "t", "id", "pad", *(f"v{j}" for j in range(r.shape[2]))]
+    rows = [
+        [b, t, r.batch[b][t], (b, t) in padded, *row]
+        for b, seq in enumerate(r.vectors)
+        for t, row in enumerate(seq)
+    ]
+    print_tsv(header, rows)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from emb_cli.render.console import out, source_line
+from emb_cli.render.console import out, print_tsv, source_line, token_cell
 
 if TYPE_CHECKING:
     from emb_cli.analysis.neighbors import NeighborsReport
@@ -27,7 +27,17 @@ def render_neighbors(r: NeighborsReport) -> None:
         t.add_column(r.metric, justify="right")
         for rank, n in enumerate(q.results, 1):
             cells = [str(rank), str(n.id)]
-            if n.token is not None:
-                cells.append(repr(n.token))
+            if q.results[0].token is not None:
+                cells.append(token_cell(n.token))
             t.add_row(*cells, f"{n.score:.4f}")
         c.print(t)
+
+
+def tsv_neighbors(r: NeighborsReport) -> None:
+    """query (its expression), rank, id, token, score (the metric's value)."""
+    rows = [
+        [q.expression, rank, n.id, n.token, n.score]
+        for q in r.queries
+        for rank, n in enumerate(q.results, 1)
+    ]
+    print_tsv(["query", "rank", "id", "token", r.metric], rows)

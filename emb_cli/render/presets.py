@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from emb_cli.render.console import out
+from emb_cli.render.console import out, print_tsv
 
 if TYPE_CHECKING:
     from emb_cli.analysis.presets import PresetsReport
@@ -29,3 +29,23 @@ def render_presets(r: PresetsReport) -> None:
             f"{p.params:,}",
         )
     out().print(t)
+
+
+def tsv_presets(r: PresetsReport) -> None:
+    """One preset a line, the JSON fields in order; pad empty when there is none."""
+    header = ["name", "vocab_size", "embed_dim", "pad_token_id", "tied", "dtype",
+              "initializer_range", "params"]  # fmt: skip
+    rows = [
+        [
+            p.name,
+            p.vocab_size,
+            p.embed_dim,
+            p.pad_token_id,
+            p.tied,
+            p.dtype,
+            p.initializer_range,
+            p.params,
+        ]  # fmt: skip
+        for p in r.presets
+    ]
+    print_tsv(header, rows)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import out, source_line
+from emb_cli.render.console import out, print_tsv, source_line
 
 if TYPE_CHECKING:
     from emb_cli.analysis.undertrained import UndertrainedReport
@@ -58,3 +58,31 @@ def render_undertrained(r: UndertrainedReport) -> None:
     c.print(t)
     why = f"zero, past the tokenizer, or score >= {r.flag_score:g}"
     c.print(Text(f"flagged: {r.flagged:,} rows ({why})", style="yellow" if r.flagged else "green"))
+
+
+def tsv_undertrained(r: UndertrainedReport) -> None:
+    """The candidates: one column per JSON field, flags as true/false."""
+    header = [
+        "rank", "id", "token", "decoded", "score", "cosine", "norm", "norm_percentile",
+        "robust_z", "zero", "beyond_tokenizer", "special", "in_chat_template", "in_reference",
+    ]  # fmt: skip
+    rows = [
+        [
+            rank,
+            x.id,
+            x.token,
+            x.decoded,
+            x.score,
+            x.cosine,
+            x.norm,
+            x.norm_percentile,
+            x.robust_z,
+            x.zero,
+            x.beyond_tokenizer,
+            x.special,
+            x.in_chat_template,
+            x.in_reference,
+        ]  # fmt: skip
+        for rank, x in enumerate(r.candidates, 1)
+    ]
+    print_tsv(header, rows)

@@ -239,8 +239,9 @@ class TableSource(Protocol):
         """None without one; fetch=False: only if it costs no download and no build."""
         ...
 
-    def vocab(self) -> Vocab | None:
-        """Token strings by id, never downloading anything (None without a vocabulary)."""
+    def vocab(self, fetch: bool = False) -> Vocab | None:
+        """Token strings by id (None without a vocabulary). fetch=False never downloads a
+        remote tokenizer.json; fetch=True does, for commands that stream the table anyway."""
         ...
 
     def weight(self) -> torch.Tensor:

@@ -151,5 +151,5 @@ class BuiltSource:
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return None
 
-    def vocab(self) -> Vocab | None:
+    def vocab(self, fetch: bool = False) -> Vocab | None:
         return None

@@ -116,11 +116,11 @@ def _with_block_size(t: TensorRef, config: dict[str, Any] | None) -> TensorRef:
     return t
 
 
-def checkpoint_vocab(ckpt: Checkpoint) -> Vocab | None:
-    """The format's own vocabulary (GGUF), else the tokenizer's if reading it is free."""
+def checkpoint_vocab(ckpt: Checkpoint, fetch: bool = False) -> Vocab | None:
+    """The format's own vocabulary (GGUF), else the tokenizer's (fetched only if asked)."""
     if ckpt.vocab is not None:
         return ckpt.vocab
-    tok = ckpt.tokenizer(fetch=False)
+    tok = ckpt.tokenizer(fetch=fetch)
     return TokenizerVocab(tok) if tok is not None else None
 
 
@@ -272,8 +272,8 @@ class LoadedSource:
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return self.ckpt.tokenizer(fetch)
 
-    def vocab(self) -> Vocab | None:
-        return checkpoint_vocab(self.ckpt)
+    def vocab(self, fetch: bool = False) -> Vocab | None:
+        return checkpoint_vocab(self.ckpt, fetch)
 
     def weight(self) -> torch.Tensor:
         """The stored table in its dtype (rows widen exactly to float32; the cast back is exact)."""
@@ -347,8 +347,8 @@ class TokenizerOnlySource:
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
         return self.ckpt.tokenizer(fetch)
 
-    def vocab(self) -> Vocab | None:
-        return checkpoint_vocab(self.ckpt)
+    def vocab(self, fetch: bool = False) -> Vocab | None:
+        return checkpoint_vocab(self.ckpt, fetch)
 
     def weight(self) -> torch.Tensor:
         raise tokenizer_only(self.ckpt)

@@ -58,7 +58,9 @@ def open_source(args: SourceArgs) -> TableSource:
         from emb_cli.sources.built import BuiltSource
 
         spec = resolve_spec(args)
-        pad_source = "flag" if args.overrides.pad is not None else spec.origin
+        # --vocab/--dim rename the default table "flags", but its pad still comes from default
+        origin = "default" if spec.origin == "flags" else spec.origin
+        pad_source = "flag" if args.overrides.pad is not None else origin
         return BuiltSource(spec, pad_source)
     if args.preset is not None or args.config is not None:
         raise UsageError("--from reads a checkpoint; it cannot be combined with --preset/--config")

@@ -42,6 +42,12 @@ class TorchTensor:
     def nbytes(self) -> int:
         return int(self.tensor.numel() * self.tensor.element_size())
 
+    @property
+    def storage_key(self) -> tuple[int, int, tuple[int, ...]]:
+        """Equal for two names saved from one tensor: torch.load gives them one storage."""
+        t = self.tensor
+        return (t.untyped_storage().data_ptr(), int(t.storage_offset()), tuple(t.stride()))
+
     def _numpy(self, block: torch.Tensor, raw: bool) -> np.ndarray:
         import torch
 
