@@ -10,6 +10,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import sys
+import unicodedata
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -24,7 +25,7 @@ class EmbError(Exception):
 
     def __init__(self, message: str) -> None:
         # One line, always: newlines in a message would break `2>` log parsing.
-        super().__init__(" ".join(message.split()))
+        super().__init__(escape_controls(" ".join(message.split())))
 
     @property
     def message(self) -> str:
@@ -51,6 +52,28 @@ class TooLarge(UsageError):
     """A table that would not fit in this machine's memory if built."""
 
 
+def escape_controls(text: str) -> str:
+    """Control and format characters as escapes: a tensor name holding ESC or BEL, or a
+    bidi override (U+202E), must not reach the terminal raw from inside a message."""
+    if text.isprintable():  # the common case, one C-level pass
+        return text
+    out = []
+    for ch in text:
+        if ch == " " or unicodedata.category(ch) not in _HIDDEN:
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
+# Cc: C0/C1 controls (ESC, BEL, CR ...); Cf: invisible format characters (bidi
+# overrides); Zl/Zp: line and paragraph separators, which terminals may break on.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
 def error_line(message: str) -> None:
     """The one line a user sees for an error; no rich import on the error path."""
-    sys.stderr.write(f"Error: {message}\n")
+    one_line = escape_controls(" ".join(message.split()))
+    sys.stderr.write(f"Error: {one_line}\n")

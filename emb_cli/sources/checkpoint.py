@@ -16,6 +16,7 @@ from emb_cli.sources import (
     torch_file,
 )
 from emb_cli.sources.base import Checkpoint, Reader, dispatch
+from emb_cli.sources.inputs import kind, record_read
 
 # Order matters: remote specs before paths, a directory before files, magic/suffix checks
 # before the fallback, which reads any other file as safetensors.
@@ -25,6 +26,8 @@ READERS: tuple[Reader, ...] = (remote, hf_dir, sharded, gguf_file, torch_file, s
 def open_checkpoint(path: Path | str) -> Checkpoint:
     """A local path, or an http(s):// URL or hf:// spec (read by range requests)."""
     spec = str(path)
-    if not remote.recognises(spec) and not Path(spec).exists():
+    if not remote.recognises(spec) and kind(spec) is None:  # a FIFO or device: InputError
         raise InputError(f"no such file or directory: {path}")
+    if not remote.recognises(spec):
+        record_read(spec)  # whatever the format's reader opens, outputs never replace it
     return dispatch(spec, READERS)
