@@ -31,7 +31,10 @@ def open_dir(path: Path, readers: Sequence[Reader]) -> Checkpoint:
     weights = next((path / n for _, n in names if is_file(path / n)), None)
     globs = [r.DIR_GLOB for r in readers if r.DIR_GLOB is not None]
     if weights is None:
-        singles = [p for g in sorted(globs, key=_glob_order) for p in list_dir(path, g)]
+        # is_file refuses a FIFO named x.gguf here: the reader's open() would block on it.
+        singles = [
+            p for g in sorted(globs, key=_glob_order) for p in list_dir(path, g) if is_file(p)
+        ]
         if len(singles) == 1:
             weights = singles[0]
         elif len(singles) > 1:

@@ -49,8 +49,8 @@ def _refuse_inputs(out: Path, inputs: Iterable[str], flag: str, new: str) -> Non
     for f in {*inputs, *files_read()}:
         if _same_file(out, Path(f)):
             raise UsageError(
-                f"{flag} {out} is an input file of this command; emb never writes over "
-                f"its inputs, even with --force: name {new}"
+                f"{flag} {out} is an input file of this command; emb never writes in place "
+                f"over its inputs, even with --force: name {new}"
             )
 
 

@@ -107,11 +107,13 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> TableSpec:
+    # Checked by name, before any path is made: `--preset ../../x` or 300 characters
+    # must not reach the file system (ENAMETOOLONG was an OSError).
+    names = preset_names()
     path = configs_dir() / f"{name}.toml"
-    if not path.is_file():
+    if name not in names:
         raise UsageError(
-            f"unknown preset {name!r}; choose one of: {', '.join(preset_names())} "
-            "(see `emb presets`)"
+            f"unknown preset {_short(name)}; choose one of: {', '.join(names)} (see `emb presets`)"
         )
     spec = _spec_from_toml(path, origin="default" if name == "default" else "preset")
     return replace(spec, name=name)
