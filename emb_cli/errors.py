@@ -10,7 +10,6 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import sys
-import unicodedata
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -53,24 +52,22 @@ class TooLarge(UsageError):
 
 
 def escape_controls(text: str) -> str:
-    """Control and format characters as escapes: a tensor name holding ESC or BEL, or a
-    bidi override (U+202E), must not reach the terminal raw from inside a message."""
+    """Every character Python calls unprintable, as an escape: a tensor name holding ESC or
+    BEL, a bidi override (U+202E), a line separator, or a file name's undecodable bytes
+    (surrogates) must not reach the terminal raw from inside a message."""
     if text.isprintable():  # the common case, one C-level pass
         return text
     out = []
     for ch in text:
-        if ch == " " or unicodedata.category(ch) not in _HIDDEN:
+        if ch == " " or ch.isprintable():
             out.append(ch)
         elif ord(ch) < 0x100:
             out.append(f"\\x{ord(ch):02x}")
-        else:
+        elif ord(ch) < 0x10000:
             out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
     return "".join(out)
-
-
-# Cc: C0/C1 controls (ESC, BEL, CR ...); Cf: invisible format characters (bidi
-# overrides); Zl/Zp: line and paragraph separators, which terminals may break on.
-_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def error_line(message: str) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emb_cli.errors import EmbError, InputError, escape_controls
 from emb_cli.sources import inputs
@@ -459,3 +461,23 @@ def test_kind_refuses_what_is_not_a_file(tmp_path: Path) -> None:
             inputs.kind(path)
     with pytest.raises(InputError, match="pipe"):
         inputs.open_input(tmp_path / "p")
+
+
+# ---------------------------------------------------------------- ids and escapes, fuzzed
+
+
+@given(st.text(max_size=12))
+def test_token_ids_are_ascii_digits_only(text: str) -> None:
+    import re
+
+    from emb_cli.sources.spec import parse_token_id
+
+    plain = re.fullmatch(r"-?[0-9]+", text) is not None
+    assert parse_token_id(text) == (int(text) if plain else None)
+
+
+@given(st.text(max_size=40))
+def test_escaped_messages_are_one_printable_line(text: str) -> None:
+    message = InputError(f"tensor {text} is bad").message
+    assert all(c.isprintable() or c == " " for c in message)
+    assert "\n" not in message and "\x1b" not in message
