@@ -24,7 +24,7 @@ class EmbError(Exception):
 
     def __init__(self, message: str) -> None:
         # One line, always: newlines in a message would break `2>` log parsing.
-        super().__init__(" ".join(message.split()))
+        super().__init__(escape_controls(" ".join(message.split())))
 
     @property
     def message(self) -> str:
@@ -51,6 +51,26 @@ class TooLarge(UsageError):
     """A table that would not fit in this machine's memory if built."""
 
 
+def escape_controls(text: str) -> str:
+    """Every character Python calls unprintable, as an escape: a tensor name holding ESC or
+    BEL, a bidi override (U+202E), a line separator, or a file name's undecodable bytes
+    (surrogates) must not reach the terminal raw from inside a message."""
+    if text.isprintable():  # the common case, one C-level pass
+        return text
+    out = []
+    for ch in text:
+        if ch == " " or ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
 def error_line(message: str) -> None:
     """The one line a user sees for an error; no rich import on the error path."""
-    sys.stderr.write(f"Error: {message}\n")
+    one_line = escape_controls(" ".join(message.split()))
+    sys.stderr.write(f"Error: {one_line}\n")

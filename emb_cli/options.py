@@ -20,7 +20,7 @@ import typer
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, accepted_inputs
 from emb_cli.sources.resolve import SourceArgs, is_remote
-from emb_cli.sources.spec import Overrides
+from emb_cli.sources.spec import Overrides, parse_token_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -225,6 +225,9 @@ def with_source(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
+        from emb_cli.sources.inputs import forget_reads
+
+        forget_reads()  # outputs are checked against this command's inputs only
         verbose = kw.pop("verbose")
         src = _source_args(kw)
         with fetch_report(verbose, src.from_):
@@ -258,13 +261,16 @@ def fetch_report(verbose: bool, *paths: Path | str | None) -> Iterator[None]:
 
 
 def parse_ids(raw: list[str] | None) -> list[int]:
+    """Ids separated by commas or spaces: ASCII digits only (not int()'s `1_0` or `+5`)."""
     ids: list[int] = []
     for item in raw or []:
         for part in item.replace(",", " ").split():
-            try:
-                ids.append(int(part))
-            except ValueError:
-                raise UsageError(f"token id {part!r} is not an integer") from None
+            value = parse_token_id(part)
+            if value is None:
+                raise UsageError(
+                    f"token id {part!r} is not an integer; write ids as plain digits, e.g. 73"
+                )
+            ids.append(value)
     return ids
 
 

@@ -6,12 +6,15 @@ Never a traceback, never anything on stdout, never a write to an input file. Exi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +103,39 @@ def _config(tmp: Path, content: str, name: str = "config.json") -> list[str]:
     path = tmp / name
     path.write_text(content)
     return ["--config", str(path)]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _symlink_loop(tmp: Path) -> list[str]:
+    (tmp / "a.safetensors").symlink_to(tmp / "b.safetensors")
+    (tmp / "b.safetensors").symlink_to(tmp / "a.safetensors")
+    return ["--from", str(tmp / "a.safetensors")]
+
+
+def _fifo(tmp: Path, name: str) -> list[str]:
+    """A named pipe: open() for reading blocks until a writer comes, i.e. forever."""
+    os.mkfifo(tmp / name)
+    return ["--from", str(tmp / name)]
+
+
+def _fifo_in_dir(tmp: Path, name: str) -> list[str]:
+    src = _dir(tmp, {"model.safetensors": GOOD} if name != "model.safetensors" else {})
+    os.mkfifo(tmp / "model" / name)
+    return src
+
+
+def _device(tmp: Path, device: str, name: str) -> list[str]:
+    """An endless device behind an innocent name: read whole, it fills memory."""
+    (tmp / name).symlink_to(device)
+    return ["--from", str(tmp / name)]
+
+
+def _device_in_dir(tmp: Path, device: str, name: str) -> list[str]:
+    src = _dir(tmp, {"model.safetensors": GOOD})
+    (tmp / "model" / name).symlink_to(device)
+    return src
 
 
 TOKENIZER_BROKEN = '{"version": "1.0", "model": {"type": "WordPiece", "vocab": 7}}'
@@ -271,6 +307,72 @@ FILE_CASES: dict[str, Builder] = {
         t, {"model.safetensors": GOOD, "tokenizer_config.json": "nope"}
     ),
     "dir-several-weight-files": lambda t: _dir(t, {"a.safetensors": GOOD, "b.safetensors": GOOD}),
+    # 100,000 nested brackets: RecursionError (exit 3) in every command, once.
+    "header-deep": lambda t: _file(t, st_bytes(DEEP.encode())),
+    "index-deep": lambda t: _dir(t, {"model.safetensors.index.json": DEEP}),
+    "dir-config-deep": lambda t: _dir(t, {"model.safetensors": GOOD, "config.json": DEEP}),
+    "dir-generation-config-deep": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "generation_config.json": DEEP}
+    ),
+    "dir-tokenizer-config-deep": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "tokenizer_config.json": DEEP}
+    ),
+    "dir-config-65-levels": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": '{"a": ' + "[" * 65 + "]" * 65 + "}"}
+    ),
+    # Numbers JSON allows and no use survives: validated where config.json is read.
+    "dir-config-std-10**400": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": '{"initializer_range": 1' + "0" * 400 + "}"}
+    ),
+    "dir-config-std-1e308": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": '{"initializer_range": 1e308}'}
+    ),
+    "dir-config-std-negative": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": '{"initializer_range": -1}'}
+    ),
+    "dir-config-std-nan": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": '{"initializer_range": NaN}'}
+    ),
+    "dir-config-vocab-10**400": lambda t: _dir(
+        t, {"model.safetensors": GOOD, "config.json": '{"vocab_size": 1' + "0" * 400 + "}"}
+    ),
+    "dir-text-config-std-inf": lambda t: _dir(
+        t,
+        {
+            "model.safetensors": GOOD,
+            "config.json": '{"text_config": {"initializer_range": Infinity}}',
+        },
+    ),
+    # A header of ten million 2s: the product must stop at the data section's size.
+    "shape-many-dims": lambda t: _file(
+        t, st_bytes({EMB: entry("F32", [2] * 1_000_000, 0, 128)}, bytes(128))
+    ),
+    "index-shard-nul": lambda t: _dir(
+        t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "a\x00b"}})}
+    ),
+    "index-shard-name-too-long": lambda t: _dir(
+        t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: "x" * 300}})}
+    ),
+    "index-shard-empty-name": lambda t: _dir(
+        t, {"model.safetensors.index.json": json.dumps({"weight_map": {EMB: ""}})}
+    ),
+    "name-too-long": lambda t: ["--from", str(t / ("x" * 300 + ".safetensors"))],
+    "path-too-long": lambda t: ["--from", str(t / ("d/" * 3000) / "model.safetensors")],
+    "symlink-loop": lambda t: _symlink_loop(t),
+    "fifo-safetensors": lambda t: _fifo(t, "model.safetensors"),
+    "fifo-gguf": lambda t: _fifo(t, "model.gguf"),
+    "fifo-pt": lambda t: _fifo(t, "model.pt"),
+    "fifo-index": lambda t: _fifo(t, "model.safetensors.index.json"),
+    "fifo-bin-index": lambda t: _fifo(t, "pytorch_model.bin.index.json"),
+    "dir-fifo-weights": lambda t: _fifo_in_dir(t, "model.safetensors"),
+    "dir-fifo-config": lambda t: _fifo_in_dir(t, "config.json"),
+    "dir-fifo-gguf": lambda t: (_dir(t, {}), os.mkfifo(t / "model" / "x.gguf"))[0],
+    "dev-zero-as-index": lambda t: _device(t, "/dev/zero", "model.safetensors.index.json"),
+    "dev-urandom-as-index": lambda t: _device(t, "/dev/urandom", "model.safetensors.index.json"),
+    "dev-zero-as-safetensors": lambda t: _device(t, "/dev/zero", "model.safetensors"),
+    "dev-null-as-gguf": lambda t: _device(t, "/dev/null", "model.gguf"),
+    "dir-dev-zero-config": lambda t: _device_in_dir(t, "/dev/zero", "config.json"),
+    "dir-dev-zero-tokenizer": lambda t: _device_in_dir(t, "/dev/zero", "tokenizer.json"),
     "dir-weights-garbage": lambda t: _dir(t, {"model.safetensors": b"\x00" * 3}),
 }
 
@@ -335,6 +437,25 @@ CONFIG_CASES: dict[str, Builder] = {
     "toml-high-inf": lambda t: _config(
         t, 'vocab_size = 30\nembed_dim = 8\ninit = "uniform"\nuniform_high = inf\n', "c.toml"
     ),
+    "config-deep": lambda t: _config(t, '{"vocab_size": 8, "hidden_size": 4, "x": ' + DEEP + "}"),
+    "config-deep-list": lambda t: _config(t, DEEP),
+    "toml-deep": lambda t: _config(t, "x = " + "[" * 5000 + "]" * 5000 + "\n", "c.toml"),
+    "config-std-10**400": lambda t: _config(
+        t, '{"vocab_size": 8, "hidden_size": 4, "initializer_range": 1' + "0" * 400 + "}"
+    ),
+    "config-std-1e308": lambda t: _config(
+        t, '{"vocab_size": 8, "hidden_size": 4, "initializer_range": 1e308}'
+    ),
+    "config-vocab-10**400": lambda t: _config(
+        t, '{"vocab_size": 1' + "0" * 400 + ', "hidden_size": 4}'
+    ),
+    "config-name-too-long": lambda t: ["--config", str(t / ("c" * 300 + ".json"))],
+    "config-fifo": lambda t: (os.mkfifo(t / "c.json"), ["--config", str(t / "c.json")])[1],
+    "config-dev-zero": lambda t: (
+        (t / "c.json").symlink_to("/dev/zero"),
+        ["--config", str(t / "c.json")],
+    )[1],
+    "toml-fifo": lambda t: (os.mkfifo(t / "c.toml"), ["--config", str(t / "c.toml")])[1],
     "toml-not-utf8": lambda t: (
         (t / "c.toml").write_bytes(b"\xff\xfe") and ["--config", str(t / "c.toml")]
     ),
@@ -360,16 +481,45 @@ FLAG_CASES: dict[str, list[str]] = {
     "seed-negative": ["--seed", "-1"],
     "seed-huge": ["--seed", str(2**64)],
     "unknown-preset": ["--preset", "no-such-model"],
+    "preset-escapes": ["--preset", "../configs/default"],
+    "preset-name-too-long": ["--preset", "p" * 300],
     "preset-and-config": ["--preset", "gpt2", "--config", "x.json"],
     "tensor-without-from": ["--tensor", "wte.weight"],
     "unknown-init": ["--init", "magic"],
     "unknown-dtype": ["--dtype", "int4"],
+    "seed-10**30": ["--seed", str(10**30)],
+    "std-1e308": ["--init-std", "1e308"],
+    "std-1e308-bfloat16": ["--init-std", "1e308", "--dtype", "bfloat16"],
+    "std-1e5-float16": ["--init-std", "1e5", "--dtype", "float16"],
+    "std-tiny": ["--init-std", "1e-320"],
+    "uniform-1e308": ["--init", "uniform", "--low", "-1e308", "--high", "1e308"],
+    "uniform-narrower-than-float": ["--init", "uniform", "--low", "1", "--high", "1.0000000001"],
+    "uniform-subnormal": ["--init", "uniform", "--low", "0", "--high", "5e-324"],
+    "vocab-4000-digits": ["--vocab", "9" * 4000, "--dim", "8"],
+    "dim-4000-digits": ["--dim", "9" * 4000],
+    "pad-underscore": ["--pad", "1_0"],
+    "pad-plus": ["--pad", "+5"],
 }
 # Absurd sizes: arithmetic for `stats`, a refusal for commands that build the table.
 TOO_LARGE: dict[str, list[str]] = {
     "vocab-10**15": ["--vocab", "1000000000000000", "--dim", "8"],
     "dim-10**12": ["--dim", "1000000000000"],
     "vocab-2**70": ["--vocab", str(2**70), "--dim", "8"],
+}
+# Tables that fit, with scratch that does not: the check counts every array, not the table.
+SCRATCH_TOO_LARGE: dict[str, list[str]] = {
+    "lookup-dim-10**9": ["lookup", "0", "--vocab", "1", "--dim", "1000000000", "--pad", "none"],
+    "lookup-batch-dim-10**9": [
+        "lookup",
+        "--batch",
+        "0",
+        "--vocab",
+        "1",
+        "--dim",
+        "1000000000",
+        "--pad",
+        "none",
+    ],
 }
 # Flags that describe a build, given with --from: contradictory.
 FROM_CONFLICTS: dict[str, list[str]] = {
@@ -391,6 +541,16 @@ ID_CASES: dict[str, list[str]] = {
     "lookup-empty-string": ["lookup", ""],
     "lookup-commas-only": ["lookup", ",,,"],
     "lookup-ids-not-int": ["lookup", "1", "--ids", "x"],
+    "lookup-underscore": ["lookup", "1_0"],
+    "lookup-plus": ["lookup", "+5"],
+    "lookup-arabic-indic": ["lookup", "\u0663"],
+    "lookup-fullwidth": ["lookup", "\uff15"],
+    "lookup-superscript": ["lookup", "\u00b2"],
+    "lookup-ids-underscore": ["lookup", "--ids", "1_0"],
+    "lookup-batch-plus": ["lookup", "--batch", "1,+2"],
+    "padding-ids-underscore": ["padding", "--ids", "1_0"],
+    "tie-ids-plus": ["tie", "--ids", "+1"],
+    "neighbors-underscore": ["neighbors", "1_0"],
     "lookup-text-no-tokenizer": ["lookup", "--text", "hello"],
     "padding-ids-out-of-range": ["padding", "--ids", "5000"],
     "padding-ids-negative": ["padding", "--ids", "-3"],
@@ -416,19 +576,45 @@ FILE_ID_CASES: dict[str, list[str]] = {
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file's bytes and mtime under root: inputs must come out untouched."""
-    return {
-        str(p): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    """Every file's bytes and mtime under root: inputs must come out untouched.
+
+    Regular files only, not followed through symlinks (/dev/zero is one case's input).
+    """
+    out = {}
+    for p in sorted(root.rglob("*")):
+        with contextlib.suppress(OSError):  # names too long, symlink loops
+            if not p.is_symlink() and p.is_file():
+                out[str(p)] = (p.read_bytes(), p.stat().st_mtime_ns)
+    return out
+
+
+# No command may take longer than this on a hostile file (a FIFO once blocked forever,
+# /dev/zero behind a symlink took 8-22 s to end in MemoryError).
+CASE_SECONDS = 10
 
 
 def run_refused(emb: Any, tmp_path: Path, args: list[str], *needles: str) -> None:
     before = snapshot(tmp_path)
-    result = emb(*args)
+    with time_limit(CASE_SECONDS):
+        result = emb(*args)
     assert_refused(result, *needles)
     assert snapshot(tmp_path) == before, "an input file changed"
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """SIGALRM after `seconds`: a hang fails the case instead of stalling the suite."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"the command ran past {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------- the table
@@ -489,6 +675,19 @@ def test_too_large_is_arithmetic_for_stats(emb: Any, case: str) -> None:
     )
     if vocab is not None:
         assert json.dumps(report).count(str(vocab * 8)) >= 1
+
+
+@pytest.mark.parametrize("case", sorted(SCRATCH_TOO_LARGE))
+def test_scratch_too_large(emb: Any, tmp_path: Path, case: str) -> None:
+    run_refused(emb, tmp_path, SCRATCH_TOO_LARGE[case], "memory")
+
+
+def test_resize_write_seed_out_of_range(emb: Any, tmp_path: Path) -> None:
+    src = _file(tmp_path, GOOD)
+    for seed in (str(2**64), str(10**30), "-1"):
+        out = tmp_path / f"out-{seed[:3]}.safetensors"
+        run_refused(emb, tmp_path, ["resize", "10", *src, "--write", str(out), "--seed", seed])
+        assert not out.exists()
 
 
 def test_stats_of_10_to_15_rows(emb: Any) -> None:

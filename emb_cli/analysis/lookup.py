@@ -52,10 +52,24 @@ def token_types(source: TableSource, ids: Sequence[int]) -> list[str] | None:
     return vocab.types(ids) if vocab is not None else None
 
 
+def _ensure_lookup_memory(source: TableSource, rows: int) -> None:
+    """The output rows, their float64 norms and their Python floats, plus a table to build."""
+    from emb_cli.sources.memory import ensure_memory, lookup_bytes
+
+    info = source.info
+    table = info.vocab_size * info.embed_dim * 4 if info.built else 0
+    ensure_memory(
+        table + lookup_bytes(rows, info.embed_dim),
+        f"looking up {rows} rows of width {info.embed_dim}",
+        "use `emb stats` for sizes, or a smaller --dim",
+    )
+
+
 def lookup_rows(source: TableSource, token_ids: Sequence[int]) -> LookupResult:
     import numpy as np
 
     ids = [int(t) for t in token_ids]
+    _ensure_lookup_memory(source, len(ids))
     rows = source.rows(ids)
     norms = np.sqrt(np.einsum("ij,ij->i", rows.astype(np.float64), rows.astype(np.float64)))
     return LookupResult(
@@ -103,6 +117,7 @@ def lookup_batch(source: TableSource, sequences: Sequence[Sequence[int]]) -> Bat
         )
     padded = [s + [pad] * (longest - len(s)) if pad is not None else s for s in seqs]
     unique = sorted({t for s in padded for t in s if t is not None})
+    _ensure_lookup_memory(source, len(padded) * longest)
     rows = source.rows(unique)
     index = {t: i for i, t in enumerate(unique)}
     out = np.stack([rows[[index[t] for t in s]] for s in padded])

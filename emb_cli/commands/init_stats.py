@@ -53,7 +53,7 @@ def init_stats(
         from emb_cli.render.console import note
         from emb_cli.render.plot import write_plot
 
-        write_plot(report, plot)
+        write_plot(report, plot, force=force)
         note(f"wrote {plot}")  # stderr: stdout stays the result (one JSON document)
     print_json(report) if json_ else render_init_stats(report, histograms=not no_hist)
     if expect is not None:

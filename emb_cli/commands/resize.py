@@ -64,11 +64,12 @@ def resize(
     source = open_source(src)
     written = None
     if write is not None:
-        check_output(write, input_files(source), force)
+        inputs = input_files(source)
+        check_output(write, inputs, force)
         tensors, parts = resized_tensors(
             source, new_num_tokens, pad_to_multiple_of, mean_resizing, seed
         )
-        save_tensors(write, tensors)
+        save_tensors(write, tensors, force, inputs)
         written = WriteResult(path=str(write), seed=seed, tensors=parts)
     report = plan_resize(source, new_num_tokens, pad_to_multiple_of, mean_resizing, written)
     print_json(report) if json_ else render_resize(report)

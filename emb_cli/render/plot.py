@@ -6,9 +6,10 @@ from pathlib import Path
 
 from emb_cli.analysis.init_stats import InitStatsReport
 from emb_cli.errors import UsageError
+from emb_cli.sources.output_file import check_output, write_new_file
 
 
-def write_plot(report: InitStatsReport, path: Path) -> None:
+def write_plot(report: InitStatsReport, path: Path, force: bool = False) -> None:
     try:
         import matplotlib
 
@@ -18,8 +19,7 @@ def write_plot(report: InitStatsReport, path: Path) -> None:
         raise UsageError("--plot needs matplotlib: pip install 'emb-cli[plot]'") from None
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot writes .png, .svg or .pdf files, got {path.name!r}")
-    if not path.parent.is_dir():
-        raise UsageError(f"--plot: folder {path.parent} does not exist")
+    check_output(path, (), force, "--plot", "a new .png, .svg or .pdf file")
     fig, (ax_v, ax_n) = plt.subplots(1, 2, figsize=(11, 4))
     for ax, hist, title in (
         (ax_v, report.value_histogram, f"values ({report.sample_values:,} sampled)"),
@@ -35,5 +35,7 @@ def write_plot(report: InitStatsReport, path: Path) -> None:
         ax_n.legend()
     fig.suptitle(f"{report.source.name}: {report.verdict}")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        write_new_file(path, fig.savefig, force, "--plot")
+    finally:
+        plt.close(fig)

@@ -11,11 +11,10 @@ then `w = w.to(dtype)` for bfloat16 / float16.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from emb_cli.errors import TensorNotFound, TooLarge
+from emb_cli.errors import TensorNotFound
 from emb_cli.sources.base import (
     PadFacts,
     SourceFacts,
@@ -25,6 +24,7 @@ from emb_cli.sources.base import (
     check_ids,
     rows_per_chunk,
 )
+from emb_cli.sources.memory import ensure_memory
 from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
@@ -35,33 +35,20 @@ if TYPE_CHECKING:
     from emb_cli.sources.spec import TableSpec
 
 
-def available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def ensure_buildable(vocab_size: int, embed_dim: int, copies: float = 1.0) -> None:
     """Refuse before allocating: a 10**15-row table is arithmetic for `stats`, not a build."""
-    need = vocab_size * embed_dim * 4 * copies
-    have = available_memory()
-    if need > 0.8 * have:
-        raise TooLarge(
-            f"building a {vocab_size} x {embed_dim} table needs about {need / 2**30:,.1f} GiB "
-            f"of memory and {have / 2**30:,.1f} GiB is available; use `emb stats` for sizes "
-            "(arithmetic only) or a smaller --vocab/--dim"
-        )
+    ensure_memory(
+        vocab_size * embed_dim * 4 * copies,
+        f"building a {vocab_size} x {embed_dim} table",
+        "use `emb stats` for sizes (arithmetic only) or a smaller --vocab/--dim",
+    )
 
 
 def build_weight(spec: TableSpec) -> torch.Tensor:
     import torch
 
-    ensure_buildable(spec.vocab_size, spec.embed_dim)
+    # float32 init, plus the cast's copy for bfloat16/float16 (both alive during .to()).
+    ensure_buildable(spec.vocab_size, spec.embed_dim, 1.0 if spec.dtype == "float32" else 1.5)
     v, d, pad, init = spec.vocab_size, spec.embed_dim, spec.pad_token_id, spec.init
     torch.manual_seed(init.seed)
     if init.scheme == "torch-default":

@@ -18,6 +18,7 @@ from emb_cli.sources import (
     torch_file,
 )
 from emb_cli.sources.base import Checkpoint, Reader, dispatch
+from emb_cli.sources.inputs import kind, record_read
 
 # Order matters: remote specs and repo ids before paths, a directory before files,
 # magic/suffix checks before the fallback, which reads any other file as safetensors.
@@ -37,8 +38,12 @@ NOT_PATHS: tuple[Reader, ...] = (remote, repo_id)
 def open_checkpoint(path: Path | str) -> Checkpoint:
     """A local path, an http(s):// URL or hf:// spec (range requests), or ORG/NAME[@REV]."""
     spec = str(path)
-    if not Path(spec).exists() and not any(r.recognises(spec) for r in NOT_PATHS):
+    # kind(): a FIFO, a device or an unreadable path is an InputError here, not a hang
+    is_path = not remote.recognises(spec) and kind(spec) is not None
+    if not is_path and not any(r.recognises(spec) for r in NOT_PATHS):
         raise InputError(f"no such file or directory: {path}")
+    if is_path:
+        record_read(spec)  # whatever the format's reader opens, outputs never replace it
     ckpt = dispatch(spec, READERS)
     if _states_quantization(ckpt.config):
         from emb_cli.sources.quantized import quantized_checkpoint

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader, dispatch
+from emb_cli.sources.inputs import is_dir, is_file, list_dir, record_read
 from emb_cli.sources.siblings import attach_dir_files
 
 DIR_FILES: tuple[tuple[int, str], ...] = ()
@@ -18,7 +19,7 @@ DIR_GLOB: str | None = None
 
 
 def recognises(path: str) -> bool:
-    return Path(path).is_dir()
+    return is_dir(path)
 
 
 def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
@@ -27,10 +28,13 @@ def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
 
 def open_dir(path: Path, readers: Sequence[Reader]) -> Checkpoint:
     names = sorted((rank, name) for r in readers for rank, name in r.DIR_FILES)
-    weights = next((path / n for _, n in names if (path / n).is_file()), None)
+    weights = next((path / n for _, n in names if is_file(path / n)), None)
     globs = [r.DIR_GLOB for r in readers if r.DIR_GLOB is not None]
     if weights is None:
-        singles = [p for g in sorted(globs, key=_glob_order) for p in sorted(path.glob(g))]
+        # is_file refuses a FIFO named x.gguf here: the reader's open() would block on it.
+        singles = [
+            p for g in sorted(globs, key=_glob_order) for p in list_dir(path, g) if is_file(p)
+        ]
         if len(singles) == 1:
             weights = singles[0]
         elif len(singles) > 1:
@@ -41,6 +45,7 @@ def open_dir(path: Path, readers: Sequence[Reader]) -> Checkpoint:
     if weights is None:
         looked = [n for _, n in names] + sorted(globs, key=_glob_order)
         raise InputError(f"{path} has no weights: looked for {', '.join(looked)}")
+    record_read(weights)
     ckpt = dispatch(str(weights), readers)
     ckpt.path = path
     if ckpt.kind in (Format.SAFETENSORS, Format.SHARDED):

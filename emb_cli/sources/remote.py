@@ -18,7 +18,6 @@ must fit the deadline, and http_backoff logs each retry to stderr, which carries
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -470,11 +469,9 @@ def fetch(url: str, shown: str, *, missing_ok: bool = False, limit: int = MAX_JS
 
 
 def _json_object(raw: bytes, shown: str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{shown} is not valid JSON ({clean(first)})") from None
+    from emb_cli.sources.inputs import parse_json  # depth-guarded, as for local files
+
+    data = parse_json(raw, clean(shown))
     if not isinstance(data, dict):
         raise InputError(f"{shown} is not a JSON object")
     return data
@@ -657,6 +654,10 @@ def _attach_siblings(ckpt: Checkpoint, weights_url: str, shown: str) -> None:
         if raw is not None:
             found[name] = _json_object(raw, f"{name} beside {shown}")
     ckpt.config = found.get("config.json")
+    if ckpt.config is not None:  # its numbers checked once, as a local config.json's are
+        from emb_cli.sources.spec import check_config
+
+        ckpt.config = check_config(ckpt.config, f"config.json beside {shown}")
     ckpt.generation_config = found.get("generation_config.json")
     ckpt.tokenizer_config = found.get("tokenizer_config.json")
     tokenizer_url = urllib.parse.urljoin(weights_url, "tokenizer.json")

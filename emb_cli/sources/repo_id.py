@@ -21,6 +21,9 @@ def recognises(path: str) -> bool:
 def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
     found = resolve_repo(path)
     if found.local is not None:  # the cached snapshot, named by its path in the output
+        from emb_cli.sources.inputs import record_read
+
+        record_read(str(found.local))
         return dispatch(str(found.local), readers)
     from emb_cli.sources.remote import open_resolved
 

@@ -12,6 +12,7 @@ from emb_cli.sources.spec import (
     Overrides,
     TableSpec,
     apply_overrides,
+    check_seed,
     load_config,
     load_preset,
     parse_pad,
@@ -118,6 +119,7 @@ def resize_args(src: SourceArgs) -> tuple[SourceArgs, int]:
     """`resize --seed N`: with --from it is the resize's seed, not a build flag (default 0)."""
     seed = src.overrides.seed
     if src.from_ is not None and seed is not None:
+        check_seed(seed, " (--seed)")
         src = replace(src, overrides=replace(src.overrides, seed=None))
     return src, seed if seed is not None else 0
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
+from emb_cli.sources.inputs import is_file, os_error, parse_json, read_input, record_read
 from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor, LocalReader
 
 # safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).
@@ -46,14 +47,11 @@ def read_header(path: Path | RangeReader) -> SafetensorsHeader:
     """Parse a header from a local path or any RangeReader (remote files: two reads at most)."""
     if not isinstance(path, Path):
         return _read_header(path, remote=True)
-    try:
-        reader = LocalReader(str(path))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    reader = LocalReader(str(path))  # through inputs.open_input: regular files only
     try:
         return _read_header(reader, remote=False)
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise os_error(exc, path) from exc
     finally:
         reader.close()
 
@@ -78,6 +76,8 @@ def _read_header(reader: RangeReader, remote: bool) -> SafetensorsHeader:
         raw += reader.read(len(first), n - len(raw))
     try:
         header = json.loads(raw.decode("utf-8"))
+    except RecursionError as exc:  # 100,000 nested brackets fit in 100 MB
+        raise _bad(name, "its header nests too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise _bad(name, "its header is not UTF-8 JSON") from exc
     if not isinstance(header, dict):
@@ -136,19 +136,18 @@ def _parse(
             raise _bad(path, f"tensor {name!r} needs data_offsets [begin, end]")
         begin, end = offsets
         _, itemsize, emb_name = SAFETENSORS_DTYPES[dtype]
-        count = 1
-        for s in shape:
-            count *= s
         if not 0 <= begin <= end <= data_len:
             raise _bad(
                 path,
                 f"tensor {name!r} data_offsets [{begin}, {end}] fall outside the "
                 f"{data_len}-byte data section (truncated file?)",
             )
-        if end - begin != count * itemsize:
+        count = _element_count(shape, data_len // itemsize)
+        if count is None or end - begin != count * itemsize:
+            size = f"{count * itemsize} bytes" if count is not None else "more than the file"
             raise _bad(
                 path,
-                f"tensor {name!r} is {dtype} {shape} = {count * itemsize} bytes but its "
+                f"tensor {name!r} is {dtype} {_shape_text(shape)} = {size} but its "
                 f"data_offsets span {end - begin}",
             )
         spans.append((begin, end, name))
@@ -168,6 +167,24 @@ def _parse(
             raise _bad(path, f"tensors {n1!r} and {n2!r} overlap in the data section")
     _attach_fp8_scales(path, tensors)
     return SafetensorsHeader(path=path, tensors=tensors, metadata=meta_raw, raw_dtypes=raw_dtypes)
+
+
+def _element_count(shape: list[int], limit: int) -> int | None:
+    """The product of `shape`, or None once it passes `limit` (the elements the data
+    section can hold): a 10-million-entry shape of 2s must not become a 10**6-digit int.
+    """
+    if 0 in shape:
+        return 0
+    count = 1
+    for s in shape:
+        count *= s
+        if count > limit:
+            return None
+    return count
+
+
+def _shape_text(shape: list[int]) -> str:
+    return str(shape) if len(shape) <= 8 else f"[{len(shape)} dimensions]"
 
 
 def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
@@ -215,19 +232,16 @@ class ShardedIndex:
 
 
 def read_index(path: Path) -> ShardedIndex:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read sharded index {path}: {exc.strerror or exc}") from exc
-    return parse_index(path, raw)
+    """A local index; every shard it names counts as an input (outputs never replace one)."""
+    index = parse_index(path, read_input(path, "sharded index"))
+    for shard in set(index.weight_map.values()):
+        record_read(path.parent / shard)
+    return index
 
 
 def parse_index(path: Path | str, raw: bytes) -> ShardedIndex:
     """An index's bytes, read from disk or fetched; `path` names it in messages."""
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"sharded index {path} is not valid JSON") from exc
+    data = parse_json(raw, f"sharded index {path}")
     wm = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(wm, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in wm.items()
@@ -235,8 +249,10 @@ def parse_index(path: Path | str, raw: bytes) -> ShardedIndex:
         raise InputError(f"sharded index {path} has no weight_map of tensor name -> shard file")
     for shard in set(wm.values()):
         # "/" too, whatever os.sep is: a remote index resolves shards as relative URLs.
-        if os.sep in shard or "/" in shard or shard.startswith(".."):
+        if os.sep in shard or "/" in shard or shard.startswith("..") or shard in ("", "."):
             raise InputError(f"sharded index {path} names a shard outside its folder: {shard!r}")
+        if "\x00" in shard:
+            raise InputError(f"sharded index {path} names a shard with a NUL byte: {shard!r}")
     meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return ShardedIndex(path=path, weight_map=wm, metadata=meta)
 
@@ -249,7 +265,7 @@ DIR_GLOB: str | None = "*.safetensors"
 
 def recognises(path: str) -> bool:
     """The fallback: any other file is read as safetensors (its header says if it is not)."""
-    return Path(path).is_file()
+    return is_file(path)
 
 
 def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:

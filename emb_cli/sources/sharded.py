@@ -11,6 +11,7 @@ from pathlib import Path
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
+from emb_cli.sources.inputs import is_file
 from emb_cli.sources.safetensors_file import SafetensorsHeader, read_header, read_index
 from emb_cli.sources.siblings import attach_dir_files
 
@@ -37,7 +38,7 @@ def open_index(path: Path) -> Checkpoint:
     def header_for(name: str) -> SafetensorsHeader:
         shard = index.shard_path(name)
         if shard not in headers:
-            if not shard.is_file():
+            if not is_file(shard, "shard"):
                 raise InputError(
                     f"sharded index {path.name} says {name} is in {shard.name}, which is missing; "
                     "download the whole checkpoint or fix the index"

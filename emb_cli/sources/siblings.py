@@ -4,22 +4,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint
-from emb_cli.sources.spec import read_json_object
+from emb_cli.sources.inputs import MAX_TOKENIZER, is_file, read_json_object, record_read
+from emb_cli.sources.spec import check_config
 
 
 def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:
-    """config.json, generation_config.json, tokenizer_config.json and tokenizer.json, if there."""
+    """config.json, generation_config.json, tokenizer_config.json and tokenizer.json, if there.
+
+    Each is read through inputs (regular files, bounded, depth-guarded); config.json's
+    numbers are range-checked once, here.
+    """
     config = folder / "config.json"
-    if config.is_file():
-        ckpt.config = read_json_object(config, "config")
+    if is_file(config, "config"):
+        ckpt.config = check_config(read_json_object(config, "config"), str(config))
         ckpt.config_path = config
     gen = folder / "generation_config.json"
-    if gen.is_file():
+    if is_file(gen, "generation config"):
         ckpt.generation_config = read_json_object(gen, "generation config")
     tok_cfg = folder / "tokenizer_config.json"
-    if tok_cfg.is_file():
+    if is_file(tok_cfg, "tokenizer config"):
         ckpt.tokenizer_config = read_json_object(tok_cfg, "tokenizer config")
     tok = folder / "tokenizer.json"
-    if tok.is_file():
+    if is_file(tok, "tokenizer"):
+        # The tokenizers library reads it later, whole: refuse a sparse 50 GB file now.
+        size = tok.stat().st_size
+        if size > MAX_TOKENIZER:
+            raise InputError(
+                f"tokenizer {tok} is {size:,} bytes, over the {MAX_TOKENIZER:,}-byte limit "
+                "for a tokenizer.json; it is damaged or not a tokenizer"
+            )
+        record_read(tok)  # read on demand, but an input all the same
         ckpt.tokenizer_path = tok

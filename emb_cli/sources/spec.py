@@ -7,15 +7,16 @@ This is the one place that translates each family's keys (`hidden_size`,
 
 from __future__ import annotations
 
-import json
-import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import ConfigFacts, InitSpec
+from emb_cli.sources.inputs import MAX_JSON, kind, read_input, read_json_object
+
+__all__ = ["read_json_object"]  # re-exported: readers of config.json import it from here
 
 T = TypeVar("T")
 
@@ -62,6 +63,19 @@ _DIM_KEYS = ("embedding_size", "hidden_size", "n_embd", "d_model", "dim")
 # Keys a multimodal config may keep beside text_config rather than inside it.
 _OUTER_KEYS = ("pad_token_id", "initializer_range", "torch_dtype", "dtype")
 
+# The ranges every number from a flag or a config must lie in, checked once where it is
+# read. Sizes: 10**24 rows is past any table yet keeps V * D * 8 bytes a finite float
+# (`stats --vocab 2**70` is arithmetic; 4,000 digits overflowed float()).
+MAX_SIZE = 10**24
+# initializer_range and uniform bounds: real configs use 0.002-1.0. 1e3 keeps std**4 * D
+# finite in init-stats and float16 samples (6 sigma = 6e3) below its 65504 maximum;
+# 1e-30 keeps (high - low)**4 and std**4 above float64's underflow.
+MAX_SCALE = 1e3
+MIN_SCALE = 1e-30
+# Uniform bounds closer than this (relative) round to a handful of float32 values.
+MIN_UNIFORM_WIDTH = 2**-16
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes an int64 seed
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -93,11 +107,13 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> TableSpec:
+    # Checked by name, before any path is made: `--preset ../../x` or 300 characters
+    # must not reach the file system (ENAMETOOLONG was an OSError).
+    names = preset_names()
     path = configs_dir() / f"{name}.toml"
-    if not path.is_file():
+    if name not in names:
         raise UsageError(
-            f"unknown preset {name!r}; choose one of: {', '.join(preset_names())} "
-            "(see `emb presets`)"
+            f"unknown preset {_short(name)}; choose one of: {', '.join(names)} (see `emb presets`)"
         )
     spec = _spec_from_toml(path, origin="default" if name == "default" else "preset")
     return replace(spec, name=name)
@@ -105,23 +121,14 @@ def load_preset(name: str) -> TableSpec:
 
 def load_config(path: Path) -> TableSpec:
     """One of our TOML files, or a Hugging Face config.json."""
-    if path.is_dir():
+    if kind(path, "config") == "dir":
         path = path / "config.json"
-    if not path.is_file():
+    if kind(path, "config") != "file":
         raise InputError(f"config file not found: {path}")
     if path.suffix == ".toml":
         return _spec_from_toml(path, origin="config")
-    return spec_from_hf_config(read_json_object(path, "config"), name=str(path), origin="config")
-
-
-def read_json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{what} {path} is not valid JSON ({_first_line(exc)})") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{what} {path} is not a JSON object")
-    return data
+    config = check_config(read_json_object(path, "config"), str(path))
+    return spec_from_hf_config(config, name=str(path), origin="config")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -129,9 +136,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _spec_from_toml(path: Path, origin: str) -> TableSpec:
+    raw = read_input(path, "config", MAX_JSON)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError as exc:
+        raise InputError(f"config {path} nests too deeply to be a real file") from exc
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"config {path} is not valid TOML ({_first_line(exc)})") from exc
     vocab = data.get("vocab_size")
     dim = data.get("embed_dim", data.get("hidden_size"))
@@ -174,7 +184,22 @@ def _float_field(data: dict[str, Any], key: str, default: float, path: Path) -> 
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{key} in {path} must be a number, got {value!r}")
-    return float(value)
+    return _as_float(value, key, path)
+
+
+def _as_float(value: int | float, key: str, where: Path | str) -> float:
+    """float(value), or an InputError: float(10**400) is an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise InputError(
+            f"{key} in {where} is {_short(value)}, far outside any real value"
+        ) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _int_field(value: Any, key: str, path: Path | str) -> int:
@@ -201,6 +226,46 @@ def text_config(config: dict[str, Any]) -> dict[str, Any]:
                 merged.setdefault(key, config[key])
         return merged
     return config
+
+
+def check_config(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """Every number emb uses from a config.json, checked once where the file is read.
+
+    Sizes must be positive and at most MAX_SIZE, a pad id at most MAX_SIZE in size,
+    initializer_range a finite number in [MIN_SCALE, MAX_SCALE] (torch.normal takes it).
+    A key of another type is left alone: the uses ignore what is not a number.
+    """
+    views = [config]
+    inner = config.get("text_config")
+    if isinstance(inner, dict):
+        views.append(inner)
+    for view in views:
+        for key in ("vocab_size", *_DIM_KEYS):
+            value = view.get(key)
+            if _is_int(value) and not 0 < value <= MAX_SIZE:
+                raise InputError(
+                    f"{key} in {name} is {_short(value)}; a table size must be in 1..10**24"
+                )
+        pad = view.get("pad_token_id")
+        if _is_int(pad) and not -MAX_SIZE <= pad <= MAX_SIZE:
+            raise InputError(f"pad_token_id in {name} is {_short(pad)}, no table has that row")
+        std = view.get("initializer_range")
+        if _is_number(std):
+            value = _as_float(std, "initializer_range", name)
+            if not MIN_SCALE <= value <= MAX_SCALE:
+                raise InputError(
+                    f"initializer_range in {name} is {_short(std)}; an init std must be a "
+                    f"finite number in [{MIN_SCALE:g}, {MAX_SCALE:g}]: fix the config"
+                )
+    return config
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def config_dim(config: dict[str, Any]) -> int | None:
@@ -233,8 +298,8 @@ def config_facts(config: dict[str, Any], tied: bool | None) -> ConfigFacts:
         vocab_size=vocab if isinstance(vocab, int) and not isinstance(vocab, bool) else None,
         hidden_size=config_hidden_size(cfg),
         tie_word_embeddings=tied,
-        initializer_range=float(std)
-        if isinstance(std, (int, float)) and not isinstance(std, bool)
+        initializer_range=_as_float(std, "initializer_range", "config.json")
+        if _is_number(std)
         else None,
         architectures=config.get("architectures"),
     )
@@ -280,7 +345,7 @@ def spec_from_hf_config(config: dict[str, Any], name: str, origin: str) -> Table
         pad_token_id=config_pad(cfg),
         tied=tied,
         dtype=_hf_dtype(cfg.get("torch_dtype", cfg.get("dtype"))),
-        init=InitSpec(std=float(std) if isinstance(std, (int, float)) else 0.02),
+        init=InitSpec(std=_as_float(std, "initializer_range", name) if _is_number(std) else 0.02),
         model_type=model_type if isinstance(model_type, str) else None,
         notes=tuple(notes),
     )
@@ -292,34 +357,54 @@ def _hf_dtype(value: Any) -> str:
 
 
 def validate_spec(spec: TableSpec) -> TableSpec:
+    """The one range check of a spec's numbers, whether they came from flags or a file."""
     # A bad size from a file names the file; from flags, the flag.
     where = f" in {spec.name}" if spec.origin in ("config", "preset") else ""
-    if spec.vocab_size <= 0:
+    if not 0 < spec.vocab_size <= MAX_SIZE:
         raise UsageError(
-            f"vocab size must be a positive integer, got {spec.vocab_size}{where}; pass --vocab N"
+            f"vocab size must be a positive integer up to 10**24, got {_short(spec.vocab_size)}"
+            f"{where}; pass --vocab N"
         )
-    if spec.embed_dim <= 0:
+    if not 0 < spec.embed_dim <= MAX_SIZE:
         raise UsageError(
-            f"embedding dim must be a positive integer, got {spec.embed_dim}{where}; pass --dim N"
+            f"embedding dim must be a positive integer up to 10**24, got "
+            f"{_short(spec.embed_dim)}{where}; pass --dim N"
         )
     pad = spec.pad_token_id
     if pad is not None and not 0 <= pad < spec.vocab_size:
         raise UsageError(
-            f"pad id {pad} is outside the table: valid ids are 0..{spec.vocab_size - 1}"
+            f"pad id {_short(pad)} is outside the table: valid ids are 0..{spec.vocab_size - 1}"
         )
     if spec.dtype not in BUILD_DTYPES:
         raise UsageError(f"dtype {spec.dtype!r} cannot be built; choose {', '.join(BUILD_DTYPES)}")
     init = spec.init
     if init.scheme not in INIT_SCHEMES:
         raise UsageError(f"unknown init {init.scheme!r}; choose {', '.join(INIT_SCHEMES)}")
-    # `not x > 0` also refuses NaN; torch's normal_/uniform_ refuse infinite arguments.
-    if not 0 < init.std < math.inf:
-        raise UsageError(f"init std must be a positive finite number, got {init.std}")
-    if not -math.inf < init.low < init.high < math.inf:
-        raise UsageError(f"uniform bounds need finite low < high, got [{init.low}, {init.high}]")
-    if not 0 <= init.seed < 2**63:
-        raise UsageError(f"seed must be in 0..2**63-1, got {init.seed}")
+    # `not a <= x` also refuses NaN; torch's normal_/uniform_ refuse infinite arguments.
+    if not MIN_SCALE <= init.std <= MAX_SCALE:
+        raise UsageError(
+            f"init std must be a finite number in [{MIN_SCALE:g}, {MAX_SCALE:g}], "
+            f"got {init.std}{where}"
+        )
+    low, high = init.low, init.high
+    if not -MAX_SCALE <= low < high <= MAX_SCALE:
+        raise UsageError(
+            f"uniform bounds need finite low < high within +-{MAX_SCALE:g}, "
+            f"got [{low}, {high}]{where}"
+        )
+    if high - low < max(MIN_SCALE, MIN_UNIFORM_WIDTH * max(abs(low), abs(high))):
+        raise UsageError(
+            f"uniform bounds [{low}, {high}] are narrower than float32 can sample; "
+            "widen --low/--high"
+        )
+    check_seed(init.seed, where)
     return spec
+
+
+def check_seed(seed: int, where: str = "") -> int:
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"seed must be in 0..2**63-1, got {_short(seed)}{where}")
+    return seed
 
 
 @dataclass(frozen=True)
@@ -341,13 +426,25 @@ class Overrides:
         return any(v is not None for v in vars(self).values())
 
 
+def parse_token_id(text: str) -> int | None:
+    """ASCII digits with an optional minus sign, or None.
+
+    int() also takes `1_0`, `+5`, ` 7 ` and non-ASCII digits (Arabic-Indic, fullwidth):
+    none of those is how anyone writes a token id.
+    """
+    body = text[1:] if text.startswith("-") else text
+    if not body or len(body) > 4000 or not (body.isascii() and body.isdigit()):
+        return None
+    return int(text)
+
+
 def parse_pad(value: str) -> int | None:
     if value.strip().lower() in ("none", "null", "-"):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"--pad must be a token id or 'none', got {value!r}") from None
+    pad = parse_token_id(value)
+    if pad is None:
+        raise UsageError(f"--pad must be a token id or 'none', got {value!r}")
+    return pad
 
 
 def apply_overrides(spec: TableSpec, o: Overrides) -> TableSpec:

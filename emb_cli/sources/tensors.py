@@ -57,8 +57,10 @@ class LocalReader:
     """A local file through pread; safetensors_file.read_header parses through it."""
 
     def __init__(self, path: str) -> None:
+        from emb_cli.sources.inputs import open_input
+
         self.name = path
-        self._fh = open(path, "rb")  # closed by close()
+        self._fh = open_input(path)  # regular files only (a FIFO would block); closed by close()
         self.size = os.fstat(self._fh.fileno()).st_size
 
     def read(self, offset: int, length: int) -> bytes:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader
+from emb_cli.sources.inputs import is_file, open_input
 from emb_cli.sources.safetensors_file import read_index
 from emb_cli.sources.tensors import numpy_dtype
 
@@ -112,7 +113,7 @@ def _open_index(path: Path) -> Checkpoint:
 
     def get(name: str) -> TorchTensor:
         shard = path.parent / weight_map[name]
-        if not shard.is_file():
+        if not is_file(shard, "shard"):
             raise InputError(
                 f"index {path.name} says {name} is in {shard.name}, which is missing; "
                 "download the whole checkpoint or fix the index"
@@ -166,6 +167,9 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
 def _load(path: Path) -> Any:
     import warnings
 
+    # torch.load takes a path (mmap needs one): check it is a regular file first, since
+    # open() of a FIFO named *.pt blocks forever. Records it as an input too.
+    open_input(path, "PyTorch checkpoint").close()
     try:
         # torch warns on stderr about pickle protocols it was not written with; the
         # outcome (loaded or refused) is what emb reports, on one line.

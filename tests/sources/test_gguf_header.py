@@ -531,7 +531,7 @@ def test_not_gguf(put: Callable[[bytes], Path]) -> None:
     refused(put(b"PK\x03\x04rest"), "is not a GGUF file", "starts with b'PK\\x03\\x04'")
     refused(put(b""), "is not a GGUF file")
     refused(put(b"GGUF\x03\x00"), "not a readable GGUF file", "24-byte file header")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read|is a directory"):
         read_gguf_header(put(b"").parent)  # a directory
 
 
