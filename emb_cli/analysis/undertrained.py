@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.analysis import pca
-from emb_cli.analysis.common import SourceSummary, summarize
+from emb_cli.analysis.blas_threads import one_blas_thread
+from emb_cli.analysis.common import SourceSummary, bounded_map, summarize, workers
 from emb_cli.analysis.unused_tokens import TokenEvidence, evidence
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
@@ -159,11 +160,13 @@ class _Pass1:
     in_sq: np.ndarray  # input rows' sums of squares
     m_sq: np.ndarray  # cosine-matrix rows' sums of squares (the same array for "input")
     colsum: np.ndarray
-    sketch: pca.CovarianceSketch | None
 
 
 def _first_pass(
-    source: TableSource, head_stream: Stream | None, sketch: pca.CovarianceSketch | None
+    source: TableSource,
+    head_stream: Stream | None,
+    sketch: pca.CovarianceSketch | None,
+    n_workers: int,
 ) -> _Pass1:
     import numpy as np
 
@@ -175,19 +178,40 @@ def _first_pass(
     m_sq = in_sq if head_stream is None else np.empty(rows, dtype=np.float64)
     colsum = np.zeros(dim, dtype=np.float64)
     heads = head_stream() if head_stream is not None else None
-    for start, block in blocks:
+
+    def items() -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        for start, block in blocks:
+            m_block = None
+            if heads is not None:
+                hstart, m_block = next(heads)
+                assert hstart == start
+            if sketch is not None:  # the first block's mean becomes the sketch's center
+                mb = block if m_block is None else m_block
+                sketch.prepare(mb, ~np.isfinite(mb).all(axis=1))
+            yield start, block, m_block
+
+    def work(
+        item: tuple[int, np.ndarray, np.ndarray | None],
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None]:
+        start, block, m_block = item
         sq, cs = _row_stats(block)
-        in_sq[start : start + block.shape[0]] = sq
-        if heads is not None:
-            hstart, block = next(heads)
-            assert hstart == start
-            sq, cs = _row_stats(block)
-            m_sq[start : start + block.shape[0]] = sq
-        colsum += cs
+        msq = sq
+        if m_block is not None:
+            msq, cs = _row_stats(m_block)
+        part = None
         if sketch is not None:
-            bad = ~np.isfinite(sq)
-            sketch.add(block, bad if bad.any() else None)
-    return _Pass1(in_sq, m_sq, colsum, sketch)
+            bad = ~np.isfinite(msq)
+            part = sketch.compute(block if m_block is None else m_block, bad if bad.any() else None)
+        return start, sq, msq, cs, part
+
+    for start, sq, msq, cs, part in bounded_map(work, items(), n_workers):
+        in_sq[start : start + sq.size] = sq
+        if m_sq is not in_sq:
+            m_sq[start : start + sq.size] = msq
+        colsum += cs
+        if sketch is not None and part is not None:
+            sketch.merge(part)
+    return _Pass1(in_sq, m_sq, colsum)
 
 
 def _reference(
@@ -235,18 +259,31 @@ def find_undertrained(
     """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
     "unused", "control", "byte", ...), when the reader has them. `pc_method` forces
     "exact" or "randomized" (tests and benchmarks); by default pca.plan chooses."""
-    import numpy as np
-
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
     if pc_method not in (None, "exact", "randomized"):
         raise UsageError(f"unknown principal-component method {pc_method!r}")
-    info = source.info
-    rows, dim = info.vocab_size, info.embed_dim
     if reference is not None:
         if not reference:
             raise UsageError("--reference names no ids; pass ids such as `--reference 5,6,7`")
-        check_ids(reference, rows)
+        check_ids(reference, source.info.vocab_size)
+    # Workers share the cores when BLAS can be held to one thread each (blas_threads.py).
+    with one_blas_thread() as limited:
+        return _find(source, top, reference, token_types, pc_method, workers() if limited else 1)
+
+
+def _find(
+    source: TableSource,
+    top: int,
+    reference: Sequence[int] | None,
+    token_types: Sequence[str] | None,
+    pc_method: str | None,
+    n_workers: int,
+) -> UndertrainedReport:
+    import numpy as np
+
+    info = source.info
+    rows, dim = info.vocab_size, info.embed_dim
     notes: list[str] = []
 
     tok = source.tokenizer()
@@ -282,13 +319,15 @@ def find_undertrained(
     cosine_on = dim >= MIN_COSINE_DIM
     p = pca.plan(rows, dim)
     if pc_method == "exact":
-        p = pca.Plan("exact", dim, 1)
-    elif pc_method == "randomized":
-        p = pca.Plan("randomized", min(dim, max(p.width, pca.MIN_WIDTH)), pca.PASSES)
-    sketch = pca.CovarianceSketch(pca.start_basis(dim, p.width)) if cosine_on else None
+        p = pca.Plan("exact", dim, 2)
+    elif pc_method == "randomized" and p.method == "exact":
+        p = pca.Plan("randomized", min(dim, pca.MAX_WIDTH), pca.SKETCH_PASSES + 1)
+    sketch = None
+    if cosine_on:  # exact: the covariance itself, from centred rows
+        sketch = pca.CovarianceSketch(pca.start_basis(dim, p.width), explicit=p.method == "exact")
 
     # Pass 1: norms of both tables; sums and the first covariance product of the cosine matrix.
-    first = _first_pass(source, head_stream, sketch)
+    first = _first_pass(source, head_stream, sketch, n_workers)
     in_sq, m_sq = first.in_sq, first.m_sq
     norms = np.sqrt(in_sq)
     m_finite = np.isfinite(m_sq)
@@ -337,10 +376,10 @@ def find_undertrained(
         r0 /= len(ref_rows)
     elif cosine_on:
         notes.append("no reference row is finite and nonzero: no cosine indicator")
-    if cosine_on and ref_rows and n_m > 1 and first.sketch is not None:
+    if cosine_on and ref_rows and n_m > 1 and sketch is not None:
         total = max(0.0, float(m_sq[m_finite].sum()) - n_m * float(mean @ mean))
         comp, proj, dot_r0 = _component_and_products(
-            stream, first.sketch, p, n_m, mean, total, r0, rows, m_finite
+            stream, sketch, p, n_m, mean, total, r0, rows, m_finite, n_workers
         )
         cosine = _cosines(comp, proj, dot_r0, m_sq, r0)
         cosine[~usable] = np.nan
@@ -446,40 +485,44 @@ def _component_and_products(
     r0: np.ndarray,
     rows: int,
     finite: np.ndarray,
+    n_workers: int,
 ) -> tuple[pca.Component, np.ndarray, np.ndarray]:
-    """The top component (from pass 1's product and p.passes - 1 more passes), and each
-    row's products with it and with the reference mean r0, float64."""
+    """The top component (pass 1 made the first product; p.passes - 1 passes more), and
+    each row's products with it and with the reference mean r0, as float64."""
     import numpy as np
 
-    w = sketch.finish(n_m, mean)
-    if p.method == "exact":  # w is the covariance itself: one more pass for the products
-        comp, _ = pca.ritz(np.eye(mean.size), w, total, p)
-        cols = np.stack([comp.vector, r0], axis=1)
-        out = np.full((rows, 2), np.nan)
-        with np.errstate(all="ignore"):  # NaN/Inf rows give NaN products, masked later
-            for start, block in stream():
-                out[start : start + block.shape[0]] = block.astype(np.float64) @ cols
-        return comp, out[:, 0], out[:, 1]
-    # Randomized: passes 2 .. p.passes; the last also keeps each row's products with its
-    # block Q and with r0, from which the products with v = Q u follow without another pass.
-    y = np.empty((rows, p.width + 1), dtype=np.float32)
-    q = pca.next_basis(w)
-    for i in range(1, p.passes):
-        last = i == p.passes - 1
-        sketch = pca.CovarianceSketch(q, center=mean, extra=r0[:, None] if last else None)
-        for start, block in stream():
+    def run(sk: pca.CovarianceSketch, out: np.ndarray | None = None) -> np.ndarray:
+        def work(item: tuple[int, np.ndarray]) -> tuple[int, pca.Part]:
+            start, block = item
             ok = finite[start : start + block.shape[0]]
-            got = sketch.add(block, None if ok.all() else ~ok)
-            if last:
-                y[start : start + block.shape[0]] = got
-        w = sketch.finish(n_m, mean)
-        if not last:
-            q = pca.next_basis(w)
-    comp, u = pca.ritz(q, w, total, p)
-    assert sketch.center is not None
-    c = sketch.center
-    proj = y[:, :-1].astype(np.float64) @ u + float(c @ comp.vector)
-    dot_r0 = y[:, -1].astype(np.float64) + float(c @ r0)
+            return start, sk.compute(block, None if ok.all() else ~ok)
+
+        for start, part in bounded_map(work, stream(), n_workers):
+            got = sk.merge(part)
+            if out is not None:
+                out[start : start + got.shape[0]] = got
+        return sk.finish(n_m, mean)
+
+    spread = total / n_m
+    q = pca.start_basis(mean.size, p.width)
+    w = sketch.finish(n_m, mean)
+    for _ in range(p.passes - 2):  # randomized: the rest of the sketch passes
+        q = pca.next_basis(w)
+        w = run(pca.CovarianceSketch(q, center=mean, spread=spread))
+    v, second = pca.candidate(q, w, p)
+    # The last pass: C v, and per row (x - mean) . v and (x - mean) . r0.
+    precise = rows * mean.size <= pca.PRECISE_VALUES
+    last = pca.CovarianceSketch(
+        v[:, None], center=mean, extra=r0[:, None], spread=spread, precise=precise
+    )
+    y = np.empty((rows, 2), dtype=np.float64)
+    cv = run(last, y)[:, 0]
+    comp = pca.component(v, cv, second, total, p)
+    assert last.center is not None
+    c = last.center
+    sign = float(comp.vector @ v)  # component() may have flipped v's sign
+    proj = sign * y[:, 0] + float(c @ comp.vector)
+    dot_r0 = y[:, 1] + float(c @ r0)
     return comp, proj, dot_r0
 
 
