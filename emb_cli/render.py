@@ -540,6 +540,8 @@ def render_neighbors(r: NeighborsReport) -> None:
                 cells.append(repr(n.token))
             t.add_row(*cells, f"{n.score:.4f}")
         c.print(t)
+    for note in r.notes:
+        c.print(Text(f"note: {note}", style="yellow"))
 
 
 def _changed_table(rows: list[ChangedRow], title: str) -> Table:
@@ -551,7 +553,7 @@ def _changed_table(rows: list[ChangedRow], title: str) -> Table:
     t.add_column("cosine", justify="right")
     for x in rows:
         cells = [str(x.id)] + ([repr(x.token)] if x.token is not None else [])
-        t.add_row(*cells, f"{x.l2:.4g}", _num(x.cosine))
+        t.add_row(*cells, "-" if x.l2 is None else f"{x.l2:.4g}", _num(x.cosine))
     return t
 
 
@@ -657,6 +659,10 @@ def render_resize(r: ResizeReport) -> None:
                 ("sampler", lambda s: s.sampler),
                 ("E new-row norm", lambda s: _num(s.expected_row_norm)),
             )
+            if any(s.nonfinite_rows for _, s in dists):
+                d.add_row(
+                    "rows with NaN/Inf (left out)", *(f"{s.nonfinite_rows:,}" for _, s in dists)
+                )
             for label, f in stats:
                 d.add_row(label, *(f(s) for _, s in dists))
             c.print(d)
