@@ -164,6 +164,7 @@ class _Pass1:
 
 def _first_pass(
     source: TableSource,
+    blocks: Iterator[tuple[int, np.ndarray]],
     head_stream: Stream | None,
     sketch: pca.CovarianceSketch | None,
     n_workers: int,
@@ -172,8 +173,6 @@ def _first_pass(
 
     info = source.info
     rows, dim = info.vocab_size, info.embed_dim
-    n = rows_per_chunk(dim)
-    blocks = source.chunks(n)  # a built table is refused (too large) before the arrays below
     in_sq = np.empty(rows, dtype=np.float64)
     m_sq = in_sq if head_stream is None else np.empty(rows, dtype=np.float64)
     colsum = np.zeros(dim, dtype=np.float64)
@@ -285,6 +284,8 @@ def _find(
     info = source.info
     rows, dim = info.vocab_size, info.embed_dim
     notes: list[str] = []
+    # First: a built table too large to stream is refused before any per-row array below.
+    blocks = source.chunks(rows_per_chunk(dim))
 
     tok = source.tokenizer()
     ev = evidence(tok, token_types)
@@ -327,7 +328,7 @@ def _find(
         sketch = pca.CovarianceSketch(pca.start_basis(dim, p.width), explicit=p.method == "exact")
 
     # Pass 1: norms of both tables; sums and the first covariance product of the cosine matrix.
-    first = _first_pass(source, head_stream, sketch, n_workers)
+    first = _first_pass(source, blocks, head_stream, sketch, n_workers)
     in_sq, m_sq = first.in_sq, first.m_sq
     norms = np.sqrt(in_sq)
     m_finite = np.isfinite(m_sq)

@@ -207,14 +207,17 @@ class BuiltSource:
 
         v, d = self.info.vocab_size, self.info.embed_dim
         check_ids(token_ids, v)
+        rows = rows_per_chunk(d)
+        _refuse_above(
+            len(token_ids) * d * 4 + _piece_budget(self.spec, rows),
+            f"building rows of a {v} x {d} table",
+        )
         ids = np.asarray(token_ids, dtype=np.int64)
         out = np.empty((ids.size, d), dtype=np.float32)
         if self._weight is not None:
-            out[:] = self._weight[ids].float().numpy()
+            out[:] = self._weight[torch.from_numpy(ids)].float().numpy()
             return out
         stop = prefix_rows(v, d, int(ids.max()) + 1)
-        rows = rows_per_chunk(d)
-        _refuse_above(_piece_budget(self.spec, rows), f"building rows of a {v} x {d} table")
         pieces = tracked(build_pieces(self.spec, stop, rows), stop, f"building {self.info.name}")
         for start, piece in pieces:
             hit = np.flatnonzero((ids >= start) & (ids < start + piece.shape[0]))
