@@ -4,6 +4,9 @@ Randomized subspace iteration (Halko, Martinsson and Tropp 2011, "Finding struct
 randomness", Algorithm 4.4): a block Q of `width` orthonormal vectors (the wanted one plus
 oversampling), W = C Q for the covariance C of the rows, one pass over the table each
 (W = sum over blocks of (X - mean)^T ((X - mean) Q)), then Q = orth(W), SKETCH_PASSES times.
+The first block is not random but the top of a sample of rows read at a few places of the
+table (sample_basis): in memory, iterations cost nothing, and a dominant direction is
+already close before the first pass.
 A Rayleigh-Ritz step on the last block gives the top direction u; the vector used is
 v = W u / |W u|, one power step further. A last pass computes C v with each row's products,
 so the eigenvalue estimate v.Cv and the residual |C v - (v.Cv) v| are those of v itself.
@@ -30,12 +33,15 @@ if TYPE_CHECKING:
 
 # Halko et al. suggest 5-10 vectors of oversampling. A table with one dominant direction
 # converges at lambda_(width+1) / lambda_1 per pass whatever the width; narrow tables get
-# wider blocks for the same work: width * rows * D stays near WIDTH_BUDGET (10 on
+# wider blocks for the same work: width * rows * D stays near WIDTH_BUDGET (8 on
 # 100352 x 4096, where each pass of width w costs 4 * w multiply-adds a value).
 MIN_WIDTH = 8
 MAX_WIDTH = 256
-WIDTH_BUDGET = 2**32
-SKETCH_PASSES = 3  # products C Q; one more pass computes C v and the per-row products
+WIDTH_BUDGET = 2**31
+SKETCH_PASSES = 2  # products C Q; one more pass computes C v and the per-row products
+SAMPLE_ROWS = 2048  # the starting block's sample: 32 MiB at D = 4096 ...
+SAMPLE_RUNS = 16  # ... read as this many runs of consecutive rows (one read each)
+SAMPLE_ITERS = 6
 EXACT_MAX_DIM = 1024  # a D x D float64 covariance of 8 MiB; eigh in well under a second
 EXACT_BUDGET = 10**10  # rows * D^2 multiply-adds: MiniLM's 30522 x 384 is 4.5e9
 PRECISE_VALUES = 2**26  # tables this small get their per-row products in float64
@@ -55,6 +61,9 @@ def plan(rows: int, dim: int) -> Plan:
         return Plan("exact", dim, 2)
     width = max(MIN_WIDTH, min(MAX_WIDTH, WIDTH_BUDGET // max(1, rows * dim)))
     return Plan("randomized", min(width, dim), SKETCH_PASSES + 1)
+
+
+Rows = Callable[[list[int]], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ class CovarianceSketch:
         self._dtype = np.float64 if precise else np.float32
         cols = basis if extra is None else np.hstack([basis, extra])
         self._cols = np.ascontiguousarray(cols, dtype=self._dtype)
-        self._basis = basis
+        self.basis = basis
         self._acc_t = np.zeros((self.width, basis.shape[0]), dtype=np.float64)  # W^T
         self._ysum = np.zeros(cols.shape[1], dtype=np.float64)
         self._force = True if precise else explicit
@@ -187,7 +196,7 @@ class CovarianceSketch:
         assert self.center is not None
         d = mean - self.center
         w = self._acc_t.T - np.outer(self.center, self._ysum[: self.width])
-        out: np.ndarray = w - rows * np.outer(d, d @ self._basis)
+        out: np.ndarray = w - rows * np.outer(d, d @ self.basis)
         return out
 
 
@@ -197,6 +206,30 @@ def start_basis(dim: int, width: int, seed: int = 0) -> np.ndarray:
     if width >= dim:
         return np.eye(dim)
     q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, width)))
+    return q
+
+
+def sample_ids(rows: int, spread: bool = True) -> list[int]:
+    """SAMPLE_ROWS ids in SAMPLE_RUNS runs over the table, or its first rows (spread=False:
+    a built table, whose prefix is cheap and whose rows are all alike)."""
+    if rows <= SAMPLE_ROWS or not spread:
+        return list(range(min(rows, SAMPLE_ROWS)))
+    run = SAMPLE_ROWS // SAMPLE_RUNS
+    starts = [round(i * (rows - run) / (SAMPLE_RUNS - 1)) for i in range(SAMPLE_RUNS)]
+    return sorted({t for s in starts for t in range(s, s + run)})
+
+
+def sample_basis(sample: np.ndarray, width: int, seed: int = 0) -> np.ndarray:
+    """A starting block: subspace iteration on the covariance of a sample held in memory
+    (centred in place)."""
+    import numpy as np
+
+    x = sample.astype(np.float32, copy=False)  # centred in place: the sample is ours
+    x -= x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    q = start_basis(sample.shape[1], width, seed)
+    for _ in range(SAMPLE_ITERS):
+        q32 = q.astype(np.float32)
+        q = next_basis((x.T @ (x @ q32)).astype(np.float64))
     return q
 
 
@@ -253,15 +286,24 @@ Stream = Callable[[], Iterator[tuple[int, "np.ndarray"]]]
 
 
 def top_component(
-    stream: Stream, rows: int, mean: np.ndarray, total: float, p: Plan | None = None, seed: int = 0
+    stream: Stream,
+    rows: int,
+    mean: np.ndarray,
+    total: float,
+    p: Plan | None = None,
+    read_rows: Rows | None = None,
+    seed: int = 0,
 ) -> Component:
     """The top principal component of the streamed rows (all finite), given their mean and
-    total variance trace(C), in p.passes passes. For callers without a first pass of their
-    own; emb undertrained folds the first product into its norms pass."""
+    total variance trace(C), in p.passes passes; `read_rows` reads the starting sample (without
+    it the start is random). For callers without a first pass of their own; emb undertrained
+    folds the first product into its norms pass."""
     dim = mean.size
     p = p or plan(rows, dim)
     spread = total / max(1, rows)
     q = start_basis(dim, p.width, seed)
+    if p.method == "randomized" and read_rows is not None:
+        q = sample_basis(read_rows(sample_ids(rows)), p.width, seed)
     w = q
     for i in range(p.passes - 1):
         if i:

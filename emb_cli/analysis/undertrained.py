@@ -325,7 +325,13 @@ def _find(
         p = pca.Plan("randomized", min(dim, pca.MAX_WIDTH), pca.SKETCH_PASSES + 1)
     sketch = None
     if cosine_on:  # exact: the covariance itself, from centred rows
-        sketch = pca.CovarianceSketch(pca.start_basis(dim, p.width), explicit=p.method == "exact")
+        q0 = pca.start_basis(dim, p.width)
+        if p.method == "randomized":
+            sample = read_rows(pca.sample_ids(rows, spread=not info.built))
+            sample = sample[np.isfinite(sample).all(axis=1)]
+            if sample.shape[0] > 1:
+                q0 = pca.sample_basis(sample, p.width)
+        sketch = pca.CovarianceSketch(q0, explicit=p.method == "exact")
 
     # Pass 1: norms of both tables; sums and the first covariance product of the cosine matrix.
     first = _first_pass(source, blocks, head_stream, sketch, n_workers)
@@ -505,7 +511,7 @@ def _component_and_products(
         return sk.finish(n_m, mean)
 
     spread = total / n_m
-    q = pca.start_basis(mean.size, p.width)
+    q = sketch.basis
     w = sketch.finish(n_m, mean)
     for _ in range(p.passes - 2):  # randomized: the rest of the sketch passes
         q = pca.next_basis(w)
