@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.models import tiny_llama
@@ -200,10 +201,12 @@ def test_minilm_matches_numpy_eigh(minilm_dir: Path, method: str) -> None:
     are those of an exact eigendecomposition, with either way of finding the component."""
     import numpy as np
 
+    from emb_cli.analysis.pca import plan
     from emb_cli.analysis.undertrained import find_undertrained
     from emb_cli.sources.resolve import SourceArgs, open_source
 
-    r = find_undertrained(open_source(SourceArgs(from_=minilm_dir)), top=20, pc_method=method)
+    p = plan(30522, 384, method)  # randomized: a block of 183, as for a table too big for eigh
+    r = find_undertrained(open_source(SourceArgs(from_=minilm_dir)), top=20, pc_plan=p)
     assert r.cosine_matrix_role == "input" and r.tokenizer_vocab_size == 30522
     assert r.zero_rows == 0 and r.beyond_tokenizer_rows == 0 and r.nonfinite_rows == 0
     unused = list(range(1, 100)) + list(range(104, 999))  # [unused0..98], [unused99..993]
@@ -224,6 +227,64 @@ def test_minilm_matches_numpy_eigh(minilm_dir: Path, method: str) -> None:
     assert all(c.token.startswith("[unused") for c in r.reference_candidates if c.token)
     assert not any(c.in_reference for c in r.candidates)
     assert r.pc_removed and r.pc_method == method
+
+
+@pytest.fixture(scope="module")
+def planted_direction(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """8000 x 512: every row has a large random multiple of one direction u (the dominant
+    first PC, 25x any other's variance); rows 100..159 are "untrained": small, and sharing a
+    drift d, the Magikarp signature."""
+    import torch
+    from safetensors.torch import save_file
+
+    rng = np.random.default_rng(3)
+    n, dim = 8000, 512
+    u = rng.standard_normal(dim)
+    u /= np.linalg.norm(u)
+    x = rng.standard_normal((n, dim)) * 0.02 + np.outer(rng.standard_normal(n) * 0.1, u)
+    drift = rng.standard_normal(dim) * 0.003
+    x[100:160] = (
+        rng.standard_normal((60, dim)) * 0.008 + drift + np.outer(rng.standard_normal(60) * 0.1, u)
+    )
+    x = x.astype(np.float32)
+    path = tmp_path_factory.mktemp("planted_direction") / "model.safetensors"
+    save_file({"model.embed_tokens.weight": torch.from_numpy(x)}, str(path))
+    return path, x
+
+
+def test_planted_direction_randomized_equals_exact(planted_direction: tuple[Path, Any]) -> None:
+    """A block of 8 in 512 dimensions, 3 passes: the same flagged set and candidates, in the
+    same order, as numpy's eigh, and the planted untrained rows found by cosine."""
+    from emb_cli.analysis.pca import Plan, plan
+    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.sources.resolve import SourceArgs, open_source
+
+    path, x = planted_direction
+    ref = list(range(100, 130))
+    src = open_source(SourceArgs(from_=path))
+    fast = find_undertrained(src, top=40, reference=ref, pc_plan=Plan("randomized", 8, 3))
+    exact = find_undertrained(src, top=40, reference=ref, pc_plan=plan(8000, 512, "exact"))
+    assert fast.pc_method == "randomized" and exact.pc_method == "exact"
+    assert fast.pc_removed and exact.pc_removed and fast.pc_gap > 0.9
+    assert fast.pc_angle_bound < 1e-3
+    # numpy, float64: eigh of the covariance, the component removed, cosines and scores.
+    x64 = x.astype(np.float64)
+    lam, vecs = np.linalg.eigh(np.cov(x64.T, bias=True))
+    v = vecs[:, -1]
+    proj = x64 - np.outer(x64 @ v, v)
+    r = proj[ref].mean(0)
+    cos = proj @ r / (np.linalg.norm(proj, axis=1) * np.linalg.norm(r))
+    norms = np.linalg.norm(x64, axis=1)
+    med = np.median(norms)
+    z = (norms - med) / (1.4826 * np.median(np.abs(norms - med)))
+    score = 0.5 * np.clip(cos, 0, 1) + 0.5 * np.clip(-z, 0, 4) / 4
+    order = [int(i) for i in np.argsort(-score, kind="stable") if i not in ref]
+    for rep in (fast, exact):
+        assert rep.flagged == int((score >= 0.75).sum())
+        assert [c.id for c in rep.candidates] == order[:40]
+        for c in rep.candidates:
+            assert c.cosine == pytest.approx(cos[c.id], abs=1e-4)
+    assert {c.id for c in fast.candidates[:30]} == set(range(130, 160))
 
 
 KEYS = [

@@ -56,8 +56,10 @@ class Plan:
     passes: int  # passes over the table, the last one for C v and the per-row products
 
 
-def plan(rows: int, dim: int) -> Plan:
-    if dim <= EXACT_MAX_DIM and rows * dim * dim <= EXACT_BUDGET:
+def plan(rows: int, dim: int, method: str | None = None) -> Plan:
+    """Exact when cheap, else randomized; `method` forces one (tests compare them)."""
+    exact = dim <= EXACT_MAX_DIM and rows * dim * dim <= EXACT_BUDGET
+    if method == "exact" or (method is None and exact):
         return Plan("exact", dim, 2)
     width = max(MIN_WIDTH, min(MAX_WIDTH, WIDTH_BUDGET // max(1, rows * dim)))
     return Plan("randomized", min(width, dim), SKETCH_PASSES + 1)

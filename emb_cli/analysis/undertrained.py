@@ -253,22 +253,20 @@ def find_undertrained(
     reference: Sequence[int] | None = None,
     token_types: Sequence[str] | None = None,
     *,
-    pc_method: str | None = None,
+    pc_plan: pca.Plan | None = None,
 ) -> UndertrainedReport:
     """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
-    "unused", "control", "byte", ...), when the reader has them. `pc_method` forces
-    "exact" or "randomized" (tests and benchmarks); by default pca.plan chooses."""
+    "unused", "control", "byte", ...), when the reader has them. `pc_plan` overrides
+    pca.plan's choice of method and block (tests compare the two methods)."""
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
-    if pc_method not in (None, "exact", "randomized"):
-        raise UsageError(f"unknown principal-component method {pc_method!r}")
     if reference is not None:
         if not reference:
             raise UsageError("--reference names no ids; pass ids such as `--reference 5,6,7`")
         check_ids(reference, source.info.vocab_size)
     # Workers share the cores when BLAS can be held to one thread each (blas_threads.py).
     with one_blas_thread() as limited:
-        return _find(source, top, reference, token_types, pc_method, workers() if limited else 1)
+        return _find(source, top, reference, token_types, pc_plan, workers() if limited else 1)
 
 
 def _find(
@@ -276,7 +274,7 @@ def _find(
     top: int,
     reference: Sequence[int] | None,
     token_types: Sequence[str] | None,
-    pc_method: str | None,
+    pc_plan: pca.Plan | None,
     n_workers: int,
 ) -> UndertrainedReport:
     import numpy as np
@@ -318,11 +316,7 @@ def _find(
         matrix, role = info.tensor_name or info.name, "input"
 
     cosine_on = dim >= MIN_COSINE_DIM
-    p = pca.plan(rows, dim)
-    if pc_method == "exact":
-        p = pca.Plan("exact", dim, 2)
-    elif pc_method == "randomized" and p.method == "exact":
-        p = pca.Plan("randomized", min(dim, pca.MAX_WIDTH), pca.SKETCH_PASSES + 1)
+    p = pc_plan or pca.plan(rows, dim)
     sketch = None
     if cosine_on:  # exact: the covariance itself, from centred rows
         q0 = pca.start_basis(dim, p.width)
