@@ -184,7 +184,7 @@ def _first_pass(
             if heads is not None:
                 hstart, m_block = next(heads)
                 assert hstart == start
-            if sketch is not None:  # the first block's mean becomes the sketch's center
+            if sketch is not None and sketch.center is None:  # the first block's mean
                 mb = block if m_block is None else m_block
                 sketch.prepare(mb, ~np.isfinite(mb).all(axis=1))
             yield start, block, m_block
