@@ -4,12 +4,15 @@
     small.safetensors       model.embed_tokens.weight  4096 x 1024 fp32    (16 MiB; ids
                             73 786 2934 must exist, so fewer columns, not fewer rows)
     big-untied.safetensors  the big table + an untied lm_head.weight       (3.2 GB)
+    big-planted.safetensors 100352 x 4096 fp32, N(0, 0.02) + a_i u with a_i ~ N(0, 0.1)
+                            for one random unit u: a dominant first principal component
+                            (25x the variance of any other direction)
 
 Values are N(0, 0.02) float32 from a seeded numpy generator, one tensor in memory at a
 time (safetensors' save_file would hold all of a 3.2 GB file). Existing files of the
-right size are kept: pass --force to rewrite them.
+right size are kept: pass --force to rewrite them, --only NAME... to make some of them.
 
-Run: python benchmarks/make_tables.py [--force] [--out bench-data]
+Run: python benchmarks/make_tables.py [--force] [--out bench-data] [--only big.safetensors]
 """
 
 from __future__ import annotations
@@ -25,21 +28,28 @@ import numpy as np
 
 VOCAB, DIM = 100352, 4096
 SMALL_VOCAB, SMALL_DIM = 4096, 1024
+PLANTED_STD = 0.1  # 0.1^2 / 0.02^2 = 25: the planted direction's variance over the bulk's
 EMBED = "model.embed_tokens.weight"
 HEAD = "lm_head.weight"
 BLOCK_ROWS = 4096
 
 
-def _fill(rows: int, cols: int, seed: int) -> np.ndarray:
+def _fill(rows: int, cols: int, seed: int, planted: bool = False) -> np.ndarray:
     out = np.empty((rows, cols), dtype=np.float32)
     rng = np.random.default_rng(seed)
+    u = rng.standard_normal(cols, dtype=np.float32) if planted else None
     for s in range(0, rows, BLOCK_ROWS):
         n = min(BLOCK_ROWS, rows - s)
         out[s : s + n] = rng.standard_normal((n, cols), dtype=np.float32) * np.float32(0.02)
+        if u is not None:
+            a = rng.standard_normal(n, dtype=np.float32) * np.float32(PLANTED_STD)
+            out[s : s + n] += np.outer(a, u / np.linalg.norm(u))
     return out
 
 
-def _write(path: Path, tensors: dict[str, tuple[int, int]], seed: int) -> None:
+def _write(
+    path: Path, tensors: dict[str, tuple[int, int]], seed: int, planted: bool = False
+) -> None:
     """safetensors layout written by hand, one tensor at a time: bounded memory for 3.2 GB.
 
     The header is exactly what safetensors.numpy.save_file writes (tensors sorted by
@@ -65,7 +75,7 @@ def _write(path: Path, tensors: dict[str, tuple[int, int]], seed: int) -> None:
         fh.write(raw)
         for i, name in enumerate(sorted(tensors)):
             rows, cols = tensors[name]
-            fh.write(_fill(rows, cols, seed + i).tobytes())
+            fh.write(_fill(rows, cols, seed + i, planted).tobytes())
     os.replace(tmp, path)
 
 
@@ -83,6 +93,7 @@ def main() -> int:
     )
     ap.add_argument("--out", default="bench-data")
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="make only these files")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(exist_ok=True)
@@ -90,14 +101,17 @@ def main() -> int:
         "small.safetensors": ({EMBED: (SMALL_VOCAB, SMALL_DIM)}, 1),
         "big.safetensors": ({EMBED: (VOCAB, DIM)}, 2),
         "big-untied.safetensors": ({EMBED: (VOCAB, DIM), HEAD: (VOCAB, DIM)}, 3),
+        "big-planted.safetensors": ({EMBED: (VOCAB, DIM)}, 4),
     }
     for fname, (tensors, seed) in plan.items():
+        if args.only and fname not in args.only:
+            continue
         path = out / fname
         want = sum(r * c * 4 for r, c in tensors.values())
         if path.exists() and path.stat().st_size > want and not args.force:
             print(f"kept    {path} ({path.stat().st_size / 1e9:.2f} GB)")
             continue
-        _write(path, tensors, seed)
+        _write(path, tensors, seed, planted=fname == "big-planted.safetensors")
         _check(path)
         print(f"wrote   {path} ({path.stat().st_size / 1e9:.2f} GB)")
     return 0

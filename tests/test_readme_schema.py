@@ -25,10 +25,12 @@ DOCUMENTED_VALUES = {
     "padding": {"zero", "nonzero"},
     "info": {"stats"},  # "`quantization` (as in `stats`)"
     "resize": {"grow", "shrink", "unchanged", "stats", "new_rows_init"},
-    "undertrained": {"given", "seeded", "input", "head"},
+    "undertrained": {"given", "input", "head", "evidence", "exact", "randomized"},
 }
 # Keys inside write results and other parts the golden fixtures never produce.
-NOT_IN_GOLDEN = {"resize": {"path", "seed", "shape", "tensors"}}
+NOT_IN_GOLDEN = {
+    "resize": {"path", "seed", "shape", "tensors", "nonfinite_rows", "nonfinite_row_ids"}
+}
 
 
 def documented(command: str) -> set[str]:

@@ -80,8 +80,11 @@ def test_undertrained_and_diff_tsv(emb: Any, minilm_dir: Path) -> None:
         emb("undertrained", "--from", minilm_dir, "--top", "4", "--tsv", ok=True).stdout
     )
     doc = emb.json("undertrained", "--from", minilm_dir, "--top", "4")
-    assert header[:3] == ["rank", "id", "token"] and len(body) == 4
-    assert [int(r[1]) for r in body] == [c["id"] for c in doc["candidates"]]
+    assert header[:3] == ["rank", "id", "token"] and header[-1] == "set"
+    outside = [r for r in body if r[-1] == "candidates"]
+    inside = [r for r in body if r[-1] == "reference"]
+    assert [int(r[1]) for r in outside] == [c["id"] for c in doc["candidates"]]
+    assert [int(r[1]) for r in inside] == [c["id"] for c in doc["reference_candidates"]]
     header, body = rows(emb("diff", minilm_dir, "--init", "-k", "2", "--tsv", ok=True).stdout)
     assert header == ["by", "rank", "id", "token", "l2", "cosine"]
     assert [r[0] for r in body] == ["l2", "l2", "cosine", "cosine"]

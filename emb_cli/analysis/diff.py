@@ -2,6 +2,9 @@
 
 Values are compared as float32 (the exact widening of bf16/fp16/fp8) and measured in
 float64. Rows past the shorter table (a resized vocab) are counted, not read.
+Rows holding NaN or Inf in either table are counted and listed, and left out of the means,
+norms and standard deviations; NaN against NaN at the same place is no change, and a row
+that changed to or from NaN/Inf heads the most-changed lists (its distance has no value).
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ if TYPE_CHECKING:
 
 # torch.nn.functional.cosine_similarity clamps each norm to this eps: a zero row scores 0.
 COSINE_EPS = 1e-8
+MAX_LISTED = 100  # ids listed for rows with NaN/Inf
 
 
 @dataclass(frozen=True)
 class ChangedRow:
     id: int
     token: str | None
-    l2: float  # ||b - a||
-    cosine: float  # cos(a, b); 1 for an unchanged direction
+    l2: float | None  # ||b - a||; None when either row holds NaN/Inf
+    cosine: float | None  # cos(a, b); 1 for an unchanged direction; None as l2
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,11 @@ class DiffReport:
     rows_only_in_b: list[int]  # [first, end) ids present only in b (vocab grew), or []
     rows_changed: int | None
     values_changed: int | None
-    max_abs_diff: float | None
+    nonfinite_rows_a: int  # compared rows holding NaN/Inf in a
+    nonfinite_row_ids_a: list[int]  # the first MAX_LISTED
+    nonfinite_rows_b: int
+    nonfinite_row_ids_b: list[int]
+    max_abs_diff: float | None  # over rows finite in both, as the means below
     mean_l2_change: float | None  # over all compared rows, unchanged ones included
     mean_cosine: float | None  # mean cos(a_i, b_i) over compared rows
     mean_row_norm_a: float | None
@@ -65,6 +73,9 @@ class _Part:
     changed_ids: np.ndarray
     l2: np.ndarray  # of the changed rows
     cos: np.ndarray
+    bad_a: list[int] = field(default_factory=list)  # rows with NaN/Inf
+    bad_b: list[int] = field(default_factory=list)
+    finite_rows: int = 0  # rows finite in both: the means are over these
     rows_changed: int = 0
     values_changed: int = 0
     max_abs: float = 0.0
@@ -101,35 +112,47 @@ def _diff_block(item: tuple[int, np.ndarray, np.ndarray]) -> _Part:
     import numpy as np
 
     start, ba, bb = item
-    # NaN at the same place on both sides is no change
-    neq = (ba != bb) & ~(np.isnan(ba) & np.isnan(bb))
-    row_changed = neq.any(axis=1)
-    a, b = ba.astype(np.float64), bb.astype(np.float64)
-    d = b - a
-    l2 = np.sqrt(np.einsum("ij,ij->i", d, d))
-    l2[~row_changed] = 0.0  # NaN - NaN is no distance
-    na = np.sqrt(np.einsum("ij,ij->i", a, a))
-    nb = np.sqrt(np.einsum("ij,ij->i", b, b))
-    dot = np.einsum("ij,ij->i", a, b)
-    cos = dot / (np.maximum(na, COSINE_EPS) * np.maximum(nb, COSINE_EPS))
-    idx = np.flatnonzero(row_changed)
-    absd = np.abs(d[neq]) if neq.any() else np.zeros(0)
-    return _Part(
-        changed_ids=idx + start,
-        l2=l2[idx],
-        cos=cos[idx],
-        rows_changed=int(idx.size),
-        values_changed=int(neq.sum()),
-        max_abs=float(np.nanmax(absd)) if absd.size and not np.isnan(absd).all() else 0.0,
-        sum_l2=float(l2.sum()),
-        sum_cos=float(cos.sum()),
-        sum_norm_a=float(na.sum()),
-        sum_norm_b=float(nb.sum()),
-        sum_a=float(a.sum()),
-        sum_sq_a=float(np.einsum("ij,ij->", a, a)),
-        sum_b=float(b.sum()),
-        sum_sq_b=float(np.einsum("ij,ij->", b, b)),
-    )
+    # Inf - Inf and NaN products are expected here; the rows holding them are set apart below.
+    with np.errstate(all="ignore"):
+        # NaN at the same place on both sides is no change
+        neq = (ba != bb) & ~(np.isnan(ba) & np.isnan(bb))
+        row_changed = neq.any(axis=1)
+        a, b = ba.astype(np.float64), bb.astype(np.float64)
+        sq_a, sq_b = np.vecdot(a, a), np.vecdot(b, b)
+        fin_a, fin_b = np.isfinite(sq_a), np.isfinite(sq_b)  # float32 squares cannot overflow
+        fin = fin_a & fin_b
+        d = b - a
+        l2 = np.sqrt(np.vecdot(d, d))
+        l2[~row_changed] = 0.0  # NaN - NaN is no distance
+        l2[row_changed & ~fin] = np.nan  # changed to or from NaN/Inf: no distance to give
+        na, nb = np.sqrt(sq_a), np.sqrt(sq_b)
+        dot = np.vecdot(a, b)
+        cos = dot / (np.maximum(na, COSINE_EPS) * np.maximum(nb, COSINE_EPS))
+        cos[~fin] = np.nan
+        idx = np.flatnonzero(row_changed)
+        kept = neq & fin[:, None]
+        absd = np.abs(d[kept]) if kept.any() else np.zeros(0)
+        all_fin = bool(fin.all())
+        af, bf = (a, b) if all_fin else (a[fin], b[fin])
+        return _Part(
+            changed_ids=idx + start,
+            l2=l2[idx],
+            cos=cos[idx],
+            bad_a=(np.flatnonzero(~fin_a) + start).tolist(),
+            bad_b=(np.flatnonzero(~fin_b) + start).tolist(),
+            finite_rows=int(fin.sum()),
+            rows_changed=int(idx.size),
+            values_changed=int(neq.sum()),
+            max_abs=float(absd.max()) if absd.size else 0.0,
+            sum_l2=float(l2[fin].sum()),
+            sum_cos=float(cos[fin].sum()),
+            sum_norm_a=float(na[fin].sum()),
+            sum_norm_b=float(nb[fin].sum()),
+            sum_a=float(af.sum()),
+            sum_sq_a=float(sq_a[fin].sum()),
+            sum_b=float(bf.sum()),
+            sum_sq_b=float(sq_b[fin].sum()),
+        )
 
 
 def _top(ids: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
@@ -184,6 +207,9 @@ def diff_tables(
     if rows:
         n = rows_per or rows_per_chunk(ia.embed_dim)
         for p in bounded_map(_diff_block, _lockstep(a, b, rows, n)):
+            tot.bad_a.extend(p.bad_a)
+            tot.bad_b.extend(p.bad_b)
+            tot.finite_rows += p.finite_rows
             tot.rows_changed += p.rows_changed
             tot.values_changed += p.values_changed
             tot.max_abs = max(tot.max_abs, p.max_abs)
@@ -206,16 +232,25 @@ def diff_tables(
             cand_ids, cand_l2, cand_cos = ids[keep], l2[keep], cos[keep]
     tok_src = a if a.vocab(fetch=True) is not None else b
 
+    def value(x: float) -> float | None:
+        return None if np.isnan(x) else float(x)
+
     def rows_of(order: np.ndarray) -> list[ChangedRow]:
         ids = [int(i) for i in cand_ids[order]]
         toks = token_strings(tok_src, ids)
         return [
-            ChangedRow(i, toks[n] if toks else None, float(cand_l2[o]), float(cand_cos[o]))
+            ChangedRow(i, toks[n] if toks else None, value(cand_l2[o]), value(cand_cos[o]))
             for n, (i, o) in enumerate(zip(ids, order, strict=True))
         ]
 
-    values = rows * ia.embed_dim
-    measured = rows > 0
+    if tot.bad_a or tot.bad_b:
+        all_notes.append(
+            f"rows holding NaN/Inf: {len(tot.bad_a)} in a {tot.bad_a[:20]}, {len(tot.bad_b)} "
+            f"in b {tot.bad_b[:20]}; left out of the means, norms and std"
+        )
+    finite_rows = tot.finite_rows if rows else 0
+    values = finite_rows * ia.embed_dim
+    measured = finite_rows > 0
 
     def std(s: float, sq: float) -> float | None:
         if not measured:
@@ -223,8 +258,8 @@ def diff_tables(
         mean = s / values
         return float(np.sqrt(max(sq / values - mean * mean, 0.0)))
 
-    mean_a = tot.sum_norm_a / rows if measured else None
-    mean_b = tot.sum_norm_b / rows if measured else None
+    mean_a = tot.sum_norm_a / finite_rows if measured else None
+    mean_b = tot.sum_norm_b / finite_rows if measured else None
     rows_changed = tot.rows_changed if comparable else None
     differ = shape_a != shape_b or ia.dtype != ib.dtype or bool(rows_changed)
     return DiffReport(
@@ -242,9 +277,13 @@ def diff_tables(
         rows_only_in_b=only_b,
         rows_changed=rows_changed,
         values_changed=tot.values_changed if comparable else None,
+        nonfinite_rows_a=len(tot.bad_a),
+        nonfinite_row_ids_a=tot.bad_a[:MAX_LISTED],
+        nonfinite_rows_b=len(tot.bad_b),
+        nonfinite_row_ids_b=tot.bad_b[:MAX_LISTED],
         max_abs_diff=tot.max_abs if measured else None,
-        mean_l2_change=tot.sum_l2 / rows if measured else None,
-        mean_cosine=tot.sum_cos / rows if measured else None,
+        mean_l2_change=tot.sum_l2 / finite_rows if measured else None,
+        mean_cosine=tot.sum_cos / finite_rows if measured else None,
         mean_row_norm_a=mean_a,
         mean_row_norm_b=mean_b,
         row_norm_ratio=mean_b / mean_a if mean_a and mean_b is not None else None,

@@ -4,6 +4,8 @@ A query is a signed sum of terms, gensim `most_similar` style: each term is the 
 its tokens' rows (a word may tokenise to several), +1 for positive and -1 for negative
 terms. Unlike gensim the rows are not unit-normalised first, so `king - man + woman` is
 exactly v_king - v_man + v_woman.
+Rows holding NaN or Inf are no one's neighbours: they are counted and listed, and a query
+built from one has no neighbours either (its vector has no direction).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 METRICS = ("cosine", "dot", "l2")
 # torch.nn.functional.cosine_similarity clamps each norm to this eps: a zero row scores 0.
 COSINE_EPS = 1e-8
+MAX_LISTED = 100  # ids listed for rows with NaN/Inf
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class NeighborsReport:
     exclude_query: bool
     queries: list[QueryResult]  # one, or one per token with --each
     source: SourceSummary
+    nonfinite_rows: int  # rows holding NaN/Inf: left out of every result
+    nonfinite_row_ids: list[int]  # the first MAX_LISTED
+    notes: list[str]
 
 
 def _label(term: Term, tokens: list[str] | None) -> str:
@@ -78,27 +84,31 @@ def _expression(labels: list[tuple[int, str]]) -> str:
 
 def _block_top(
     item: tuple[int, np.ndarray, np.ndarray, np.ndarray, str, int, list[frozenset[int]]],
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per query, the block's k best (ids, keys); key is larger-is-nearer (-distance for l2)."""
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Per query, the block's k best (ids, keys); key is larger-is-nearer (-distance for l2).
+    Also the ids of the block's rows holding NaN/Inf, which are nobody's neighbours."""
     import numpy as np
 
     start, block, q, q_norms, metric, k, excluded = item
     x = block.astype(np.float64)
-    if metric == "l2":
-        keys = np.empty((x.shape[0], q.shape[0]), dtype=np.float64)
-        for j in range(q.shape[0]):
-            d = x - q[j]  # the difference itself, not |x|^2 - 2xq + |q|^2: no cancellation
-            keys[:, j] = -np.sqrt(np.einsum("ij,ij->i", d, d))
-    else:
-        keys = x @ q.T
-        if metric == "cosine":
-            norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), COSINE_EPS)
-            keys /= norms[:, None] * np.maximum(q_norms, COSINE_EPS)[None, :]
+    sq = np.vecdot(x, x)
+    finite = np.isfinite(sq)  # float32 squares cannot overflow float64: NaN/Inf rows only
+    with np.errstate(all="ignore"):  # the NaN/Inf rows' keys, dropped below
+        if metric == "l2":
+            keys = np.empty((x.shape[0], q.shape[0]), dtype=np.float64)
+            for j in range(q.shape[0]):
+                d = x - q[j]  # the difference itself, not |x|^2 - 2xq + |q|^2: no cancellation
+                keys[:, j] = -np.sqrt(np.einsum("ij,ij->i", d, d))
+        else:
+            keys = x @ q.T
+            if metric == "cosine":
+                norms = np.maximum(np.sqrt(sq), COSINE_EPS)
+                keys /= norms[:, None] * np.maximum(q_norms, COSINE_EPS)[None, :]
     out = []
     ids = np.arange(start, start + x.shape[0])
     for j in range(q.shape[0]):
         col = keys[:, j]
-        ok = ~np.isnan(col)  # a row with NaN/Inf values is no one's neighbour
+        ok = finite & ~np.isnan(col)
         for r in excluded[j]:
             if start <= r < start + x.shape[0]:
                 ok[r - start] = False
@@ -106,7 +116,7 @@ def _block_top(
         if cand.size > k:
             cand = cand[np.argpartition(-col[cand], k - 1)[:k]]
         out.append((ids[cand], col[cand]))
-    return out
+    return out, ids[~finite]
 
 
 def _merge(
@@ -146,7 +156,9 @@ def nearest(
     for j, q in enumerate(queries):
         for t in q:
             vecs[j] += t.sign * rows[[where[i] for i in t.ids]].mean(axis=0)
-    q_norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+    with np.errstate(all="ignore"):  # a query from a NaN/Inf row: no direction, no neighbours
+        q_norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+    q_ok = np.isfinite(q_norms)
     excluded = [
         frozenset(i for t in q for i in t.ids) if exclude_query else frozenset() for q in queries
     ]
@@ -154,8 +166,18 @@ def nearest(
         (np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in queries
     ]
     items = ((s, b, vecs, q_norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk))
-    for part in bounded_map(_block_top, items):
-        best = [_merge(best[j], part[j], k) for j in range(len(queries))]
+    bad: list[int] = []
+    for part, bad_ids in bounded_map(_block_top, items):
+        best = [_merge(best[j], part[j], k) if q_ok[j] else best[j] for j in range(len(queries))]
+        bad.extend(int(i) for i in bad_ids)
+    notes = []
+    if bad:
+        notes.append(f"{len(bad)} rows hold NaN/Inf and are nobody's neighbours: {bad[:20]}")
+    for nq in np.flatnonzero(~q_ok).tolist():
+        notes.append(
+            f"query {nq + 1} is made of rows holding NaN/Inf "
+            f"({sorted({i for t in queries[nq] for i in t.ids})}): it has no neighbours"
+        )
     tok = source.vocab(fetch=True)
     results = []
     for j, q in enumerate(queries):
@@ -181,7 +203,14 @@ def nearest(
             )
         )
     return NeighborsReport(
-        metric=metric, k=k, exclude_query=exclude_query, queries=results, source=summarize(info)
+        metric=metric,
+        k=k,
+        exclude_query=exclude_query,
+        queries=results,
+        source=summarize(info),
+        nonfinite_rows=len(bad),
+        nonfinite_row_ids=bad[:MAX_LISTED],
+        notes=notes,
     )
 
 

@@ -9,7 +9,7 @@ the same `torch.manual_seed` gives bit-identical new rows (tests compare with tr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from emb_cli.analysis.common import SourceSummary, summarize
@@ -58,6 +58,10 @@ class Distribution:
     positive_definite: bool  # Cholesky of 1e-9 * cov succeeds (float64 here)
     sampler: str  # multivariate-normal | mean (transformers' fallback when not positive definite)
     expected_row_norm: float  # sqrt(|mean|^2 + 1e-9 * trace): new rows are ~the mean
+    # Rows holding NaN/Inf, left out of everything above. transformers' own mean would be NaN,
+    # and so would every row it adds.
+    nonfinite_rows: int = 0
+    nonfinite_row_ids: list[int] = field(default_factory=list)  # the first 100
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,9 @@ def validate(requested: int, pad_to_multiple_of: int | None) -> None:
 
 def moments(
     chunks: Iterable[tuple[int, np.ndarray]], dim: int
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """(rows, mean, population covariance) in float64, one bounded block at a time.
+) -> tuple[int, np.ndarray, np.ndarray, list[int]]:
+    """(rows, mean, population covariance, ids of rows left out) in float64, one bounded block
+    at a time. Rows holding NaN/Inf are left out; with none left, mean and covariance are NaN.
 
     Shifted by the first block's mean, so a large common offset does not cancel digits in
     X^T X / n - mean mean^T. Products of float32 values are exact in float64.
@@ -167,24 +172,35 @@ def moments(
     shift: np.ndarray | None = None
     s = np.zeros(dim, dtype=np.float64)
     xtx = np.zeros((dim, dim), dtype=np.float64)
-    for _, block in chunks:
+    bad: list[int] = []
+    for start, block in chunks:
         b = block.astype(np.float64)
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(np.einsum("ij,ij->i", b, b))  # float32 squares cannot overflow
+        if not ok.all():
+            bad.extend((np.flatnonzero(~ok) + start).tolist())
+            b = b[ok]
+        if not b.shape[0]:
+            continue
         if shift is None:
             shift = b.mean(axis=0)
         b -= shift
         n += b.shape[0]
         s += b.sum(axis=0)
         xtx += b.T @ b
-    assert shift is not None and n > 0
+    if shift is None or n == 0:
+        return 0, np.full(dim, np.nan), np.full((dim, dim), np.nan), bad
     d = s / n
     cov = xtx / n - np.outer(d, d)
     cov = (cov + cov.T) / 2  # symmetric to the last bit, as eigvalsh and Cholesky assume
-    return n, shift + d, cov
+    return n, shift + d, cov, bad
 
 
 def _largest_eigenvalue(cov: np.ndarray) -> float:
     import numpy as np
 
+    if not np.isfinite(cov).all():
+        return math.nan
     v = np.ones(cov.shape[0]) / math.sqrt(cov.shape[0])
     lam = 0.0
     for _ in range(500):
@@ -202,15 +218,18 @@ def _largest_eigenvalue(cov: np.ndarray) -> float:
 def distribution(chunks: Iterable[tuple[int, np.ndarray]], dim: int) -> Distribution:
     import numpy as np
 
-    rows, mean, cov = moments(chunks, dim)
-    if dim <= EIGH_MAX_DIM:
+    rows, mean, cov, bad = moments(chunks, dim)
+    measured = rows > 0
+    if not measured:  # every row holds NaN/Inf: nothing to decompose
+        lmax, lmin = math.nan, None
+    elif dim <= EIGH_MAX_DIM:
         eig = np.linalg.eigvalsh(cov)
         lmax, lmin = float(eig[-1]), float(eig[0])
     else:
         lmax, lmin = _largest_eigenvalue(cov), None
     try:
         np.linalg.cholesky(COV_SCALE * cov)
-        pd = bool(np.isfinite(cov).all())
+        pd = measured and bool(np.isfinite(cov).all())
     except np.linalg.LinAlgError:
         pd = False
     trace = float(np.trace(cov))
@@ -227,6 +246,8 @@ def distribution(chunks: Iterable[tuple[int, np.ndarray]], dim: int) -> Distribu
         positive_definite=pd,
         sampler="multivariate-normal" if pd else "mean",
         expected_row_norm=math.sqrt(mean_sq + (COV_SCALE * trace if pd else 0.0)),
+        nonfinite_rows=len(bad),
+        nonfinite_row_ids=bad[:100],
     )
 
 

@@ -1,11 +1,17 @@
 """emb undertrained: rows that were never (or barely) trained, the cause of glitch tokens.
 
-Indicators, all from streamed chunks (memory: one block plus a few D-sized vectors):
-- exactly-zero rows of the input table, and rows past the tokenizer's vocabulary;
+Indicators, from three streamed passes at most (memory: a block, and a few values per row):
+- exactly-zero rows of the input table, rows past the tokenizer's vocabulary;
 - input row norms far below the bulk: percentile rank and robust z, (norm - median) / (1.4826 MAD);
-- the Magikarp indicator (Land & Bartolo 2024, "Fishing for Magikarp"): remove the first
-  principal component of the LM head U (the input table when there is no separate head),
-  then the cosine of each row to the mean of a reference set of unused rows.
+- the Magikarp indicator (Land and Bartolo 2024, "Fishing for Magikarp"): the first principal
+  component of the LM head U (the input table when there is no separate head) is removed when
+  it dominates (pca.py), then each row's cosine to the mean of a reference set of unused rows.
+
+The reference set comes from evidence independent of the values (unused_tokens.py): rows past
+the tokenizer, tokens it declares unused or reserved, tokens it can never produce. Only without
+any is it seeded with the lowest-norm rows, which then rank high by construction. Either way,
+candidates inside the reference set are listed apart from the others.
+Rows holding NaN or Inf are counted and listed, and kept out of every statistic.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emb_cli.analysis.common import SourceSummary, check_top, summarize
-from emb_cli.errors import UsageError
+from emb_cli.analysis import pca
+from emb_cli.analysis.blas_threads import one_blas_thread
+from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize, workers
+from emb_cli.analysis.unused_tokens import TokenEvidence, evidence
+from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
 
 if TYPE_CHECKING:
@@ -24,14 +33,17 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 MAD_SCALE = 1.4826  # MAD of a normal sample x 1.4826 = its std
-REFERENCE_SHARE = 0.001  # seeded reference: the lowest-norm 0.1% of nonzero rows ...
+REFERENCE_SHARE = 0.001  # without evidence: the lowest-norm 0.1% of nonzero rows ...
 REFERENCE_MIN = 8  # ... and at least this many
 Z_CAP = 4.0  # a robust z of -4 or lower gives the full norm score
 FLAG_SCORE = 0.75  # score >= this flags a row (zero rows and rows past the tokenizer: always)
-SUBSPACE = 4  # power iteration on 4 vectors at once, with Rayleigh-Ritz: converges faster
-MAX_ITERS = 300
-TOL = 1e-12  # stop when 1 - |v_new . v_old| is below this (angle ~1.4e-6 rad)
 MAX_LISTED = 100
+# Cosines of random vectors in D dimensions spread as 1/sqrt(D): below 32 dimensions (0.18)
+# a cosine to a reference mean says little about training.
+MIN_COSINE_DIM = 32
+# Row norms in float64 from sub-blocks of 1 MiB, converted once and read from cache (scan.py).
+SUB_BLOCK_BYTES = 2**20
+READ_IDS = 4096
 
 
 @dataclass(frozen=True)
@@ -43,12 +55,14 @@ class Candidate:
     norm: float
     norm_percentile: float  # share of rows with a smaller norm, in percent
     robust_z: float | None  # None when the MAD is zero
-    cosine: float | None  # Magikarp cosine; None for a zero row of the matrix used
+    cosine: float | None  # Magikarp cosine; None for a zero row, or no cosine computed
     zero: bool
     beyond_tokenizer: bool
     special: bool
     in_chat_template: bool
     in_reference: bool
+    declared_unused: bool  # [unusedN], <|reserved_special_token_N|>, GGUF type "unused"
+    unreachable: bool  # the tokenizer never produces it (decode, then encode, differs)
 
 
 @dataclass(frozen=True)
@@ -58,76 +72,55 @@ class UndertrainedReport:
     cosine_matrix: str  # the tensor the Magikarp cosine was computed on
     cosine_matrix_role: str  # head | input
     tokenizer_vocab_size: int | None
-    norm_median: float
-    norm_mad: float
+    norm_median: float | None  # None when no row is finite
+    norm_mad: float | None
     zero_rows: int
     zero_row_ids: list[int]  # the first MAX_LISTED
     beyond_tokenizer_rows: int
     beyond_tokenizer_ids: list[int]  # the first MAX_LISTED
-    reference_source: str  # given | seeded
-    reference_ids: list[int]
+    nonfinite_rows: int  # rows with NaN/Inf (in the input table or the cosine matrix)
+    nonfinite_row_ids: list[int]  # the first MAX_LISTED
+    declared_unused_rows: int
+    declared_unused_ids: list[int]  # the first MAX_LISTED
+    unreachable_rows: int | None  # None without a tokenizer
+    unreachable_ids: list[int]  # the first MAX_LISTED
+    unreachable_tested: int  # ids put to the test
+    reference_source: str  # given | evidence | lowest-norm
+    reference_rows: int
+    reference_ids: list[int]  # the first MAX_LISTED
     reference_detail: str
-    pc_iterations: int
-    pc_explained: float  # share of the centred matrix's variance on the removed component
+    cosine_computed: bool  # False below MIN_COSINE_DIM dimensions or without a reference
+    pc_method: str | None  # exact | randomized; None when no component was sought
+    pc_passes: int  # products with the covariance, one pass over the matrix each
+    pc_width: int  # vectors in the subspace block
+    pc_explained: float | None  # share of the centred matrix's variance on the top component
+    pc_gap: float | None  # 1 - second / top variance: how well the top one stands out
+    pc_angle_bound: float | None  # sine of the angle to the true component, at most this
+    pc_removed: bool  # projected out before the cosines (only when it dominates)
     flag_score: float
     flagged: int  # zero rows, rows past the tokenizer, and rows scoring >= flag_score
-    candidates: list[Candidate]
+    candidates: list[Candidate]  # the top rows outside the reference set
+    reference_candidates: list[Candidate]  # the top rows inside it
     notes: list[str]
 
 
-Stream = Callable[[], Iterator[tuple[int, "np.ndarray"]]]
-
-
-def _mean(stream: Stream, rows: int, dim: int) -> np.ndarray:
+def _row_stats(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row float64 sums of squares, and the column sums over the finite rows."""
     import numpy as np
 
-    total = np.zeros(dim, dtype=np.float64)
-    for _, block in stream():
-        total += block.sum(axis=0, dtype=np.float64)
-    out: np.ndarray = total / rows
-    return out
-
-
-def top_component(stream: Stream, mean: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int, float]:
-    """Top right singular vector of (M - mean) by streamed subspace iteration.
-
-    Each iteration is one pass: W = sum_c (X_c - mean)^T (X_c - mean) Q. Returns the unit
-    vector (sign: largest |entry| positive), the passes made and its share of the variance.
-    """
-    import numpy as np
-
-    dim = mean.size
-    k = min(SUBSPACE, dim)
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.standard_normal((dim, k)))
-    v_old = q[:, 0]
-    trace = 0.0
-    it = 0
-    lam = 0.0
-    for it in range(1, MAX_ITERS + 1):
-        w = np.zeros((dim, k), dtype=np.float64)
-        trace = 0.0
-        for _, block in stream():
-            x = block.astype(np.float64) - mean
-            w += x.T @ (x @ q)
-            if it == 1:
-                trace += float(np.vdot(x, x))
-        if it == 1:
-            total_var = trace
-        h = q.T @ w  # Rayleigh-Ritz: the best rotation inside the subspace
-        evals, evecs = np.linalg.eigh((h + h.T) / 2)
-        order = np.argsort(evals)[::-1]
-        lam = float(evals[order[0]])
-        q, _ = np.linalg.qr(w @ evecs[:, order])
-        v = q[:, 0]
-        if 1.0 - abs(float(v @ v_old)) < TOL:
-            break
-        v_old = v
-    v = q[:, 0].copy()
-    if v[np.argmax(np.abs(v))] < 0:
-        v = -v
-    explained = lam / total_var if total_var > 0 else 0.0
-    return v, it, explained
+    rows, dim = block.shape
+    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
+    buf = np.empty((min(sub, rows), dim), dtype=np.float64)
+    sq = np.empty(rows, dtype=np.float64)
+    colsum = np.zeros(dim, dtype=np.float64)
+    with np.errstate(all="ignore"):  # NaN/Inf rows: found by their sums, left out below
+        for i in range(0, rows, sub):
+            b = buf[: min(sub, rows - i)]
+            np.copyto(b, block[i : i + b.shape[0]])
+            s = np.vecdot(b, b, out=sq[i : i + b.shape[0]])
+            ok = np.isfinite(s)
+            colsum += b.sum(axis=0) if ok.all() else b[ok].sum(axis=0)
+    return sq, colsum
 
 
 def _tokenizer_facts(
@@ -157,63 +150,167 @@ def _tokenizer_facts(
     return special, added, template if isinstance(template, str) else ""
 
 
-def find_undertrained(
-    source: TableSource, top: int = 20, reference: Sequence[int] | None = None
-) -> UndertrainedReport:
+Stream = Callable[[], Iterator[tuple[int, "np.ndarray"]]]
+
+
+@dataclass
+class _Pass1:
+    """The first pass: input norms, and the cosine matrix's squares, sums and first product."""
+
+    in_sq: np.ndarray  # input rows' sums of squares
+    m_sq: np.ndarray  # cosine-matrix rows' sums of squares (the same array for "input")
+    colsum: np.ndarray
+
+
+def _first_pass(
+    source: TableSource,
+    blocks: Iterator[tuple[int, np.ndarray]],
+    head_stream: Stream | None,
+    sketch: pca.CovarianceSketch | None,
+    n_workers: int,
+) -> _Pass1:
     import numpy as np
 
-    check_top(top, "--top")
     info = source.info
     rows, dim = info.vocab_size, info.embed_dim
+    in_sq = np.empty(rows, dtype=np.float64)
+    m_sq = in_sq if head_stream is None else np.empty(rows, dtype=np.float64)
+    colsum = np.zeros(dim, dtype=np.float64)
+    heads = head_stream() if head_stream is not None else None
+
+    def items() -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        for start, block in blocks:
+            m_block = None
+            if heads is not None:
+                hstart, m_block = next(heads)
+                assert hstart == start
+            if sketch is not None and sketch.center is None:  # the first block's mean
+                mb = block if m_block is None else m_block
+                sketch.prepare(mb, ~np.isfinite(mb).all(axis=1))
+            yield start, block, m_block
+
+    def work(
+        item: tuple[int, np.ndarray, np.ndarray | None],
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None]:
+        start, block, m_block = item
+        sq, cs = _row_stats(block)
+        msq = sq
+        if m_block is not None:
+            msq, cs = _row_stats(m_block)
+        part = None
+        if sketch is not None:
+            bad = ~np.isfinite(msq)
+            part = sketch.compute(block if m_block is None else m_block, bad if bad.any() else None)
+        return start, sq, msq, cs, part
+
+    for start, sq, msq, cs, part in bounded_map(work, items(), n_workers):
+        in_sq[start : start + sq.size] = sq
+        if m_sq is not in_sq:
+            m_sq[start : start + sq.size] = msq
+        colsum += cs
+        if sketch is not None and part is not None:
+            sketch.merge(part)
+    return _Pass1(in_sq, m_sq, colsum)
+
+
+def _reference(
+    given: Sequence[int] | None,
+    ev: TokenEvidence | None,
+    beyond_ids: np.ndarray,
+    usable: np.ndarray,
+    norms: np.ndarray,
+) -> tuple[list[int], str, str, list[str]]:
+    """(reference ids, source, detail, notes)."""
+    import numpy as np
+
+    if given is not None:
+        ids = sorted({int(t) for t in given})
+        return ids, "given", f"{len(ids)} ids from --reference", []
+    found: set[int] = set(beyond_ids.tolist())
+    parts = [f"{beyond_ids.size} rows past the tokenizer"]
+    if ev is not None:
+        found.update(i for i in ev.declared_unused if i < usable.size)
+        found.update(i for i in ev.unreachable if i < usable.size)
+        parts.append(f"{len(ev.declared_unused)} declared unused or reserved")
+        parts.append(f"{len(ev.unreachable)} unreachable of {ev.tested:,} tested")
+    if any(usable[i] for i in found):
+        return sorted(found), "evidence", ", ".join(parts), []
+    candidates = np.flatnonzero(usable)
+    k = max(REFERENCE_MIN, math.ceil(REFERENCE_SHARE * usable.size))
+    k = min(k, max(1, candidates.size // 2))
+    tail = candidates[np.argsort(norms[candidates], kind="stable")[:k]]
+    why = "no tokenizer" if ev is None else "the tokenizer declares no unused token and reaches all"
+    note = (
+        f"no evidence of unused rows independent of the values ({why}): the reference is the "
+        f"{tail.size} lowest-norm rows, which rank high by construction; they are listed apart"
+    )
+    return sorted(tail.tolist()), "lowest-norm", f"the {tail.size} lowest-norm rows", [note]
+
+
+def find_undertrained(
+    source: TableSource,
+    top: int = 20,
+    reference: Sequence[int] | None = None,
+    token_types: Sequence[str] | None = None,
+    *,
+    pc_plan: pca.Plan | None = None,
+) -> UndertrainedReport:
+    """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
+    "unused", "control", "byte", ...), when the reader has them. `pc_plan` overrides
+    pca.plan's choice of method and block (tests compare the two methods)."""
+    check_top(top, "--top")
     if reference is not None:
         if not reference:
             raise UsageError("--reference names no ids; pass ids such as `--reference 5,6,7`")
-        check_ids(reference, rows)
+        check_ids(reference, source.info.vocab_size)
+    # Workers share the cores when BLAS can be held to one thread each (blas_threads.py).
+    with one_blas_thread() as limited:
+        return _find(source, top, reference, token_types, pc_plan, workers() if limited else 1)
+
+
+def _find(
+    source: TableSource,
+    top: int,
+    reference: Sequence[int] | None,
+    token_types: Sequence[str] | None,
+    pc_plan: pca.Plan | None,
+    n_workers: int,
+) -> UndertrainedReport:
+    import numpy as np
+
+    info = source.info
+    rows, dim = info.vocab_size, info.embed_dim
     notes: list[str] = []
+    # First: a built table too large to stream is refused before any per-row array below.
+    blocks = source.chunks(rows_per_chunk(dim))
 
-    # Pass 1 over the input table: row norms (float64) and, if it is the cosine matrix, its mean.
-    blocks = source.chunks()  # builds (or refuses) a built table before the arrays below
-    norms = np.empty(rows, dtype=np.float64)
-    total = np.zeros(dim, dtype=np.float64)
-    for start, block in blocks:
-        b = block.astype(np.float64)
-        norms[start : start + b.shape[0]] = np.sqrt(np.einsum("ij,ij->i", b, b))
-        total += b.sum(axis=0)
-    finite = np.isfinite(norms)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        notes.append(
-            f"{bad.size} rows hold NaN/Inf and were left out of the ranking: {bad[:20].tolist()}"
-        )
-    zero = norms == 0
-    zero_ids = np.flatnonzero(zero)
-
-    tok = source.tokenizer()
-    tok_size = int(tok.get_vocab_size(with_added_tokens=True)) if tok is not None else None
+    vocab = source.vocab(fetch=True)
+    if token_types is None and vocab is not None:
+        token_types = vocab.all_types()  # GGUF records unused, control, byte ...
+    try:
+        tok = source.tokenizer()
+    except InputError as exc:  # a GGUF tokenizer emb cannot run exactly: no encode test
+        tok = None
+        notes.append(f"no unreachable-token test: {exc.message}")
+    ev = evidence(tok, token_types)
+    tok_size = ev.vocab_size if ev is not None else None
     beyond = np.zeros(rows, dtype=bool)
     if tok_size is not None and tok_size < rows:
         beyond[tok_size:] = True
     beyond_ids = np.flatnonzero(beyond)
 
-    good = norms[finite]
-    med = float(np.median(good)) if good.size else float("nan")
-    mad = float(np.median(np.abs(good - med))) if good.size else float("nan")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (norms - med) / (MAD_SCALE * mad) if mad > 0 else np.full(rows, np.nan)
-    sorted_norms = np.sort(good)
-    pct = 100.0 * np.searchsorted(sorted_norms, norms, side="left") / max(1, good.size)
-
     # The cosine matrix: the separate head when its shape matches, else the input table.
     head = source.head()
+    head_stream: Stream | None = None
     if head is not None and tuple(head.shape) == (rows, dim):
-        n_head = rows_per_chunk(dim)
         head_ref = head
 
-        def stream() -> Iterator[tuple[int, np.ndarray]]:
-            return head_ref.iter_chunks(n_head)
+        def head_chunks() -> Iterator[tuple[int, np.ndarray]]:
+            return head_ref.iter_chunks(rows_per_chunk(dim))
 
+        head_stream = head_chunks
+        stream: Stream = head_chunks
         matrix, role = head.name, "head"
-        mean = _mean(stream, rows, dim)
         read_rows: Callable[[Sequence[int]], np.ndarray] = head.read_rows
     else:
         if head is not None:
@@ -221,82 +318,133 @@ def find_undertrained(
                 f"head {head.name} has shape {list(head.shape)}, not the table's; "
                 "used the input table"
             )
-        stream = source.chunks
+        stream, read_rows = source.chunks, source.rows
         matrix, role = info.tensor_name or info.name, "input"
-        mean = total / rows
-        read_rows = source.rows
 
-    if reference is not None:
-        ref_ids = sorted({int(t) for t in reference})
-        ref_source, ref_detail = "given", f"{len(ref_ids)} ids from --reference"
-    else:
-        k = max(REFERENCE_MIN, math.ceil(REFERENCE_SHARE * rows))
-        nonzero = np.flatnonzero(finite & ~zero & ~beyond)
-        k = min(k, max(1, nonzero.size // 2))
-        tail = nonzero[np.argsort(norms[nonzero], kind="stable")[:k]]
-        ref_ids = sorted(set(zero_ids.tolist()) | set(beyond_ids.tolist()) | set(tail.tolist()))
-        ref_source = "seeded"
-        ref_detail = (
-            f"{zero_ids.size} zero rows, {beyond_ids.size} rows past the tokenizer, "
-            f"the {tail.size} lowest-norm other rows"
-        )
+    cosine_on = dim >= MIN_COSINE_DIM
+    p = pc_plan or pca.plan(rows, dim)
+    sketch = None
+    if cosine_on:  # exact: the covariance itself, from centred rows
+        q0 = pca.start_basis(dim, p.width)
+        if p.method == "randomized":
+            sample = read_rows(pca.sample_ids(rows, spread=not info.built))
+            sample = sample[np.isfinite(sample).all(axis=1)]
+            if sample.shape[0] > 1:
+                q0 = pca.sample_basis(sample, p.width)
+        sketch = pca.CovarianceSketch(q0, explicit=p.method == "exact")
 
-    v, iters, explained = top_component(stream, mean)
-    ref_sum = np.zeros(dim, dtype=np.float64)
-    for i in range(0, len(ref_ids), 4096):
-        ref_sum += read_rows(ref_ids[i : i + 4096]).astype(np.float64).sum(axis=0)
-    r = ref_sum / len(ref_ids)
-    r -= (r @ v) * v  # the first PC removed from the reference mean too
-    r_norm = float(np.linalg.norm(r))
-    cosine = np.full(rows, np.nan)
-    if r_norm == 0:
+    # Pass 1: norms of both tables; sums and the first covariance product of the cosine matrix.
+    first = _first_pass(source, blocks, head_stream, sketch, n_workers)
+    in_sq, m_sq = first.in_sq, first.m_sq
+    norms = np.sqrt(in_sq)
+    m_finite = np.isfinite(m_sq)
+    finite = np.isfinite(norms) & m_finite
+    bad_ids = np.flatnonzero(~finite)
+    if bad_ids.size:
         notes.append(
-            "the reference rows are zero once the first component is removed: no cosine indicator"
+            f"{bad_ids.size} rows hold NaN/Inf: left out of the ranking, the principal "
+            f"component and the reference mean: {bad_ids[:20].tolist()}"
         )
-    else:
-        # With r orthogonal to v: u' . r = u . r and |u'|^2 = |u|^2 - (u . v)^2.
-        for start, block in stream():
-            b = block.astype(np.float64)
-            proj = b @ v
-            sq = np.maximum(np.einsum("ij,ij->i", b, b) - proj * proj, 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cosine[start : start + b.shape[0]] = (b @ r) / (np.sqrt(sq) * r_norm)
-        cosine[~np.isfinite(cosine)] = np.nan
+    zero = norms == 0
+    zero_ids = np.flatnonzero(zero)
+
+    good = norms[finite]
+    med = float(np.median(good)) if good.size else None
+    mad = float(np.median(np.abs(good - med))) if med is not None else None
+    z = np.full(rows, np.nan)
+    if med is not None and mad:
+        z[finite] = (norms[finite] - med) / (MAD_SCALE * mad)
+    pct = np.full(rows, np.nan)
+    pct[finite] = 100.0 * np.searchsorted(np.sort(good), good, side="left") / max(1, good.size)
+
+    usable = m_finite & (m_sq > 0) & np.isfinite(norms)  # rows that can point somewhere
+    ref_ids, ref_source, ref_detail, ref_notes = _reference(
+        reference, ev, beyond_ids, usable, norms
+    )
+    notes.extend(ref_notes)
+    in_ref = np.zeros(rows, dtype=bool)
+    in_ref[ref_ids] = True
+
+    cosine = np.full(rows, np.nan)
+    comp: pca.Component | None = None
+    n_m = int(m_finite.sum())
+    mean = first.colsum / max(1, n_m)
+    if not cosine_on:
+        notes.append(
+            f"the table has {dim} dimensions: below {MIN_COSINE_DIM}, cosines between rows "
+            "carry little information, so the Magikarp cosine is not computed; scores come "
+            "from the norm alone (at most 0.5)"
+        )
+    ref_rows = [i for i in ref_ids if usable[i]]
+    r0 = np.zeros(dim)
+    if cosine_on and ref_rows:
+        for i in range(0, len(ref_rows), READ_IDS):
+            r0 += read_rows(ref_rows[i : i + READ_IDS]).astype(np.float64).sum(axis=0)
+        r0 /= len(ref_rows)
+    elif cosine_on:
+        notes.append("no reference row is finite and nonzero: no cosine indicator")
+    if cosine_on and ref_rows and n_m > 1 and sketch is not None:
+        total = max(0.0, float(m_sq[m_finite].sum()) - n_m * float(mean @ mean))
+        comp, proj, dot_r0 = _component_and_products(
+            stream, sketch, p, n_m, mean, total, r0, rows, m_finite, n_workers
+        )
+        cosine = _cosines(comp, proj, dot_r0, m_sq, r0)
+        cosine[~usable] = np.nan
+        if not comp.separated:
+            notes.append(
+                "no dominant direction: the top two variances of the "
+                f"{role} are within {comp.gap:.0%} of each other, so no component was removed"
+            )
+        elif comp.angle_bound > pca.MAX_ANGLE:
+            deg = math.degrees(math.asin(comp.angle_bound))
+            notes.append(
+                f"the top component was located to within about {deg:.0f} degrees in "
+                f"{p.passes} passes; scores near {FLAG_SCORE} may differ slightly from an "
+                "exact decomposition"
+            )
 
     s_cos = np.where(np.isnan(cosine), 0.0, np.clip(cosine, 0.0, 1.0))
     s_z = np.where(np.isnan(z), 0.0, np.clip(-z, 0.0, Z_CAP) / Z_CAP)
     score = 0.5 * s_cos + 0.5 * s_z
     score[zero] = 1.0
     score[~finite] = -np.inf
-    flagged = zero | beyond | (score >= FLAG_SCORE)
+    flagged = finite & (zero | beyond | (score >= FLAG_SCORE))
 
     special, added, template = _tokenizer_facts(source, tok)
-    ref_set = set(ref_ids)
-    order = np.argsort(-score, kind="stable")[: min(top, rows)]
-    candidates = []
-    for i in order.tolist():
+    unused = set(ev.declared_unused) if ev is not None else set()
+    unreached = set(ev.unreachable) if ev is not None else set()
+
+    def candidate(i: int) -> Candidate:
         token = decoded = None
         if tok is not None and (tok_size is None or i < tok_size):
             token = tok.id_to_token(i)
             decoded = tok.decode([i], skip_special_tokens=False)
+        elif vocab is not None:
+            token = vocab.tokens([i])[0]
         text = added.get(i)
-        candidates.append(
-            Candidate(
-                id=i,
-                score=float(score[i]),
-                token=token if token is not None else text,
-                decoded=decoded,
-                norm=float(norms[i]),
-                norm_percentile=float(pct[i]),
-                robust_z=None if math.isnan(z[i]) else float(z[i]),
-                cosine=None if math.isnan(cosine[i]) else float(cosine[i]),
-                zero=bool(zero[i]),
-                beyond_tokenizer=bool(beyond[i]),
-                special=i in special,
-                in_chat_template=bool(text and template and text in template),
-                in_reference=i in ref_set,
-            )
+        return Candidate(
+            id=i,
+            score=float(score[i]),
+            token=token if token is not None else text,
+            decoded=decoded,
+            norm=float(norms[i]),
+            norm_percentile=float(pct[i]),
+            robust_z=None if math.isnan(z[i]) else float(z[i]),
+            cosine=None if math.isnan(cosine[i]) else float(cosine[i]),
+            zero=bool(zero[i]),
+            beyond_tokenizer=bool(beyond[i]),
+            special=i in special,
+            in_chat_template=bool(text and template and text in template),
+            in_reference=bool(in_ref[i]),
+            declared_unused=i in unused,
+            unreachable=i in unreached,
         )
+
+    order = np.argsort(-score, kind="stable")
+    order = order[finite[order]]
+    outside = order[~in_ref[order]][:top]
+    inside = order[in_ref[order]][:top]
+    unreachable_ids = sorted(unreached)
     return UndertrainedReport(
         source=summarize(info),
         rows=rows,
@@ -309,13 +457,105 @@ def find_undertrained(
         zero_row_ids=zero_ids[:MAX_LISTED].tolist(),
         beyond_tokenizer_rows=int(beyond_ids.size),
         beyond_tokenizer_ids=beyond_ids[:MAX_LISTED].tolist(),
+        nonfinite_rows=int(bad_ids.size),
+        nonfinite_row_ids=bad_ids[:MAX_LISTED].tolist(),
+        declared_unused_rows=len(unused),
+        declared_unused_ids=sorted(unused)[:MAX_LISTED],
+        unreachable_rows=len(unreached) if tok is not None else None,
+        unreachable_ids=unreachable_ids[:MAX_LISTED],
+        unreachable_tested=ev.tested if ev is not None else 0,
         reference_source=ref_source,
-        reference_ids=ref_ids,
+        reference_rows=len(ref_ids),
+        reference_ids=ref_ids[:MAX_LISTED],
         reference_detail=ref_detail,
-        pc_iterations=iters,
-        pc_explained=explained,
+        cosine_computed=comp is not None,
+        pc_method=comp.method if comp is not None else None,
+        pc_passes=comp.passes if comp is not None else 0,
+        pc_width=comp.width if comp is not None else 0,
+        pc_explained=comp.explained if comp is not None else None,
+        pc_gap=comp.gap if comp is not None else None,
+        pc_angle_bound=comp.angle_bound if comp is not None else None,
+        pc_removed=comp is not None and comp.separated,
         flag_score=FLAG_SCORE,
         flagged=int(flagged.sum()),
-        candidates=candidates,
+        candidates=[candidate(int(i)) for i in outside],
+        reference_candidates=[candidate(int(i)) for i in inside],
         notes=notes,
     )
+
+
+def _component_and_products(
+    stream: Stream,
+    sketch: pca.CovarianceSketch,
+    p: pca.Plan,
+    n_m: int,
+    mean: np.ndarray,
+    total: float,
+    r0: np.ndarray,
+    rows: int,
+    finite: np.ndarray,
+    n_workers: int,
+) -> tuple[pca.Component, np.ndarray, np.ndarray]:
+    """The top component (pass 1 made the first product; p.passes - 1 passes more), and
+    each row's products with it and with the reference mean r0, as float64."""
+    import numpy as np
+
+    def run(sk: pca.CovarianceSketch, out: np.ndarray | None = None) -> np.ndarray:
+        def work(item: tuple[int, np.ndarray]) -> tuple[int, pca.Part]:
+            start, block = item
+            ok = finite[start : start + block.shape[0]]
+            return start, sk.compute(block, None if ok.all() else ~ok)
+
+        for start, part in bounded_map(work, stream(), n_workers):
+            got = sk.merge(part)
+            if out is not None:
+                out[start : start + got.shape[0]] = got
+        return sk.finish(n_m, mean)
+
+    spread = total / n_m
+    q = sketch.basis
+    w = sketch.finish(n_m, mean)
+    for _ in range(p.passes - 2):  # randomized: the rest of the sketch passes
+        q = pca.next_basis(w)
+        w = run(pca.CovarianceSketch(q, center=mean, spread=spread))
+    v, second = pca.candidate(q, w, p)
+    # The last pass: C v, and per row (x - mean) . v and (x - mean) . r0.
+    precise = rows * mean.size <= pca.PRECISE_VALUES
+    last = pca.CovarianceSketch(
+        v[:, None], center=mean, extra=r0[:, None], spread=spread, precise=precise
+    )
+    y = np.empty((rows, 2), dtype=np.float64)
+    cv = run(last, y)[:, 0]
+    comp = pca.component(v, cv, second, total, p)
+    assert last.center is not None
+    c = last.center
+    sign = float(comp.vector @ v)  # component() may have flipped v's sign
+    proj = sign * y[:, 0] + float(c @ comp.vector)
+    dot_r0 = y[:, 1] + float(c @ r0)
+    return comp, proj, dot_r0
+
+
+def _cosines(
+    comp: pca.Component, proj: np.ndarray, dot_r0: np.ndarray, m_sq: np.ndarray, r0: np.ndarray
+) -> np.ndarray:
+    """Cosine of each row to r0, both with the component removed when it dominates.
+
+    With r orthogonal to v: u' . r = u . r and |u'|^2 = |u|^2 - (u . v)^2.
+    """
+    import numpy as np
+
+    if comp.separated:
+        v = comp.vector
+        rv = float(r0 @ v)
+        r_norm = math.sqrt(max(0.0, float(r0 @ r0) - rv * rv))
+        dot = dot_r0 - rv * proj
+        sq = np.maximum(m_sq - proj * proj, 0.0)
+    else:
+        r_norm = float(np.linalg.norm(r0))
+        dot, sq = dot_r0, m_sq
+    if r_norm == 0.0:
+        return np.full(proj.shape, np.nan)
+    with np.errstate(all="ignore"):
+        cos: np.ndarray = dot / (np.sqrt(sq) * r_norm)
+    cos[~np.isfinite(cos)] = np.nan
+    return cos

@@ -22,7 +22,7 @@ def _changed_table(rows: list[ChangedRow], title: str) -> Table:
     t.add_column("cosine", justify="right")
     for x in rows:
         cells = [str(x.id)] + ([token_cell(x.token)] if x.token is not None else [])
-        t.add_row(*cells, f"{x.l2:.4g}", num(x.cosine))
+        t.add_row(*cells, "-" if x.l2 is None else f"{x.l2:.4g}", num(x.cosine))
     return t
 
 

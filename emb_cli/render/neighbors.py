@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from emb_cli.render.console import out, print_tsv, source_line, token_cell
 
@@ -31,6 +32,8 @@ def render_neighbors(r: NeighborsReport) -> None:
                 cells.append(token_cell(n.token))
             t.add_row(*cells, f"{n.score:.4f}")
         c.print(t)
+    for note in r.notes:
+        c.print(Text(f"note: {note}", style="yellow"))
 
 
 def tsv_neighbors(r: NeighborsReport) -> None:

@@ -82,6 +82,10 @@ def render_resize(r: ResizeReport) -> None:
                 ("sampler", lambda s: s.sampler),
                 ("E new-row norm", lambda s: num(s.expected_row_norm)),
             )
+            if any(s.nonfinite_rows for _, s in dists):
+                d.add_row(
+                    "rows with NaN/Inf (left out)", *(f"{s.nonfinite_rows:,}" for _, s in dists)
+                )
             for label, f in stats:
                 d.add_row(label, *(f(s) for _, s in dists))
             c.print(d)

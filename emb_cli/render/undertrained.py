@@ -18,53 +18,77 @@ def render_undertrained(r: UndertrainedReport) -> None:
     c.print(source_line(r.source))
     n = r.tokenizer_vocab_size
     tok = "no tokenizer" if n is None else f"tokenizer {n:,} tokens"
-    c.print(f"{r.rows:,} rows, {tok}; row norms: median {r.norm_median:.4g}, MAD {r.norm_mad:.4g}")
+    med = "-" if r.norm_median is None else f"{r.norm_median:.4g}"
+    mad = "-" if r.norm_mad is None else f"{r.norm_mad:.4g}"
+    c.print(f"{r.rows:,} rows, {tok}; row norms: median {med}, MAD {mad}")
     c.print(f"zero rows: {r.zero_rows:,}" + (f" {r.zero_row_ids[:20]}" if r.zero_rows else ""))
+    if r.nonfinite_rows:
+        c.print(f"rows with NaN/Inf: {r.nonfinite_rows:,} {r.nonfinite_row_ids[:20]}")
     if r.beyond_tokenizer_rows:
         c.print(
             f"rows past the tokenizer: {r.beyond_tokenizer_rows:,} {r.beyond_tokenizer_ids[:20]}"
         )
-    c.print(
-        f"cosine on {r.cosine_matrix_role} {r.cosine_matrix}, first PC removed "
-        f"({r.pc_explained:.1%} of the variance, {r.pc_iterations} passes)"
-    )
+    if r.declared_unused_rows:
+        c.print(f"declared unused: {r.declared_unused_rows:,} {r.declared_unused_ids[:20]}")
+    if r.unreachable_rows is not None:
+        c.print(
+            f"unreachable: {r.unreachable_rows:,} of {r.unreachable_tested:,} tested"
+            + (f" {r.unreachable_ids[:20]}" if r.unreachable_rows else "")
+        )
+    if r.cosine_computed and r.pc_explained is not None:
+        what = "removed" if r.pc_removed else "kept (no dominant direction)"
+        c.print(
+            f"cosine on {r.cosine_matrix_role} {r.cosine_matrix}; first PC {what}: "
+            f"{r.pc_explained:.1%} of the variance, gap {r.pc_gap:.0%}, "
+            f"{r.pc_method}, {r.pc_passes} passes"
+        )
     shown = r.reference_ids[:20]
-    more = f" ... ({len(r.reference_ids):,} in all)" if len(r.reference_ids) > 20 else ""
+    more = f" ... ({r.reference_rows:,} in all)" if r.reference_rows > 20 else ""
     c.print(f"reference ({r.reference_source}: {r.reference_detail}): {shown}{more}")
     for note in r.notes:
         c.print(Text(f"note: {note}", style="yellow"))
-    t = Table()
-    for col in ("rank", "id", "token", "score", "cosine", "norm", "pct", "robust z", "flags"):
-        t.add_column(col, justify="left" if col in ("token", "flags") else "right", overflow="fold")
-    for rank, x in enumerate(r.candidates, 1):
-        marks = (
-            ("zero", x.zero),
-            ("past-tokenizer", x.beyond_tokenizer),
-            ("special", x.special),
-            ("chat-template", x.in_chat_template),
-            ("reference", x.in_reference),
-        )
-        t.add_row(
-            str(rank),
-            str(x.id),
-            "-" if x.token is None else repr(x.token),
-            f"{x.score:.3f}",
-            "-" if x.cosine is None else f"{x.cosine:.4f}",
-            f"{x.norm:.4g}",
-            f"{x.norm_percentile:.2f}",
-            "-" if x.robust_z is None else f"{x.robust_z:+.2f}",
-            " ".join(name for name, on in marks if on),
-        )
-    c.print(t)
+    for title, cands in (
+        ("rows outside the reference set", r.candidates),
+        ("rows inside the reference set", r.reference_candidates),
+    ):
+        if not cands:
+            continue
+        t = Table(title=title)
+        for col in ("rank", "id", "token", "score", "cosine", "norm", "pct", "robust z", "flags"):
+            just = "left" if col in ("token", "flags") else "right"
+            t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+        for rank, x in enumerate(cands, 1):
+            marks = (
+                ("zero", x.zero),
+                ("past-tokenizer", x.beyond_tokenizer),
+                ("unused", x.declared_unused),
+                ("unreachable", x.unreachable),
+                ("special", x.special),
+                ("chat-template", x.in_chat_template),
+            )
+            t.add_row(
+                str(rank),
+                str(x.id),
+                "-" if x.token is None else repr(x.token),
+                f"{x.score:.3f}",
+                "-" if x.cosine is None else f"{x.cosine:.4f}",
+                f"{x.norm:.4g}",
+                f"{x.norm_percentile:.2f}",
+                "-" if x.robust_z is None else f"{x.robust_z:+.2f}",
+                " ".join(name for name, on in marks if on),
+            )
+        c.print(t)
     why = f"zero, past the tokenizer, or score >= {r.flag_score:g}"
     c.print(Text(f"flagged: {r.flagged:,} rows ({why})", style="yellow" if r.flagged else "green"))
 
 
 def tsv_undertrained(r: UndertrainedReport) -> None:
-    """The candidates: one column per JSON field, flags as true/false."""
+    """The candidates, then the reference set's: one column per JSON field, flags as
+    true/false, and `set` (candidates | reference) saying which list a row is from."""
     header = [
         "rank", "id", "token", "decoded", "score", "cosine", "norm", "norm_percentile",
         "robust_z", "zero", "beyond_tokenizer", "special", "in_chat_template", "in_reference",
+        "declared_unused", "unreachable", "set",
     ]  # fmt: skip
     rows = [
         [
@@ -82,7 +106,11 @@ def tsv_undertrained(r: UndertrainedReport) -> None:
             x.special,
             x.in_chat_template,
             x.in_reference,
+            x.declared_unused,
+            x.unreachable,
+            where,
         ]  # fmt: skip
-        for rank, x in enumerate(r.candidates, 1)
+        for where, cands in (("candidates", r.candidates), ("reference", r.reference_candidates))
+        for rank, x in enumerate(cands, 1)
     ]
     print_tsv(header, rows)

@@ -1,5 +1,5 @@
 """emb undertrained on a tiny Llama trained here with planted untrained rows, on the real
-all-MiniLM-L6-v2, and its numbers against torch.linalg.svd."""
+all-MiniLM-L6-v2 (against a numpy eigh reference), and its numbers against torch.linalg.svd."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.models import tiny_llama
@@ -62,24 +63,36 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_planted_rows_rank_first(emb: Any, planted: Path) -> None:
-    r = emb.json("undertrained", "--from", planted, "--top", "30")
+    r = emb.json("undertrained", "--from", planted, "--top", "11")
     assert r["cosine_matrix"] == "lm_head.weight" and r["cosine_matrix_role"] == "head"
     # Row 0 too: Llama's init zeroes the pad row (pad_token_id=0) and it never trains.
     assert r["zero_rows"] == 4 and r["zero_row_ids"] == [0, *ZERO]
     assert r["tokenizer_vocab_size"] == WORDS
     assert r["beyond_tokenizer_rows"] == VOCAB - WORDS
     assert r["beyond_tokenizer_ids"] == list(range(WORDS, VOCAB))
+    # The WordLevel tokenizer produces every one of its tokens: the evidence is the padding rows.
+    assert r["unreachable_rows"] == 0 and r["unreachable_tested"] == WORDS - len(SPECIAL)
+    assert r["reference_source"] == "evidence"
+    assert r["reference_ids"] == list(range(WORDS, VOCAB)) and r["reference_rows"] == VOCAB - WORDS
     top = {c["id"]: c for c in r["candidates"]}
-    assert set(NEVER_SEEN + ZERO + list(range(WORDS, VOCAB))) <= set(top)
+    ref = {c["id"]: c for c in r["reference_candidates"]}
+    assert len(ref) == 11 and set(ref) < set(range(WORDS, VOCAB))
+    assert all(c["in_reference"] for c in ref.values())
+    assert not any(c["in_reference"] for c in top.values())
+    # Outside the reference: the zero rows, then the never-seen rows, found by cosine and norm.
+    assert [c["id"] for c in r["candidates"][:4]] == [0, *ZERO]
+    # Then the specials <s> and </s>, never in a training batch either; trained rows after.
+    assert {c["id"] for c in r["candidates"][4:11]} == {*NEVER_SEEN, 1, 2}
     assert not set(TRAINED_SAMPLE) & set(top)
     for i in ZERO:
         assert top[i]["zero"] and top[i]["score"] == 1.0 and top[i]["norm"] == 0.0
-    for i in range(WORDS, VOCAB):
-        assert top[i]["beyond_tokenizer"] and top[i]["token"] is None
+    for c in ref.values():
+        assert c["beyond_tokenizer"] and c["token"] is None
+    for i in NEVER_SEEN:
+        assert top[i]["cosine"] > 0.7 and top[i]["robust_z"] < -4
     assert top[100]["token"] == "w100" and top[100]["decoded"] == "w100"
     assert not top[100]["zero"] and not top[100]["beyond_tokenizer"]
-    assert r["reference_source"] == "seeded"
-    assert set(ZERO + list(range(WORDS, VOCAB))) <= set(r["reference_ids"])
+    assert r["pc_method"] == "exact" and r["pc_removed"] and r["pc_gap"] > 0.5
     assert r["flagged"] >= len(NEVER_SEEN + ZERO) + VOCAB - WORDS
 
 
@@ -93,38 +106,61 @@ def test_reference_given_and_special_tokens(emb: Any, planted: Path) -> None:
     for i in NEVER_SEEN:
         assert by_id[i]["cosine"] > 0.5 and not by_id[i]["in_reference"]
     r = emb.json("undertrained", "--from", planted, "--reference", "1 2", "--top", str(VOCAB))
-    by_id = {c["id"]: c for c in r["candidates"]}
-    assert len(by_id) == VOCAB
-    assert [i for i in by_id if by_id[i]["special"]] == sorted(
-        i for i in range(3) if by_id[i]["special"]
-    )
+    assert [c["id"] for c in r["reference_candidates"]] in ([1, 2], [2, 1])
+    by_id = {c["id"]: c for c in r["candidates"] + r["reference_candidates"]}
+    assert len(r["candidates"]) == VOCAB - 2 and len(by_id) == VOCAB
     assert {i for i in by_id if by_id[i]["special"]} == {0, 1, 2}
     assert {i for i in by_id if by_id[i]["in_chat_template"]} == {1}
 
 
-def test_numbers_match_torch_svd(emb: Any, write_safetensors: Callable[..., Path]) -> None:
+def _magikarp_reference(
+    u: Any, ref: list[int], remove: bool
+) -> Any:  # cosines of U's rows to the mean of U[ref], first PC of centred U removed
+    import numpy as np
+    import torch
+
+    t = torch.from_numpy(np.asarray(u, dtype=np.float64))
+    if remove:
+        vt = torch.linalg.svd(t - t.mean(0), full_matrices=False).Vh[0]
+        t = t - torch.outer(t @ vt, vt)
+    proj = t.numpy()
+    r = proj[ref].mean(0)
+    with np.errstate(all="ignore"):
+        return proj @ r / (np.linalg.norm(proj, axis=1) * np.linalg.norm(r))
+
+
+@pytest.mark.parametrize("dominant", [True, False])
+def test_numbers_match_torch_svd(
+    emb: Any, write_safetensors: Callable[..., Path], dominant: bool
+) -> None:
+    """Norms, robust z, cosines and scores against torch's SVD; the first PC is removed only
+    when it dominates (gap >= 10%), and the report says which."""
     import numpy as np
     import torch
 
     g = torch.Generator().manual_seed(5)
-    emb_t = torch.randn(64, 16, generator=g)
-    head = torch.randn(64, 16, generator=g) + 3 * torch.randn(16, generator=g)  # a shared direction
+    emb_t = torch.randn(64, 48, generator=g)
+    head = torch.randn(64, 48, generator=g) + 3 * torch.randn(48, generator=g)  # a common offset
+    if dominant:  # a direction of large variance: the first PC
+        head += torch.outer(4 * torch.randn(64, generator=g), torch.randn(48, generator=g))
     emb_t[7] = 0
     path = write_safetensors({"model.embed_tokens.weight": emb_t, "lm_head.weight": head})
     r = emb.json("undertrained", "--from", path, "--reference", "3,9,12", "--top", "64")
-    got = {c["id"]: c for c in r["candidates"]}
+    got = {c["id"]: c for c in r["candidates"] + r["reference_candidates"]}
     assert len(got) == 64 and r["zero_row_ids"] == [7]
+    ev = np.linalg.eigvalsh(np.cov(head.double().numpy().T, bias=True))
+    gap = 1 - ev[-2] / ev[-1]
+    assert r["pc_method"] == "exact" and r["pc_gap"] == pytest.approx(gap, rel=1e-6)
+    assert r["pc_explained"] == pytest.approx(ev[-1] / ev.sum(), rel=1e-6)
+    assert r["pc_removed"] is dominant and bool(gap >= 0.1) is dominant
+    assert any("no dominant direction" in n for n in r["notes"]) is not dominant
 
     e = emb_t.double().numpy()
     norms = np.linalg.norm(e, axis=1)
     med = np.median(norms)
     mad = np.median(np.abs(norms - med))
     z = (norms - med) / (1.4826 * mad)
-    u = head.double()
-    vt = torch.linalg.svd(u - u.mean(0), full_matrices=False).Vh[0]
-    proj = (u - torch.outer(u @ vt, vt)).numpy()
-    ref = proj[[3, 9, 12]].mean(0)
-    cos = proj @ ref / (np.linalg.norm(proj, axis=1) * np.linalg.norm(ref))
+    cos = _magikarp_reference(head.double().numpy(), [3, 9, 12], remove=dominant)
     for i in range(64):
         assert got[i]["norm"] == pytest.approx(norms[i], rel=1e-12)
         assert got[i]["robust_z"] == pytest.approx(z[i], rel=1e-9, abs=1e-12)
@@ -132,27 +168,123 @@ def test_numbers_match_torch_svd(emb: Any, write_safetensors: Callable[..., Path
         want = 1.0 if i == 7 else 0.5 * max(cos[i], 0) + 0.5 * min(max(-z[i], 0), 4) / 4
         assert got[i]["score"] == pytest.approx(want, rel=1e-6, abs=1e-6)
     assert r["norm_median"] == pytest.approx(med, rel=1e-12)
-    assert [c["score"] for c in r["candidates"]] == sorted(
-        (c["score"] for c in r["candidates"]), reverse=True
-    )
+    scores = [c["score"] for c in r["candidates"]]
+    assert scores == sorted(scores, reverse=True)
 
 
-def test_minilm_unused_tokens_rank_high(emb: Any, minilm_dir: Path) -> None:
-    r = emb.json("undertrained", "--from", minilm_dir)
-    assert (
-        r["cosine_matrix_role"] == "input"
-        and r["cosine_matrix"] == "embeddings.word_embeddings.weight"
+def _minilm_expected(minilm_dir: Path, ref: list[int]) -> tuple[Any, Any, Any]:
+    """(scores, flagged mask, robust z) computed here in float64 with numpy's eigh."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    x = load_file(str(minilm_dir / "model.safetensors"))[
+        "embeddings.word_embeddings.weight"
+    ].astype(np.float64)
+    norms = np.linalg.norm(x, axis=1)
+    med = np.median(norms)
+    z = (norms - med) / (1.4826 * np.median(np.abs(norms - med)))
+    xc = x - x.mean(0)
+    lam, vecs = np.linalg.eigh(xc.T @ xc)
+    assert 1 - lam[-2] / lam[-1] > 0.1  # MiniLM's first PC stands out: it is removed
+    v = vecs[:, -1]
+    proj = x - np.outer(x @ v, v)
+    r = proj[ref].mean(0)
+    cos = proj @ r / (np.linalg.norm(proj, axis=1) * np.linalg.norm(r))
+    score = 0.5 * np.clip(cos, 0, 1) + 0.5 * np.clip(-z, 0, 4) / 4
+    return score, score >= 0.75, z
+
+
+@pytest.mark.parametrize("method", ["exact", "randomized"])
+def test_minilm_matches_numpy_eigh(minilm_dir: Path, method: str) -> None:
+    """On the real MiniLM: the reference comes from the tokenizer ([unusedN] and the tokens it
+    cannot produce), and the flagged set and top candidates, inside and outside the reference,
+    are those of an exact eigendecomposition, with either way of finding the component."""
+    import numpy as np
+
+    from emb_cli.analysis.pca import plan
+    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.sources.resolve import SourceArgs, open_source
+
+    p = plan(30522, 384, method)  # randomized: a block of 183, as for a table too big for eigh
+    r = find_undertrained(open_source(SourceArgs(from_=minilm_dir)), top=20, pc_plan=p)
+    assert r.cosine_matrix_role == "input" and r.tokenizer_vocab_size == 30522
+    assert r.zero_rows == 0 and r.beyond_tokenizer_rows == 0 and r.nonfinite_rows == 0
+    unused = list(range(1, 100)) + list(range(104, 999))  # [unused0..98], [unused99..993]
+    assert r.declared_unused_rows == 994 and r.declared_unused_ids == unused[:100]
+    assert r.unreachable_rows == 995  # the [unusedN] and "...", split by the pre-tokenizer
+    assert r.reference_source == "evidence" and r.reference_rows == 995
+    ref = sorted([*unused, 2133])
+    score, flagged, z = _minilm_expected(minilm_dir, ref)
+    assert r.flagged == int(flagged.sum())
+    in_ref = np.zeros(score.size, dtype=bool)
+    in_ref[ref] = True
+    order = np.argsort(-score, kind="stable")
+    assert [c.id for c in r.candidates] == [int(i) for i in order[~in_ref[order]][:20]]
+    assert [c.id for c in r.reference_candidates] == [int(i) for i in order[in_ref[order]][:20]]
+    for c in r.candidates + r.reference_candidates:
+        assert c.score == pytest.approx(score[c.id], abs=1e-5)
+        assert c.robust_z == pytest.approx(z[c.id], rel=1e-9)
+    assert all(c.token.startswith("[unused") for c in r.reference_candidates if c.token)
+    assert not any(c.in_reference for c in r.candidates)
+    assert r.pc_removed and r.pc_method == method
+
+
+@pytest.fixture(scope="module")
+def planted_direction(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """8000 x 512: every row has a large random multiple of one direction u (the dominant
+    first PC, 25x any other's variance); rows 100..159 are "untrained": small, and sharing a
+    drift d, the Magikarp signature."""
+    import torch
+    from safetensors.torch import save_file
+
+    rng = np.random.default_rng(3)
+    n, dim = 8000, 512
+    u = rng.standard_normal(dim)
+    u /= np.linalg.norm(u)
+    x = rng.standard_normal((n, dim)) * 0.02 + np.outer(rng.standard_normal(n) * 0.1, u)
+    drift = rng.standard_normal(dim) * 0.003
+    x[100:160] = (
+        rng.standard_normal((60, dim)) * 0.008 + drift + np.outer(rng.standard_normal(60) * 0.1, u)
     )
-    assert (
-        r["zero_rows"] == 0
-        and r["beyond_tokenizer_rows"] == 0
-        and r["tokenizer_vocab_size"] == 30522
-    )
-    tokens = [c["token"] for c in r["candidates"]]
-    assert len(tokens) == 20
-    # Measured: 14 of the top 20 are [unusedN], the rest CJK word pieces (##野, ##戦 ...).
-    assert sum(t.startswith("[unused") for t in tokens) >= 10
-    assert all(c["cosine"] > 0.85 and c["robust_z"] < -3 for c in r["candidates"])
+    x = x.astype(np.float32)
+    path = tmp_path_factory.mktemp("planted_direction") / "model.safetensors"
+    save_file({"model.embed_tokens.weight": torch.from_numpy(x)}, str(path))
+    return path, x
+
+
+def test_planted_direction_randomized_equals_exact(planted_direction: tuple[Path, Any]) -> None:
+    """A block of 8 in 512 dimensions, 3 passes: the same flagged set and candidates, in the
+    same order, as numpy's eigh, and the planted untrained rows found by cosine."""
+    from emb_cli.analysis.pca import Plan, plan
+    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.sources.resolve import SourceArgs, open_source
+
+    path, x = planted_direction
+    ref = list(range(100, 130))
+    src = open_source(SourceArgs(from_=path))
+    fast = find_undertrained(src, top=40, reference=ref, pc_plan=Plan("randomized", 8, 3))
+    exact = find_undertrained(src, top=40, reference=ref, pc_plan=plan(8000, 512, "exact"))
+    assert fast.pc_method == "randomized" and exact.pc_method == "exact"
+    assert fast.pc_removed and exact.pc_removed and fast.pc_gap > 0.9
+    assert fast.pc_angle_bound < 1e-3
+    # numpy, float64: eigh of the covariance, the component removed, cosines and scores.
+    x64 = x.astype(np.float64)
+    lam, vecs = np.linalg.eigh(np.cov(x64.T, bias=True))
+    v = vecs[:, -1]
+    proj = x64 - np.outer(x64 @ v, v)
+    r = proj[ref].mean(0)
+    cos = proj @ r / (np.linalg.norm(proj, axis=1) * np.linalg.norm(r))
+    norms = np.linalg.norm(x64, axis=1)
+    med = np.median(norms)
+    z = (norms - med) / (1.4826 * np.median(np.abs(norms - med)))
+    score = 0.5 * np.clip(cos, 0, 1) + 0.5 * np.clip(-z, 0, 4) / 4
+    order = [int(i) for i in np.argsort(-score, kind="stable") if i not in ref]
+    for rep in (fast, exact):
+        assert rep.flagged == int((score >= 0.75).sum())
+        assert [c.id for c in rep.candidates] == order[:40]
+        for c in rep.candidates:
+            assert c.cosine == pytest.approx(cos[c.id], abs=1e-4)
+    assert {c.id for c in fast.candidates[:30]} == set(range(130, 160))
 
 
 KEYS = [
@@ -167,14 +299,29 @@ KEYS = [
     "zero_row_ids",
     "beyond_tokenizer_rows",
     "beyond_tokenizer_ids",
+    "nonfinite_rows",
+    "nonfinite_row_ids",
+    "declared_unused_rows",
+    "declared_unused_ids",
+    "unreachable_rows",
+    "unreachable_ids",
+    "unreachable_tested",
     "reference_source",
+    "reference_rows",
     "reference_ids",
     "reference_detail",
-    "pc_iterations",
+    "cosine_computed",
+    "pc_method",
+    "pc_passes",
+    "pc_width",
     "pc_explained",
+    "pc_gap",
+    "pc_angle_bound",
+    "pc_removed",
     "flag_score",
     "flagged",
     "candidates",
+    "reference_candidates",
     "notes",
 ]
 CANDIDATE_KEYS = [
@@ -191,6 +338,8 @@ CANDIDATE_KEYS = [
     "special",
     "in_chat_template",
     "in_reference",
+    "declared_unused",
+    "unreachable",
 ]
 
 
@@ -201,6 +350,12 @@ def test_json_keys_and_check(emb: Any, planted: Path) -> None:
     assert r["candidates"][0]["token"] is None
     # A freshly drawn Gaussian table: nothing under-trained relative to itself except the pad row.
     assert r["zero_row_ids"] == [0] and r["flagged"] == 1
+    # No tokenizer: the lowest-norm rows are the reference, said so, and listed apart.
+    assert r["reference_source"] == "lowest-norm" and r["unreachable_rows"] is None
+    assert any("rank high by construction" in n for n in r["notes"])
+    assert all(c["in_reference"] for c in r["reference_candidates"])
+    # An isotropic table has no dominant direction: nothing is projected out.
+    assert r["pc_removed"] is False and r["pc_gap"] < 0.1
     assert (
         emb("undertrained", "--vocab", "1000", "--dim", "256", "--pad", "none", "--check").exit_code
         == 0
