@@ -27,6 +27,7 @@ from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summa
 from emb_cli.analysis.unused_tokens import TokenEvidence, evidence
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
+from emb_cli.sources.memory import ensure_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -268,6 +269,17 @@ def find_undertrained(
         return _find(source, top, reference, token_types, pc_plan, workers() if limited else 1)
 
 
+def scratch_bytes(rows: int, dim: int, p: pca.Plan, n_workers: int) -> int:
+    """What the passes hold besides the table's chunks: per-row float64 results, each
+    worker's (width x D) products and its block of per-row products, the sample and bases,
+    and the D x D covariance when exact (each float64)."""
+    per_row = 16 * 8 * rows  # norms, scores, projections, percentiles ...
+    products = (n_workers + 4) * (p.width + 2) * dim * 8
+    sample = pca.SAMPLE_ROWS * dim * 8 if p.method == "randomized" else 0
+    cov = 2 * dim * dim * 8 if p.method == "exact" else 0
+    return per_row + products + sample + cov
+
+
 def _find(
     source: TableSource,
     top: int,
@@ -323,6 +335,11 @@ def _find(
 
     cosine_on = dim >= MIN_COSINE_DIM
     p = pc_plan or pca.plan(rows, dim)
+    ensure_memory(
+        scratch_bytes(rows, dim, p, n_workers),
+        f"undertrained on a {rows:,} x {dim:,} table",
+        "the principal component alone needs that much scratch; use a smaller --dim",
+    )
     sketch = None
     if cosine_on:  # exact: the covariance itself, from centred rows
         q0 = pca.start_basis(dim, p.width)

@@ -380,3 +380,10 @@ def test_bad_input(emb: Any, planted: Path, args: list[str], message: str) -> No
     assert (
         res.stderr.startswith("Error: ") and message in res.stderr and res.stderr.count("\n") == 1
     )
+
+
+def test_scratch_larger_than_memory_is_refused_first(emb: Any) -> None:
+    """A 400 MB table whose principal component needs far more: exit 2, before any pass."""
+    from tests.helpers import assert_refused
+
+    assert_refused(emb("undertrained", "--vocab", "1", "--dim", "100000000"), "memory", "scratch")
