@@ -359,3 +359,67 @@ def test_gguf_mutated_bytes(scratch: Path, gguf_base: bytes, st_data: st.DataObj
 @given(content=st.binary(max_size=300))
 def test_gguf_random_bytes(scratch: Path, gguf_base: bytes, content: bytes) -> None:
     exercise_gguf(_write(scratch, b"GGUF" + content, "model.gguf"))
+
+
+# ---------------------------------------------------------------- quantized tables
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    words=st.integers(1, 6),
+    word_dtype=st.sampled_from(["U32", "I32", "U8"]),
+    scale_cols=st.integers(0, 5),
+    scale_dtype=st.sampled_from(["F16", "BF16", "F32", "I32"]),
+    biases=st.booleans(),
+    bits=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 16]),
+    group=st.sampled_from([0, 8, 16, 32, 48, 64, 128]),
+    hidden=st.sampled_from([None, 8, 32, 64, 100]),
+    mode=st.sampled_from([None, "affine", "mxfp4"]),
+)
+def test_any_mlx_quantization_reads_or_is_refused(
+    rows: int,
+    words: int,
+    word_dtype: str,
+    scale_cols: int,
+    scale_dtype: str,
+    biases: bool,
+    bits: int,
+    group: int,
+    hidden: int | None,
+    mode: str | None,
+) -> None:
+    """Parts and config.json of every shape: the values come out finite or float-valued,
+    or an InputError names the problem; never another exception."""
+    size = {"U32": 4, "I32": 4, "U8": 1, "F16": 2, "BF16": 2, "F32": 4}
+    parts = {
+        f"{EMB[: -len('.weight')]}.weight": (word_dtype, [rows, words]),
+        f"{EMB[: -len('.weight')]}.scales": (scale_dtype, [rows, scale_cols]),
+    }
+    if biases:
+        parts[f"{EMB[: -len('.weight')]}.biases"] = (scale_dtype, [rows, scale_cols])
+    header: dict[str, Any] = {}
+    blob = bytearray()
+    rng = np.random.default_rng(rows * 131 + words)
+    for key, (dt, shape) in parts.items():
+        n = size[dt] * shape[0] * shape[1]
+        header[key] = {"dtype": dt, "shape": shape, "data_offsets": [len(blob), len(blob) + n]}
+        blob += rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+    quant: dict[str, Any] = {"group_size": group, "bits": bits}
+    if mode is not None:
+        quant["mode"] = mode
+    config: dict[str, Any] = {"model_type": "llama", "quantization": quant}
+    if hidden is not None:
+        config["hidden_size"] = hidden
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "model.safetensors").write_bytes(st_bytes(header, bytes(blob)))
+        (folder / "config.json").write_text(json.dumps(config))
+        try:
+            source = LoadedSource(open_checkpoint(folder), None, None, False)
+            table = np.concatenate([b for _, b in source.chunks(2)])
+        except EmbError:
+            return
+        assert table.shape == (source.info.vocab_size, source.info.embed_dim)
+        assert table.dtype == np.float32
+        np.testing.assert_array_equal(table, source.rows(range(source.info.vocab_size)))

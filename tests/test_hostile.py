@@ -140,7 +140,66 @@ def _device_in_dir(tmp: Path, device: str, name: str) -> list[str]:
 
 TOKENIZER_BROKEN = '{"version": "1.0", "model": {"type": "WordPiece", "vocab": 7}}'
 
+
+def _mlx(
+    tmp: Path,
+    quant: dict[str, Any] | None,
+    *,
+    scales: tuple[int, int] = (8, 2),
+    biases: bool = True,
+    hidden: int = 64,
+    weight: tuple[str, list[int]] = ("U32", [8, 8]),
+) -> list[str]:
+    """An MLX-quantized table (4-bit codes in uint32 words, fp16 scales and biases per 32)
+    as mlx_lm saves it, with one part or one config value wrong."""
+    name = "model.embed_tokens"
+    dtype, shape = weight
+    parts: dict[str, tuple[str, list[int]]] = {
+        f"{name}.weight": (dtype, shape),
+        f"{name}.scales": ("F16", list(scales)),
+    }
+    if biases:
+        parts[f"{name}.biases"] = ("F16", list(scales))
+    size = {"U32": 4, "I32": 4, "F16": 2}
+    header: dict[str, Any] = {}
+    pos = 0
+    for key, (dt, shp) in parts.items():
+        n = size[dt] * shp[0] * shp[1]
+        header[key] = entry(dt, shp, pos, pos + n)
+        pos += n
+    config: dict[str, Any] = {"model_type": "llama", "hidden_size": hidden, "vocab_size": 8}
+    if quant is not None:
+        config.update(quant)
+    return _dir(
+        tmp,
+        {"model.safetensors": st_bytes(header, bytes(pos)), "config.json": json.dumps(config)},
+    )
+
+
+MLX4 = {"quantization": {"group_size": 32, "bits": 4}}
+
+
 FILE_CASES: dict[str, Builder] = {
+    "mlx-scales-wrong-shape": lambda t: _mlx(t, MLX4, scales=(8, 3)),
+    "mlx-group-not-dividing-width": lambda t: _mlx(
+        t, {"quantization": {"group_size": 48, "bits": 4}}, scales=(8, 1)
+    ),
+    "mlx-bits-outside-scheme": lambda t: _mlx(t, {"quantization": {"group_size": 32, "bits": 7}}),
+    "mlx-missing-biases": lambda t: _mlx(t, MLX4, biases=False),
+    "mlx-missing-scales-config-says-quantized": lambda t: _dir(
+        t,
+        {
+            "model.safetensors": st_bytes(
+                {"model.embed_tokens.weight": entry("U32", [8, 8], 0, 256)}, bytes(256)
+            ),
+            "config.json": json.dumps({"model_type": "llama", **MLX4}),
+        },
+    ),
+    "mlx-packed-width-vs-hidden-size": lambda t: _mlx(t, MLX4, hidden=100),
+    "packed-codes-unknown-scheme": lambda t: _mlx(
+        t, {"quantization_config": {"quant_method": "gptq", "bits": 4}}, weight=("I32", [8, 8])
+    ),
+    "packed-codes-no-config": lambda t: _mlx(t, None),
     "missing-path": lambda t: ["--from", str(t / "nope.safetensors")],
     "empty-dir": lambda t: _dir(t, {}),
     "dir-unrelated-files": lambda t: _dir(t, {"README.md": "hello", "notes.txt": "x"}),

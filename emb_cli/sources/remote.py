@@ -608,7 +608,8 @@ def shard_url(index_url: str, shard: str) -> str:
 
 
 def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoint:
-    from emb_cli.sources.safetensors_file import parse_index, read_header
+    from emb_cli.sources.safetensors_file import attach_fp8_scale, parse_index, read_header
+    from emb_cli.sources.tensors import FileTensor
 
     index = parse_index(shown, raw)
     headers: dict[str, SafetensorsHeader] = {}
@@ -631,7 +632,13 @@ def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoi
             raise InputError(
                 f"sharded index {shown} maps {name} to {shard}, but that shard does not hold it"
             )
-        return h.tensors[name]
+        t = h.tensors[name]
+        scale = name + "_scale_inv"
+        if t.scale is None and t.dtype.startswith("float8") and scale in index.weight_map:
+            ref = get(scale)  # the weight's block scales, saved into another shard
+            if isinstance(ref, FileTensor):
+                attach_fp8_scale(shown, t, ref)
+        return t
 
     ckpt = Checkpoint(
         path=shown,

@@ -190,22 +190,29 @@ def _shape_text(shape: list[int]) -> str:
 def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
     """DeepSeek-V3-style fp8 weights carry `<name>_scale_inv` (F32, one per 128x128 block)."""
     for name, t in tensors.items():
-        if not t.dtype.startswith("float8") or not name.endswith(".weight") or len(t.shape) != 2:
-            continue
         scale = tensors.get(name + "_scale_inv")
-        if scale is None or len(scale.shape) != 2 or scale.dtype not in _SCALE_DTYPES:
-            continue
-        if 0 in scale.shape and 0 not in t.shape:
-            raise _bad(
-                path,
-                f"{scale.name!r} has shape {list(scale.shape)}: no scales for the "
-                f"{list(t.shape)} fp8 tensor {name!r}",
-            )
-        if 0 in t.shape:
-            continue
-        rows, cols = t.shape
-        t.scale = scale
-        t.block = (fp8_block(rows, scale.shape[0]), fp8_block(cols, scale.shape[1]))
+        if scale is not None:
+            attach_fp8_scale(path, t, scale)
+
+
+def attach_fp8_scale(path: str, t: FileTensor, scale: FileTensor) -> None:
+    """Apply `scale` (the weight's `_scale_inv`) to an fp8 weight on every read; a sharded
+    checkpoint may keep the two in different shards (sharded.py, remote.py call this)."""
+    if not t.dtype.startswith("float8") or not t.name.endswith(".weight") or len(t.shape) != 2:
+        return
+    if len(scale.shape) != 2 or scale.dtype not in _SCALE_DTYPES:
+        return
+    if 0 in scale.shape and 0 not in t.shape:
+        raise _bad(
+            path,
+            f"{scale.name!r} has shape {list(scale.shape)}: no scales for the "
+            f"{list(t.shape)} fp8 tensor {t.name!r}",
+        )
+    if 0 in t.shape:
+        return
+    rows, cols = t.shape
+    t.scale = scale
+    t.block = (fp8_block(rows, scale.shape[0]), fp8_block(cols, scale.shape[1]))
 
 
 def fp8_block(size: int, blocks: int) -> int:

@@ -12,7 +12,12 @@ from pathlib import Path
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
 from emb_cli.sources.inputs import is_file
-from emb_cli.sources.safetensors_file import SafetensorsHeader, read_header, read_index
+from emb_cli.sources.safetensors_file import (
+    SafetensorsHeader,
+    attach_fp8_scale,
+    read_header,
+    read_index,
+)
 from emb_cli.sources.siblings import attach_dir_files
 
 SUFFIX = ".safetensors.index.json"
@@ -54,7 +59,14 @@ def open_index(path: Path) -> Checkpoint:
                 f"sharded index {path.name} maps {name} to {index.weight_map[name]}, "
                 "but that shard does not hold it"
             )
-        return h.tensors[name]
+        t = h.tensors[name]
+        scale = name + "_scale_inv"
+        if t.scale is None and t.dtype.startswith("float8") and scale in index.weight_map:
+            # the weight's block scales were saved into another shard
+            hs = header_for(scale)
+            if scale in hs.tensors:
+                attach_fp8_scale(str(index.shard_path(scale)), t, hs.tensors[scale])
+        return t
 
     ckpt = Checkpoint(
         path=path,

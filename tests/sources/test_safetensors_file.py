@@ -63,3 +63,25 @@ def test_fp8_bf16_scales_are_applied(tmp_path: Path) -> None:
     ref = w.to(torch.float32).numpy() * np.repeat(scale.to(torch.float32).numpy(), 128, 0)[:130]
     save_file({EMBED: w, EMBED + "_scale_inv": scale}, str(tmp_path / "model.safetensors"))
     np.testing.assert_array_equal(_open(tmp_path).rows([0, 129]), ref[[0, 129]])
+
+
+def test_fp8_scales_in_another_shard_are_attached(emb: Any, tmp_path: Path) -> None:
+    """A sharded index may keep `X.weight_scale_inv` in another shard than `X.weight`."""
+    import json
+
+    from safetensors.torch import save_file
+
+    w, scale, ref = _fp8_reference(300, 200, 128, seed=7)
+    save_file({EMBED: w}, str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file({EMBED + "_scale_inv": scale}, str(tmp_path / "model-00002-of-00002.safetensors"))
+    index = {
+        "metadata": {},
+        "weight_map": {
+            EMBED: "model-00001-of-00002.safetensors",
+            EMBED + "_scale_inv": "model-00002-of-00002.safetensors",
+        },
+    }
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    doc = emb.json("lookup", "0", "150", "299", "--from", str(tmp_path))
+    got = np.array(doc["vectors"], dtype=np.float32)
+    np.testing.assert_array_equal(got, ref[[0, 150, 299]])
