@@ -27,7 +27,8 @@ def render_info(r: InfoReport) -> None:
         t.add_row(
             e.name + mark, e.role, e.dtype, str(e.shape), f"{e.bytes:,}", e.file.rsplit("/", 1)[-1]
         )
-    c.print(t)
+    if r.tensors:
+        c.print(t)
     if r.embedding is not None:
         c.print(f"* input embedding: {r.embedding} ({r.embedding_reason})")
         c.print(
