@@ -237,3 +237,13 @@ def install_progress() -> None:
     from emb_cli.sources.progress import set_progress
 
     set_progress(_DelayedBar)
+
+
+def scheme_line(q: dict[str, Any], label: str) -> str:
+    """A quantized table's scheme, as `stats` and `info` print it."""
+    group = f", groups of {q['group_size']}" if q.get("group_size") else ""
+    return (
+        f"{label} {q['name']}, {q['bits']}-bit{group}, {q['scale_dtype']} scales: "
+        f"{q['stored_nbytes']:,} bytes, {q['bytes_per_param']:.4g} bytes/param "
+        "(scales and biases counted)"
+    )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import out, print_tsv
+from emb_cli.render.console import out, print_tsv, scheme_line
 
 if TYPE_CHECKING:
     from emb_cli.analysis.info import InfoReport
@@ -41,13 +41,8 @@ def render_info(r: InfoReport) -> None:
         )
     else:
         c.print(f"no tensors: {r.embedding_reason}")
-    q = r.quantization
-    if q is not None:
-        group = f", groups of {q['group_size']}" if q.get("group_size") else ""
-        c.print(
-            f"quantized: {q['name']}, {q['bits']}-bit{group}, {q['scale_dtype']} scales; "
-            f"{q['bytes_per_param']:.4g} bytes/param stored (scales and biases counted)"
-        )
+    if r.quantization is not None:
+        c.print(scheme_line(r.quantization, "quantized:"))
     tk = r.tokenizer
     if tk is not None:
         c.print(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from emb_cli.render.console import human_bytes, out, source_line
+from emb_cli.render.console import human_bytes, out, scheme_line, source_line
 
 if TYPE_CHECKING:
     from emb_cli.analysis.counting import CountReport
@@ -16,14 +16,8 @@ def render_count(r: CountReport) -> None:
     c = out()
     c.print(source_line(r.source))
     c.print(f"params  {r.vocab_size:,} x {r.hidden_size:,} = {r.params:,}")
-    q = r.quantization
-    if q is not None:
-        group = f", groups of {q['group_size']}" if q.get("group_size") else ""
-        c.print(
-            f"stored  {q['name']}, {q['bits']}-bit{group}, {q['scale_dtype']} scales: "
-            f"{q['stored_nbytes']:,} bytes, {q['bytes_per_param']:.4g} bytes/param "
-            "(scales and biases counted)"
-        )
+    if r.quantization is not None:
+        c.print(scheme_line(r.quantization, "stored "))
     t = Table(title="one embedding table", title_justify="left")
     t.add_column("dtype")
     t.add_column("bytes", justify="right")

@@ -152,7 +152,25 @@ def tokenizer_only(ckpt: Checkpoint) -> InputError:
     )
 
 
-class LoadedSource:
+class _CheckpointParts:
+    """What every source over a Checkpoint answers the same way: tensors, tokenizer, vocab."""
+
+    ckpt: Checkpoint
+
+    def tensor(self, name: str) -> TensorRef:
+        return self.ckpt.tensor(name)
+
+    def file_of(self, name: str) -> str:
+        return self.ckpt.file_of(name)
+
+    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
+        return self.ckpt.tokenizer(fetch)
+
+    def vocab(self, fetch: bool = False) -> Vocab | None:
+        return checkpoint_vocab(self.ckpt, fetch)
+
+
+class LoadedSource(_CheckpointParts):
     """Reads only what each command needs: rows by id, or the table in chunks."""
 
     def __init__(
@@ -263,18 +281,6 @@ class LoadedSource:
     def embedding(self) -> TensorRef | None:
         return self._embedding
 
-    def tensor(self, name: str) -> TensorRef:
-        return self.ckpt.tensor(name)
-
-    def file_of(self, name: str) -> str:
-        return self.ckpt.file_of(name)
-
-    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
-        return self.ckpt.tokenizer(fetch)
-
-    def vocab(self, fetch: bool = False) -> Vocab | None:
-        return checkpoint_vocab(self.ckpt, fetch)
-
     def weight(self) -> torch.Tensor:
         """The stored table in its dtype (rows widen exactly to float32; the cast back is exact)."""
         import numpy as np
@@ -292,7 +298,7 @@ class LoadedSource:
         return torch.from_numpy(buf).to(dtype)
 
 
-class TokenizerOnlySource:
+class TokenizerOnlySource(_CheckpointParts):
     """A checkpoint with a tokenizer and no tensors (llama.cpp's vocab-only GGUF files):
     `info` and `tokenize` answer; everything that needs the table is refused.
     """
@@ -337,18 +343,6 @@ class TokenizerOnlySource:
 
     def embedding(self) -> TensorRef | None:
         return None
-
-    def tensor(self, name: str) -> TensorRef:
-        return self.ckpt.tensor(name)
-
-    def file_of(self, name: str) -> str:
-        return self.ckpt.file_of(name)
-
-    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
-        return self.ckpt.tokenizer(fetch)
-
-    def vocab(self, fetch: bool = False) -> Vocab | None:
-        return checkpoint_vocab(self.ckpt, fetch)
 
     def weight(self) -> torch.Tensor:
         raise tokenizer_only(self.ckpt)
