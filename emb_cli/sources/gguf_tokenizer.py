@@ -15,10 +15,12 @@ Any other model, and any BPE pre name outside `BPE_PRE_TOKENIZERS`, is refused w
 emb never tokenizes approximately. The construction follows transformers' GGUF converters
 (transformers/integrations/gguf/gguf_tokenizer_mapping.py, Apache-2.0) where they agree with
 llama.cpp, and llama.cpp where they do not (contractions, token attributes, WordPiece).
-Known limits, all inherited from `tokenizers`' engine: two special tokens that overlap in the text
+Known limits, from what `tokenizers` can express: two special tokens that overlap in the text
 are matched leftmost-longest (llama.cpp: longest first); a SentencePiece merge tie between two
-splits of one token at overlapping places is broken by rank (llama.cpp: leftmost); character
-classes follow the Unicode tables of tokenizers' regex engine, not llama.cpp's generated ones.
+splits of one token at overlapping places is broken by rank (llama.cpp: leftmost); lstrip/rstrip
+also eat non-ASCII spaces (llama.cpp: ASCII only); a WordPiece word that itself starts with
+U+2581 gets no second one; character classes follow the Unicode tables of tokenizers' regex
+engine, not llama.cpp's generated ones (they differ only on recently assigned code points).
 """
 
 from __future__ import annotations
@@ -284,7 +286,7 @@ def tokenizer_from_gguf(
             f"{where}: BPE pre-tokenizer {pre_name!r} (tokenizer.ggml.pre) is not one emb can "
             "tokenize exactly as llama.cpp does; give token ids instead of text"
         )
-    vocab = _Vocab.read(meta, where, model, pre)
+    vocab = _Vocab.read(meta, where, model, pre, parse_special)
     if model == "gpt2":
         assert pre is not None
         tok = _bpe(meta, vocab, pre, where)
@@ -311,7 +313,14 @@ class _Vocab:
     add_space_prefix: bool
 
     @classmethod
-    def read(cls, meta: Mapping[str, Any], where: str, model: str, pre: BpePre | None) -> _Vocab:
+    def read(
+        cls,
+        meta: Mapping[str, Any],
+        where: str,
+        model: str,
+        pre: BpePre | None,
+        parse_special: bool = False,
+    ) -> _Vocab:
         raw = meta.get("tokenizer.ggml.tokens")
         if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
             raise InputError(f"{where}: no tokenizer.ggml.tokens array; the file has no vocabulary")
@@ -348,7 +357,7 @@ class _Vocab:
                     f"{where}: tokenizer.ggml.scores has {len(scores)} entries for {n} tokens"
                 )
         special = _special_ids(meta, model, pre, n)
-        _mark_by_text(attrs, tokens, ids, special, where)
+        _mark_by_text(attrs, tokens, ids, special, where, parse_special)
         _mark_strip(attrs, ids, meta)
 
         add_bos = model in ("llama", "bert") or (pre is not None and pre.add_bos)
@@ -388,18 +397,23 @@ def _special_ids(meta: Mapping[str, Any], model: str, pre: BpePre | None, n: int
 
 
 def _mark_by_text(
-    attrs: list[int], tokens: list[str], ids: dict[str, int], special: dict[str, int], where: str
+    attrs: list[int],
+    tokens: list[str],
+    ids: dict[str, int],
+    special: dict[str, int],
+    where: str,
+    parse_special: bool,
 ) -> None:
     """llama.cpp's fixes to token attributes by token text (llama_vocab::impl::load)."""
     for role, texts in _FIM_TEXTS.items():
         if role in special:
             continue
         found = [ids[t] for t in texts if t in ids]
-        # llama.cpp marks the first it meets in a hash map, so which one is unknowable when
-        # several are present; it only matters for a USER_DEFINED one, matched whole in text
-        # unless marked CONTROL
-        if len(found) > 1 and any(attrs[i] & _USER_DEFINED and not attrs[i] & _CONTROL
-                                  for i in found):  # fmt: skip
+        # llama.cpp marks only the first it meets in a hash map, unknowable when several are
+        # present. Marking changes the ids of a USER_DEFINED token (matched whole unless
+        # CONTROL), and of any token when special tokens are parsed.
+        matters = _USER_DEFINED if not parse_special else ~0
+        if len(found) > 1 and any(attrs[i] & matters and not attrs[i] & _CONTROL for i in found):
             names = ", ".join(repr(t) for t in texts if t in ids)
             raise InputError(
                 f"{where}: the vocabulary has several {role} tokens ({names}) and no "

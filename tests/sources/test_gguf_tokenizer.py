@@ -377,3 +377,34 @@ def test_emb_tokenize_on_each_file(emb: Any, name: str, tmp_path: Path) -> None:
     doc = emb.json("tokenize", "--from", str(DATA / f"ggml-vocab-{name}.gguf"), "--file", str(path))
     assert doc["ids"] == want and doc["count"] == len(want)
     assert len(doc["tokens"]) == len(want) and len(doc["token_types"]) == len(want)
+
+
+def fim_meta(*extra: tuple[str, int]) -> dict[str, Any]:
+    meta = tiny_bpe("gpt-2")
+    meta["tokenizer.ggml.tokens"] = meta["tokenizer.ggml.tokens"] + [t for t, _ in extra]
+    meta["tokenizer.ggml.token_type"] = meta["tokenizer.ggml.token_type"] + [k for _, k in extra]
+    return meta
+
+
+def test_fim_tokens_are_control_by_their_text() -> None:
+    # a user-defined token would be matched whole in text; llama.cpp makes "<PRE>" control
+    tok = tokenizer_from_gguf(fim_meta(("<PRE>", 4), ("<user>", 4)), "m.gguf")
+    assert tok.encode("<user>", add_special_tokens=False).ids == [257]
+    assert 256 not in tok.encode("<PRE>", add_special_tokens=False).ids
+    with_special = tokenizer_from_gguf(fim_meta(("<PRE>", 4)), "m.gguf", parse_special=True)
+    assert with_special.encode("<PRE>", add_special_tokens=False).ids == [256]
+    # unless the file names its FIM token: then the text rule does not run
+    named = {**fim_meta(("<PRE>", 4)), "tokenizer.ggml.fim_pre_token_id": 0}
+    assert tokenizer_from_gguf(named, "m.gguf").encode("<PRE>", add_special_tokens=False).ids == [
+        256
+    ]
+
+
+def test_two_fim_candidates_that_matter_are_refused() -> None:
+    # llama.cpp marks one of them, picked in hash-map order
+    with pytest.raises(InputError, match="several fim_pre tokens"):
+        tokenizer_from_gguf(fim_meta(("<PRE>", 4), ("<fim_prefix>", 4)), "m.gguf")
+    normal = fim_meta(("<PRE>", 1), ("<fim_prefix>", 1))
+    tokenizer_from_gguf(normal, "m.gguf")  # normal tokens: the same ids either way
+    with pytest.raises(InputError, match="several fim_pre tokens"):
+        tokenizer_from_gguf(normal, "m.gguf", parse_special=True)
