@@ -16,6 +16,7 @@ from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.counting import bytes_by_dtype
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, rows_per_chunk
+from emb_cli.sources.tensors import load_torch
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -412,18 +413,6 @@ def check_writable(source: TableSource) -> None:
             )
 
 
-def _load(ref: TensorRef, dtype: torch.dtype) -> torch.Tensor:
-    """The stored tensor in its dtype: rows widen exactly to float32, so the cast back is exact."""
-    import numpy as np
-    import torch
-
-    rows, dim = ref.shape
-    buf = np.empty((rows, dim), dtype=np.float32)
-    for start, block in ref.iter_chunks(rows_per_chunk(dim)):
-        buf[start : start + block.shape[0]] = block
-    return torch.from_numpy(buf).to(dtype)
-
-
 def _resize_like_transformers(
     old: torch.Tensor, new_rows: int, mean_resizing: bool, std: float, head: bool
 ) -> tuple[torch.Tensor, str]:
@@ -488,7 +477,9 @@ def resized_tensors(
     ensure_buildable(max(new, info.vocab_size), info.embed_dim, copies=3 if head_ref is None else 6)
     std = info.initializer_range or DEFAULT_STD
     old_embed = source.weight()
-    old_head = _load(head_ref, getattr(torch, head_ref.dtype)) if head_ref is not None else None
+    old_head = (
+        load_torch(head_ref, getattr(torch, head_ref.dtype)) if head_ref is not None else None
+    )
 
     torch.manual_seed(seed)  # as a script would before model.resize_token_embeddings(...)
     tensors: dict[str, torch.Tensor] = {}

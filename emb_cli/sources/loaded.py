@@ -18,11 +18,7 @@ from emb_cli.sources.base import (
     rows_per_chunk,
 )
 from emb_cli.sources.spec import config_dim, config_facts, config_pad, config_tied, text_config
-from emb_cli.sources.tensors import require_table
-
-INTEGER_DTYPES = frozenset(
-    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"}
-)
+from emb_cli.sources.tensors import INT_DTYPES, load_torch, require_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -272,7 +268,8 @@ class LoadedSource(_CheckpointParts):
     def _guard(self, ref: TensorRef) -> None:
         """Integer or packed codes of an unknown scheme are refused, never read as numbers
         (--raw: the table really is integers)."""
-        if self._raw or not (ref.dtype in INTEGER_DTYPES or ref.dtype.startswith("float8")):
+        codes = ref.dtype in INT_DTYPES or ref.dtype == "bool" or ref.dtype.startswith("float8")
+        if self._raw or not codes:
             return
         from emb_cli.sources.quantized import guard_table
 
@@ -283,7 +280,6 @@ class LoadedSource(_CheckpointParts):
 
     def weight(self) -> torch.Tensor:
         """The stored table in its dtype (rows widen exactly to float32; the cast back is exact)."""
-        import numpy as np
         import torch
 
         dtype = getattr(torch, self.info.dtype, None)
@@ -291,11 +287,7 @@ class LoadedSource(_CheckpointParts):
             raise InputError(
                 f"{self.info.tensor_name} is {self.info.dtype}: torch has no such dtype"
             )
-        rows, dim = self.info.vocab_size, self.info.embed_dim
-        buf = np.empty((rows, dim), dtype=np.float32)
-        for start, block in self.chunks(rows_per_chunk(dim)):
-            buf[start : start + block.shape[0]] = block
-        return torch.from_numpy(buf).to(dtype)
+        return load_torch(self._embedding, dtype)
 
 
 class TokenizerOnlySource(_CheckpointParts):

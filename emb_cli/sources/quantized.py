@@ -31,7 +31,7 @@ from emb_cli.sources import roles
 from emb_cli.sources.base import Checkpoint, RangeReader, TensorRef
 from emb_cli.sources.progress import tracked
 from emb_cli.sources.spec import config_dim, text_config
-from emb_cli.sources.tensors import REMOTE_GAP, FileTensor, numpy_dtype
+from emb_cli.sources.tensors import INT_DTYPES, REMOTE_GAP, FileTensor, numpy_dtype
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,7 +60,6 @@ _SCALE_LIKE = re.compile(
     r"weight_packed|weight_shape|weight_global_scale|SCB|absmax|quant_map|quant_state.*|"
     r"nested_absmax|nested_quant_map)$"
 )
-_INT_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
 # Values decoded per inner step: 256 Ki float32 (1 MiB) stay in cache across the numpy
 # passes of one step; 16 rows of 4096 spent a fifth of the time in per-call overhead.
 _STEP_VALUES = 1 << 18
@@ -1019,7 +1018,7 @@ def _ct_cols(
             "checkpoint is incomplete: download or convert it again"
         )
     ref = _file_tensor(get(sname), where)
-    if ref.dtype not in _INT_DTYPES or ref.nbytes != 2 * ref.itemsize:
+    if ref.dtype not in INT_DTYPES or ref.nbytes != 2 * ref.itemsize:
         raise InputError(
             f"{sname} in {where} is {ref.dtype} {list(ref.shape)}; expected 2 integers"
         )
@@ -1173,7 +1172,7 @@ def refuse_unknown_packed(
         and bool(companions_seen)
         and getattr(ref, "scale", None) is None
     )
-    if ref.dtype not in _INT_DTYPES and ref.dtype != "bool" and not fp8_unscaled:
+    if ref.dtype not in INT_DTYPES and ref.dtype != "bool" and not fp8_unscaled:
         return
     beside = f"; beside it: {', '.join(companions_seen)}" if companions_seen else ""
     keys = (

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources.base import RangeReader, TensorRef
+from emb_cli.sources.base import RangeReader, TensorRef, rows_per_chunk
 from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
 # safetensors dtype -> (numpy dtype name or ml_dtypes name, itemsize, emb's name)
 SAFETENSORS_DTYPES: dict[str, tuple[str, int, str]] = {
@@ -37,6 +38,8 @@ SAFETENSORS_DTYPES: dict[str, tuple[str, int, str]] = {
     "U64": ("uint64", 8, "uint64"),
     "BOOL": ("bool", 1, "bool"),
 }
+# Integer dtypes (emb's names): codes or counts, never read as a table's values unasked.
+INT_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
 # Remote lookups: ids closer than this share one range request.
 REMOTE_GAP = 64 * 2**10
 FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
@@ -224,3 +227,16 @@ def require_table(t: TensorRef) -> None:
         )
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise InputError(f"tensor {t.name} is empty (shape {list(t.shape)})")
+
+
+def load_torch(ref: TensorRef, dtype: torch.dtype) -> torch.Tensor:
+    """A whole stored tensor as torch, in `dtype`: its rows widen exactly to float32, so the
+    cast back to the stored dtype is exact (resize --write, a loaded table's weight())."""
+    import numpy as np
+    import torch
+
+    rows, dim = ref.shape
+    buf = np.empty((rows, dim), dtype=np.float32)
+    for start, block in ref.iter_chunks(rows_per_chunk(dim)):
+        buf[start : start + block.shape[0]] = block
+    return torch.from_numpy(buf).to(dtype)
