@@ -1,7 +1,7 @@
 """Opening a Llama-3-8B-shaped GGUF: emb's header reader against gguf's GGUFReader.
 
 Each command runs in a fresh process (start-up included); peak RSS is the command's own.
-  read_gguf_header      emb_cli.sources.gguf_header: metadata + tensor infos, arrays not decoded
+  read_gguf_header      emb_cli.sources.gguf.header: metadata + tensor infos, arrays not decoded
   + decode tokens       the same, then all 128,256 token strings decoded (imports numpy)
   gguf.GGUFReader       what gguf_file.py opens GGUF files with today (the naive baseline)
   gguf-dump             gguf's own CLI, --no-tensors (GGUFReader + printing)
@@ -38,7 +38,7 @@ LIMIT_S = 0.5
 RSS_MB = 100
 
 OURS = (
-    "from emb_cli.sources.gguf_header import read_gguf_header\n"
+    "from emb_cli.sources.gguf.header import read_gguf_header\n"
     "h = read_gguf_header({path!r})\n"
     "print(len(h.kv['tokenizer.ggml.tokens']), h.kv['llama.embedding_length'], len(h.tensors))\n"
 )
@@ -53,7 +53,7 @@ GGUF_READER = (
 def count_reads(path: Path) -> list[tuple[int, int]]:
     """The (offset, length) of every read the header takes, in process."""
     sys.path.insert(0, str(ROOT))
-    from emb_cli.sources.gguf_header import read_gguf_header
+    from emb_cli.sources.gguf.header import read_gguf_header
     from emb_cli.sources.tensors import LocalReader
 
     class Counting(LocalReader):

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emb_cli.sources.gguf_tokenizer import tokenizer_from_gguf  # noqa: E402
+from emb_cli.sources.gguf.tokenizer import tokenizer_from_gguf  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "gguf-vocab"
 NAMES = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt")

@@ -19,8 +19,8 @@ import typer
 
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, accepted_inputs
+from emb_cli.sources.config.spec import Overrides, parse_token_id
 from emb_cli.sources.resolve import SourceArgs, is_remote
-from emb_cli.sources.spec import Overrides, parse_token_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +66,7 @@ TensorOpt = Annotated[
 
 def complete_preset(incomplete: str) -> list[str]:
     """`--preset <TAB>`: the shipped preset names, not file names."""
-    from emb_cli.sources.spec import preset_names
+    from emb_cli.sources.config.spec import preset_names
 
     return [name for name in preset_names() if name.startswith(incomplete)]
 
@@ -225,7 +225,7 @@ def with_source(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
-        from emb_cli.sources.inputs import forget_reads
+        from emb_cli.sources.files.inputs import forget_reads
 
         forget_reads()  # outputs are checked against this command's inputs only
         verbose = kw.pop("verbose")
@@ -243,12 +243,12 @@ def fetch_report(verbose: bool, *paths: Path | str | None) -> Iterator[None]:
     """--verbose: after a command that read a remote source, `fetched N bytes in M requests`
     on stderr (stdout stays one document). Nothing when no byte came: a fetch that failed
     at once leaves only its error line."""
-    from emb_cli.sources.hub import looks_like_repo_id
+    from emb_cli.sources.remote.hub import looks_like_repo_id
 
     if not any(is_remote(p) or looks_like_repo_id(p) for p in paths):
         yield
         return
-    from emb_cli.sources.remote import FETCHED, reset_fetched
+    from emb_cli.sources.remote.urls import FETCHED, reset_fetched
 
     reset_fetched()
     ok = False

@@ -22,8 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emb_cli.errors import EmbError, InputError, escape_controls
-from emb_cli.sources import inputs
-from emb_cli.sources.output_file import write_new_file
+from emb_cli.sources.files import inputs
+from emb_cli.sources.files.output import write_new_file
 from tests.helpers import assert_refused
 from tests.test_hostile import (
     CASE_SECONDS,
@@ -470,7 +470,7 @@ def test_kind_refuses_what_is_not_a_file(tmp_path: Path) -> None:
 def test_token_ids_are_ascii_digits_only(text: str) -> None:
     import re
 
-    from emb_cli.sources.spec import parse_token_id
+    from emb_cli.sources.config.spec import parse_token_id
 
     plain = re.fullmatch(r"-?[0-9]+", text) is not None
     assert parse_token_id(text) == (int(text) if plain else None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emb_cli.errors import EmbError
-from emb_cli.sources.hub import CachedSnapshot, holds_weights, scan_cache
+from emb_cli.sources.remote.hub import CachedSnapshot, holds_weights, scan_cache
 
 # A snapshot holding one of these is opened as a folder; else each single file is a model.
 _FOLDER_WEIGHTS = ("model.safetensors.index.json", "model.safetensors")

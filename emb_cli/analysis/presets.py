@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emb_cli.sources.spec import load_preset, preset_names
+from emb_cli.sources.config.spec import load_preset, preset_names
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def resize(
     )
     from emb_cli.render.console import print_json
     from emb_cli.render.resize import render_resize
-    from emb_cli.sources.output_file import check_output, save_tensors
+    from emb_cli.sources.files.output import check_output, save_tensors
     from emb_cli.sources.resolve import resize_args
 
     validate(new_num_tokens, pad_to_multiple_of)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from emb_cli.analysis.init_stats import InitStatsReport
 from emb_cli.errors import UsageError
-from emb_cli.sources.output_file import check_output, write_new_file
+from emb_cli.sources.files.output import check_output, write_new_file
 
 
 def write_plot(report: InitStatsReport, path: Path, force: bool = False) -> None:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import torch
     from tokenizers import Tokenizer
 
-    from emb_cli.sources.spec import TableSpec
+    from emb_cli.sources.config.spec import TableSpec
 
 BOX_MULLER = 16  # normal_fill's unit: pieces are whole multiples of it
 # Per-row results a full-table analysis keeps (norms, scores, projections: undertrained holds

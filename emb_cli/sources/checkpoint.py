@@ -8,17 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources import (
-    gguf_file,
-    hf_dir,
-    remote,
-    repo_id,
-    safetensors_file,
-    sharded,
-    torch_file,
-)
+from emb_cli.sources import hf_dir, safetensors_file, sharded, torch_file
 from emb_cli.sources.base import Checkpoint, Reader, dispatch
-from emb_cli.sources.inputs import kind, record_read
+from emb_cli.sources.files.inputs import kind, record_read
+from emb_cli.sources.gguf import file as gguf_file
+from emb_cli.sources.remote import repo_id
+from emb_cli.sources.remote import urls as remote
 
 # Order matters: remote specs and repo ids before paths, a directory before files,
 # magic/suffix checks before the fallback, which reads any other file as safetensors.
@@ -46,7 +41,7 @@ def open_checkpoint(path: Path | str) -> Checkpoint:
         record_read(spec)  # whatever the format's reader opens, outputs never replace it
     ckpt = dispatch(spec, READERS)
     if _states_quantization(ckpt.config):
-        from emb_cli.sources.quantized import quantized_checkpoint
+        from emb_cli.sources.quant.tensor import quantized_checkpoint
 
         ckpt = quantized_checkpoint(ckpt)
     return ckpt

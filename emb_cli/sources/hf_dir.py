@@ -11,8 +11,8 @@ from pathlib import Path
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader, dispatch
-from emb_cli.sources.inputs import is_dir, is_file, list_dir, record_read
-from emb_cli.sources.siblings import attach_dir_files
+from emb_cli.sources.config.siblings import attach_dir_files
+from emb_cli.sources.files.inputs import is_dir, is_file, list_dir, record_read
 
 DIR_FILES: tuple[tuple[int, str], ...] = ()
 DIR_GLOB: str | None = None

@@ -17,7 +17,13 @@ from emb_cli.sources.base import (
     check_ids,
     rows_per_chunk,
 )
-from emb_cli.sources.spec import config_dim, config_facts, config_pad, config_tied, text_config
+from emb_cli.sources.config.spec import (
+    config_dim,
+    config_facts,
+    config_pad,
+    config_tied,
+    text_config,
+)
 from emb_cli.sources.tensors import INT_DTYPES, load_torch, require_table
 
 if TYPE_CHECKING:
@@ -208,7 +214,7 @@ class LoadedSource(_CheckpointParts):
             notes.append(f"config hidden size {cdim} differs from the table width {dim}")
         quant = None
         if hasattr(self._embedding, "scheme"):
-            from emb_cli.sources.quantized import scheme_facts
+            from emb_cli.sources.quant.tensor import scheme_facts
 
             quant = scheme_facts(self._embedding)
         self.info = TableInfo(
@@ -271,7 +277,7 @@ class LoadedSource(_CheckpointParts):
         codes = ref.dtype in INT_DTYPES or ref.dtype == "bool" or ref.dtype.startswith("float8")
         if self._raw or not codes:
             return
-        from emb_cli.sources.quantized import guard_table
+        from emb_cli.sources.quant.tensor import guard_table
 
         guard_table(ref, self.ckpt.names, self.ckpt.config)
 

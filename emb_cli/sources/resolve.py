@@ -6,9 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emb_cli.errors import UsageError
-from emb_cli.sources import remote
 from emb_cli.sources.base import TableSource
-from emb_cli.sources.spec import (
+from emb_cli.sources.config.spec import (
     Overrides,
     TableSpec,
     apply_overrides,
@@ -19,6 +18,7 @@ from emb_cli.sources.spec import (
     spec_from_hf_config,
     validate_spec,
 )
+from emb_cli.sources.remote import urls as remote
 
 # Flags that describe how to build a table; meaningless with --from.
 _BUILD_ONLY = ("vocab_size", "embed_dim", "init_std", "seed", "dtype", "init", "low", "high")

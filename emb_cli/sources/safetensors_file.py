@@ -18,7 +18,7 @@ from typing import Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
-from emb_cli.sources.inputs import is_file, os_error, parse_json, read_input, record_read
+from emb_cli.sources.files.inputs import is_file, os_error, parse_json, read_input, record_read
 from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor, LocalReader
 
 # safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).

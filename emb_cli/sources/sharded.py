@@ -11,14 +11,14 @@ from pathlib import Path
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
-from emb_cli.sources.inputs import is_file
+from emb_cli.sources.config.siblings import attach_dir_files
+from emb_cli.sources.files.inputs import is_file
 from emb_cli.sources.safetensors_file import (
     SafetensorsHeader,
     attach_fp8_scale,
     read_header,
     read_index,
 )
-from emb_cli.sources.siblings import attach_dir_files
 
 SUFFIX = ".safetensors.index.json"
 DIR_FILES: tuple[tuple[int, str], ...] = ((0, "model.safetensors.index.json"),)

@@ -60,7 +60,7 @@ class LocalReader:
     """A local file through pread; safetensors_file.read_header parses through it."""
 
     def __init__(self, path: str) -> None:
-        from emb_cli.sources.inputs import open_input
+        from emb_cli.sources.files.inputs import open_input
 
         self.name = path
         self._fh = open_input(path)  # regular files only (a FIFO would block); closed by close()

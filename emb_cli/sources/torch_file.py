@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader
-from emb_cli.sources.inputs import is_file, open_input
+from emb_cli.sources.files.inputs import is_file, open_input
 from emb_cli.sources.safetensors_file import read_index
 from emb_cli.sources.tensors import numpy_dtype
 

@@ -103,8 +103,8 @@ def test_minilm(minilm_dir: Path) -> None:
 def test_reference_from_token_types() -> None:
     """A built table (no tokenizer) with GGUF-style types: the declared rows are the reference."""
     from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.sources.config.spec import Overrides
     from emb_cli.sources.resolve import SourceArgs, open_source
-    from emb_cli.sources.spec import Overrides
 
     src = open_source(SourceArgs(overrides=Overrides(vocab_size=400, embed_dim=64, pad="none")))
     types = ["normal"] * 400

@@ -23,7 +23,7 @@ def with_table(src: Path, dest: Path, output: bool = False) -> np.ndarray:
     """A copy of a vocab-only file with a token_embd table (and an output head) added."""
     import gguf
 
-    from emb_cli.sources.gguf_header import GGUFArray, read_gguf_header
+    from emb_cli.sources.gguf.header import GGUFArray, read_gguf_header
 
     header = read_gguf_header(src)
     arch = header.str_value("general.architecture") or "gpt2"

@@ -4,7 +4,7 @@ From src/unicode.cpp (unicode_regex_split and its two hand-written matchers) and
 src/llama-vocab.cpp (the regex lists per pre-tokenizer, detokenize's clean_spaces passes) of
 ggml-org/llama.cpp (MIT). Character classes come from the `regex` module, as llama.cpp's own
 scripts/gen-unicode-data.py makes them. This is the reference the tests hold
-emb_cli.sources.gguf_tokenizer to for every BPE pre-tokenizer, not only the three that have a
+emb_cli.sources.gguf.tokenizer to for every BPE pre-tokenizer, not only the three that have a
 vendored vocab file with llama.cpp's expected ids.
 """
 

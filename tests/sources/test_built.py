@@ -19,7 +19,7 @@ from emb_cli.sources.built import (
     piece_rows,
     prefix_rows,
 )
-from emb_cli.sources.spec import InitSpec, TableSpec
+from emb_cli.sources.config.spec import InitSpec, TableSpec
 
 SCHEMES = ("normal", "uniform", "xavier-normal", "xavier-uniform", "torch-default")
 # Sizes a multiple of 16 values and not, under 16 values, one row, one column; the list.
@@ -202,7 +202,7 @@ def test_lookup_builds_only_the_prefix():
 
 
 def test_deepseek_lookup_is_the_recipe_prefix():
-    from emb_cli.sources.spec import load_preset
+    from emb_cli.sources.config.spec import load_preset
 
     s = load_preset("deepseek-v3")
     assert (s.vocab_size, s.embed_dim, s.dtype, s.pad_token_id) == (129280, 7168, "bfloat16", None)
@@ -230,7 +230,7 @@ def test_chunks_never_hold_the_table():
     code = (
         "import resource, torch\n"
         "from emb_cli.sources.built import BuiltSource\n"
-        "from emb_cli.sources.spec import InitSpec, TableSpec\n"
+        "from emb_cli.sources.config.spec import InitSpec, TableSpec\n"
         "s = TableSpec('flags', 't', 20000, 1024, 0, False, 'bfloat16', InitSpec())\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "n = sum(b.shape[0] for _, b in BuiltSource(s, None).chunks())\n"

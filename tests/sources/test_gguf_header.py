@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from emb_cli.errors import InputError
-from emb_cli.sources import gguf_header as gh
-from emb_cli.sources.gguf_header import GGUFArray, GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf import header as gh
+from emb_cli.sources.gguf.header import GGUFArray, GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import LocalReader
 
 VOCAB_DIR = Path(__file__).resolve().parent.parent / "data" / "gguf-vocab"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from emb_cli.errors import InputError
-from emb_cli.sources.gguf_tokenizer import (
+from emb_cli.sources.gguf.tokenizer import (
     BPE_PRE_TOKENIZERS,
     MODELS,
     TOKEN_TYPE_NAMES,
@@ -37,7 +37,7 @@ NAMES = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt")
 def read_meta(name: str) -> dict[str, Any]:
     """Every key of the file, arrays as Python lists, read with emb's header reader
     (tests/sources/test_gguf_header.py checks it against gguf's GGUFReader key by key)."""
-    from emb_cli.sources.gguf_header import GGUFArray, read_gguf_header
+    from emb_cli.sources.gguf.header import GGUFArray, read_gguf_header
 
     header = read_gguf_header(DATA / f"ggml-vocab-{name}.gguf")
     return {k: v.values() if isinstance(v, GGUFArray) else v for k, v in header.kv.items()}

@@ -139,7 +139,7 @@ def test_layout_is_huggingface_hubs(hf_cache: Cache) -> None:
     """The cache built here is what huggingface_hub reads; resolve_repo finds what it finds."""
     from huggingface_hub import scan_cache_dir, try_to_load_from_cache
 
-    from emb_cli.sources.hub import resolve_repo
+    from emb_cli.sources.remote.hub import resolve_repo
 
     info = scan_cache_dir(hf_cache.path)
     [repo] = info.repos
@@ -238,13 +238,13 @@ def test_a_local_path_wins(emb: Any, cwd: Path) -> None:
     ],
 )
 def test_looks_like_repo_id(text: str, repo: bool) -> None:
-    from emb_cli.sources.hub import looks_like_repo_id
+    from emb_cli.sources.remote.hub import looks_like_repo_id
 
     assert looks_like_repo_id(text) is repo
 
 
 def test_revision_names() -> None:
-    from emb_cli.sources.hub import RepoId, parse_repo_id
+    from emb_cli.sources.remote.hub import RepoId, parse_repo_id
 
     assert parse_repo_id("a/b@refs%2Fpr%2F1/x") == RepoId(
         "a/b", "refs/pr/1", "x", "a/b@refs%2Fpr%2F1/x"

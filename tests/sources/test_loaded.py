@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from emb_cli.sources.checkpoint import open_checkpoint
+from emb_cli.sources.config.spec import spec_from_hf_config
 from emb_cli.sources.loaded import LoadedSource
-from emb_cli.sources.spec import spec_from_hf_config
 
 EMBED = "model.embed_tokens.weight"
 

@@ -275,7 +275,7 @@ def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries wait 0.5 s, then 1 s; a test that is not about the wait need not sit through it."""
-    from emb_cli.sources import remote
+    from emb_cli.sources.remote import urls as remote
 
     monkeypatch.setattr(remote, "BACKOFF_S", 0.01)
 
@@ -552,7 +552,7 @@ def test_token_never_sent_over_http(emb: Any, server: Server) -> None:
 
 
 def test_token_goes_to_the_https_hub_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from emb_cli.sources.remote import sends_token
+    from emb_cli.sources.remote.urls import sends_token
 
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.example:8443")
     assert sends_token("https://hub.example:8443/a/b/resolve/main/x.safetensors")
@@ -680,7 +680,7 @@ def test_no_tokenizer_remote(emb: Any, server: Server) -> None:
 
 def test_parse_hf() -> None:
     from emb_cli.errors import UsageError
-    from emb_cli.sources.remote import HfSpec, hf_url, parse_hf
+    from emb_cli.sources.remote.urls import HfSpec, hf_url, parse_hf
 
     assert parse_hf("hf://a/b") == HfSpec("a/b", "main", None)
     assert parse_hf("hf://a/b@v1.0/sub/x.safetensors") == HfSpec("a/b", "v1.0", "sub/x.safetensors")
@@ -781,7 +781,7 @@ def test_retries_wait_within_the_deadline(
     emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The waits are huggingface_hub's 0.5 s, 1 s; a server down for good costs 2 retries."""
-    from emb_cli.sources import remote
+    from emb_cli.sources.remote import urls as remote
 
     monkeypatch.setattr(remote, "BACKOFF_S", 0.2)
     t0 = time.monotonic()
@@ -826,7 +826,7 @@ def test_a_trickling_server_is_cut_off(
     emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch, name: str, needle: str
 ) -> None:
     """A byte every 0.2 s never trips a per-read timeout; the request's total time is bounded."""
-    from emb_cli.sources import remote
+    from emb_cli.sources.remote import urls as remote
 
     monkeypatch.setattr(remote, "TIMEOUT_S", 2.0)
     url = server.url(f"hostile/{name}/model.safetensors")
@@ -855,7 +855,7 @@ def test_repo_the_hub_does_not_know(emb: Any, server: Server) -> None:
 
 
 def test_server_text_is_escaped() -> None:
-    from emb_cli.sources.remote import clean
+    from emb_cli.sources.remote.urls import clean
 
     assert clean("a\rb\nc\x1b[0m\x85\u2028ok") == "a\\x0db\\x0ac\\x1b[0m\\x85\\u2028ok"
     assert clean("plain text") == "plain text"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from emb_cli.sources.checkpoint import open_checkpoint
+from emb_cli.sources.config.spec import _UNTIED_BY_DEFAULT, config_tied
 from emb_cli.sources.loaded import LoadedSource
-from emb_cli.sources.spec import _UNTIED_BY_DEFAULT, config_tied
 
 EMBED = "model.embed_tokens.weight"
 

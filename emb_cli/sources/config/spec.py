@@ -14,7 +14,7 @@ from typing import Any, TypeGuard, TypeVar
 
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import ConfigFacts, InitSpec
-from emb_cli.sources.inputs import MAX_JSON, kind, read_input, read_json_object
+from emb_cli.sources.files.inputs import MAX_JSON, kind, read_input, read_json_object
 
 __all__ = ["read_json_object"]  # re-exported: readers of config.json import it from here
 
@@ -95,7 +95,7 @@ class TableSpec:
 
 def configs_dir() -> Path:
     """configs/ as shipped in the wheel (emb_cli/configs) or in a source checkout."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # emb_cli/
     for candidate in (here / "configs", here.parent / "configs"):
         if (candidate / "default.toml").is_file():
             return candidate

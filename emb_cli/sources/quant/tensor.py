@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from emb_cli.errors import InputError
 from emb_cli.sources import roles
 from emb_cli.sources.base import Checkpoint, RangeReader, TensorRef
+from emb_cli.sources.config.spec import config_dim, text_config
 from emb_cli.sources.progress import tracked
-from emb_cli.sources.spec import config_dim, text_config
 from emb_cli.sources.tensors import INT_DTYPES, REMOTE_GAP, FileTensor, numpy_dtype
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emb_cli.errors import UsageError
-from emb_cli.sources.inputs import files_read
+from emb_cli.sources.files.inputs import files_read
 
 if TYPE_CHECKING:
     import torch

@@ -32,7 +32,7 @@ from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
 if TYPE_CHECKING:
     import httpx2
 
-    from emb_cli.sources.hub import Resolved
+    from emb_cli.sources.remote.hub import Resolved
     from emb_cli.sources.safetensors_file import SafetensorsHeader
 
 # --from values read over HTTP rather than from disk.
@@ -126,7 +126,7 @@ def sends_token(url: str) -> bool:
     Never to another host (a URL someone pasted), never in clear text; httpx drops it on a
     redirect to another origin (the Hub's CDN).
     """
-    from emb_cli.sources.hub import hub_endpoint
+    from emb_cli.sources.remote.hub import hub_endpoint
 
     endpoint = hub_endpoint()
     return url.startswith("https://") and _origin(url) == _origin(endpoint)
@@ -146,7 +146,7 @@ def _headers(url: str, extra: dict[str, str]) -> dict[str, str]:
 
 
 def _status_error(url: str, shown: str, resp: httpx2.Response) -> HttpStatusError:
-    from emb_cli.sources.hub import hub_endpoint
+    from emb_cli.sources.remote.hub import hub_endpoint
 
     code = resp.status_code
     error_code = resp.headers.get("X-Error-Code")
@@ -469,7 +469,7 @@ def fetch(url: str, shown: str, *, missing_ok: bool = False, limit: int = MAX_JS
 
 
 def _json_object(raw: bytes, shown: str) -> dict[str, Any]:
-    from emb_cli.sources.inputs import parse_json  # depth-guarded, as for local files
+    from emb_cli.sources.files.inputs import parse_json  # depth-guarded, as for local files
 
     data = parse_json(raw, clean(shown))
     if not isinstance(data, dict):
@@ -501,7 +501,7 @@ def parse_hf(spec: str) -> HfSpec:
 
 
 def hf_url(hf: HfSpec, file: str) -> str:
-    from emb_cli.sources.hub import hub_endpoint
+    from emb_cli.sources.remote.hub import hub_endpoint
 
     rev = urllib.parse.quote(hf.revision, safe="%")
     return f"{hub_endpoint()}/{hf.repo}/resolve/{rev}/{urllib.parse.quote(file)}"
@@ -578,7 +578,7 @@ def _open_url(url: str, shown: str, hub: bool) -> Checkpoint:
         assert raw is not None
         return _open_sharded(url, shown, raw, hub)
     if path.endswith(".gguf"):  # header and tensor table by ranges, rows by ranges
-        from emb_cli.sources.gguf_file import open_remote_gguf
+        from emb_cli.sources.gguf.file import open_remote_gguf
 
         return open_remote_gguf(HttpReader(url, shown), shown)
     if not path.endswith(".safetensors"):
@@ -662,7 +662,7 @@ def _attach_siblings(ckpt: Checkpoint, weights_url: str, shown: str) -> None:
             found[name] = _json_object(raw, f"{name} beside {shown}")
     ckpt.config = found.get("config.json")
     if ckpt.config is not None:  # its numbers checked once, as a local config.json's are
-        from emb_cli.sources.spec import check_config
+        from emb_cli.sources.config.spec import check_config
 
         ckpt.config = check_config(ckpt.config, f"config.json beside {shown}")
     ckpt.generation_config = found.get("generation_config.json")

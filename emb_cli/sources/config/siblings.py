@@ -6,8 +6,8 @@ from pathlib import Path
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint
-from emb_cli.sources.inputs import MAX_TOKENIZER, is_file, read_json_object, record_read
-from emb_cli.sources.spec import check_config
+from emb_cli.sources.config.spec import check_config
+from emb_cli.sources.files.inputs import MAX_TOKENIZER, is_file, read_json_object, record_read
 
 
 def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
-from emb_cli.sources.gguf_header import GGUFArray, GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf.header import GGUFArray, GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import FileTensor
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ def _checkpoint(
 
 
 def _build_tokenizer(header: GGUFHeader, where: str) -> Tokenizer:
-    from emb_cli.sources.gguf_tokenizer import tokenizer_from_gguf
+    from emb_cli.sources.gguf.tokenizer import tokenizer_from_gguf
 
     meta: dict[str, Any] = {}
     for key, value in header.kv.items():

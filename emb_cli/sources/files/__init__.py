@@ -1,0 +1,1 @@
+"""Local files: inputs opened safely (regular files, bounded), outputs written atomically."""

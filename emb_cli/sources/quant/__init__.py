@@ -1,0 +1,1 @@
+"""Quantized tables: MLX affine and compressed-tensors, dequantized block by block."""
