@@ -51,6 +51,13 @@ class TooLarge(UsageError):
     """A table that would not fit in this machine's memory if built."""
 
 
+def first_line(exc: BaseException) -> str:
+    """What a library's exception says, on one line (its type's name when it says nothing):
+    json, tomllib, tokenizers, torch.load and httpx messages run to several lines."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def escape_controls(text: str) -> str:
     """Every character Python calls unprintable, as an escape: a tensor name holding ESC or
     BEL, a bidi override (U+202E), a line separator, or a file name's undecodable bytes

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from emb_cli.errors import InputError, TensorNotFound, TokenIdError
+from emb_cli.errors import InputError, TensorNotFound, TokenIdError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -317,8 +317,7 @@ class Checkpoint:
                 else:
                     self._tokenizer = Tokenizer.from_str(text)
             except Exception as exc:  # the Rust side raises a bare Exception
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InputError(f"tokenizer {where} is broken: {msg}") from exc
+                raise InputError(f"tokenizer {where} is broken: {first_line(exc)}") from exc
         tok: Tokenizer = self._tokenizer
         return tok
 

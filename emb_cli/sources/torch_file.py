@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emb_cli.errors import InputError
+from emb_cli.errors import InputError, first_line
 from emb_cli.sources.base import Checkpoint, Format, Reader
 from emb_cli.sources.files.inputs import is_file, open_input
 from emb_cli.sources.safetensors_file import read_index
@@ -210,8 +210,7 @@ def _unpickler_reason(exc: BaseException) -> str:
 
 
 def _unreadable(path: Path, exc: BaseException) -> InputError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return InputError(
-        f"{path} is not a PyTorch checkpoint that torch.load can read ({text}); "
+        f"{path} is not a PyTorch checkpoint that torch.load can read ({first_line(exc)}); "
         "check the file is complete"
     )

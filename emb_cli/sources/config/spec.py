@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
-from emb_cli.errors import InputError, UsageError
+from emb_cli.errors import InputError, UsageError, first_line
 from emb_cli.sources.base import ConfigFacts, InitSpec
 from emb_cli.sources.files.inputs import MAX_JSON, kind, read_input, read_json_object
 
@@ -131,10 +131,6 @@ def load_config(path: Path) -> TableSpec:
     return spec_from_hf_config(config, name=str(path), origin="config")
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def _spec_from_toml(path: Path, origin: str) -> TableSpec:
     raw = read_input(path, "config", MAX_JSON)
     try:
@@ -142,7 +138,7 @@ def _spec_from_toml(path: Path, origin: str) -> TableSpec:
     except RecursionError as exc:
         raise InputError(f"config {path} nests too deeply to be a real file") from exc
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"config {path} is not valid TOML ({_first_line(exc)})") from exc
+        raise InputError(f"config {path} is not valid TOML ({first_line(exc)})") from exc
     vocab = data.get("vocab_size")
     dim = data.get("embed_dim", data.get("hidden_size"))
     if vocab is None or dim is None:

@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from emb_cli.errors import InputError
+from emb_cli.errors import InputError, first_line
 
 # config.json, generation_config.json, tokenizer_config.json, index.json: kilobytes in
-# practice; tokenizer_config.json with a 200k-entry added_tokens_decoder is ~20 MB.
+# practice; tokenizer_config.json with a 200k-entry added_tokens_decoder is ~20 MB. Remote
+# files fetched whole are held to it too (Llama-3's tokenizer.json is 9 MB, Gemma's 33 MB).
 MAX_JSON = 64 * 2**20
 # tokenizer.json is read by the tokenizers library; the largest on the Hub are ~35 MB.
 MAX_TOKENIZER = 512 * 2**20
@@ -176,8 +177,7 @@ def parse_json(raw: bytes | str, name: str) -> Any:
     except RecursionError as exc:
         raise InputError(f"{name} nests too deeply to be a real file") from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{name} is not valid JSON ({first})") from exc
+        raise InputError(f"{name} is not valid JSON ({first_line(exc)})") from exc
     if json_depth(data) > MAX_JSON_DEPTH:
         raise InputError(
             f"{name} nests more than {MAX_JSON_DEPTH} levels deep; no real config does"

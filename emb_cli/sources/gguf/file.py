@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
-from emb_cli.sources.gguf.header import GGUFArray, GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf.header import MAGIC, GGUFArray, GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import FileTensor
 
 if TYPE_CHECKING:
     import numpy as np
     from tokenizers import Tokenizer
 
-MAGIC = b"GGUF"
 # ggml types stored as plain arrays: ggml name -> (emb's dtype name, itemsize)
 PLAIN_TYPES: dict[str, tuple[str, int]] = {
     "F32": ("float32", 4),

@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from emb_cli.errors import InputError, UsageError
+from emb_cli.errors import InputError, UsageError, first_line
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
+from emb_cli.sources.files.inputs import MAX_JSON
 
 if TYPE_CHECKING:
     import httpx2
@@ -56,8 +57,6 @@ TIMEOUT_S = 60.0  # one request from connect to last byte, retries included
 RETRIES = 2  # after a dropped connection, a reset, a garbled answer, 408/429/5xx
 BACKOFF_S = 0.5  # first wait before a retry, doubled each time, always inside TIMEOUT_S
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)  # huggingface_hub http_backoff's list
-# Whole-file GETs are for small JSON; Llama-3's tokenizer.json is 9 MB, Gemma's 33 MB.
-MAX_JSON = 64 * 2**20
 SIBLINGS = ("config.json", "generation_config.json", "tokenizer_config.json")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
 # C0, DEL, C1 and the Unicode line breaks: anything a server sends is shown on one line.
@@ -303,9 +302,10 @@ def _request(
                 if last or wait >= call.remaining():
                     raise _network_error(shown, exc, call) from None
             except httpx2.HTTPError as exc:  # redirect loops, odd schemes, undecodable bodies
-                raise InputError(f"{shown}: {type(exc).__name__}: {_first_line(exc)}") from None
+                what = clean(first_line(exc))
+                raise InputError(f"{shown}: {type(exc).__name__}: {what}") from None
             except httpx2.InvalidURL as exc:
-                raise InputError(f"{shown} is not a valid URL: {_first_line(exc)}") from None
+                raise InputError(f"{shown} is not a valid URL: {clean(first_line(exc))}") from None
             finally:
                 call.response = None
             if call.cancelled.wait(wait):
@@ -321,15 +321,10 @@ def _retry_after(resp: httpx2.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return clean(text.splitlines()[0] if text else type(exc).__name__)
-
-
 def _network_error(shown: str, exc: Exception, call: _Call) -> InputError:
     import httpx2
 
-    what = _first_line(exc)
+    what = clean(first_line(exc))
     if isinstance(exc, httpx2.ConnectError):
         return InputError(f"cannot reach {shown}: {what}")
     if isinstance(exc, httpx2.RemoteProtocolError):
