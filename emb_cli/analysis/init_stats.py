@@ -96,7 +96,7 @@ def ks_statistic(sample: np.ndarray, exp: Expected, dtype: str | None = None) ->
     if dtype in ROUNDED_DTYPES:
         import ml_dtypes
 
-        from emb_cli.sources.tensors import numpy_dtype
+        from emb_cli.sources.dtypes import numpy_dtype
 
         values, counts = np.unique(sample, return_counts=True)
         dt = numpy_dtype(dtype)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.counting import bytes_by_dtype
 from emb_cli.errors import UsageError
+from emb_cli.sources import dtypes
 from emb_cli.sources.base import TableSource, rows_per_chunk
 from emb_cli.sources.tensors import load_torch
 
@@ -33,14 +34,7 @@ COV_SCALE = 1e-9
 DEFAULT_STD = 0.02
 # eigvalsh on D x D costs ~D^3: 0.1 s at 1024, seconds at 4096; past that, power iteration.
 EIGH_MAX_DIM = 4096
-STORED_ITEMSIZE = {
-    "float64": 8,
-    "float32": 4,
-    "bfloat16": 2,
-    "float16": 2,
-    "float8_e4m3fn": 1,
-    "float8_e5m2": 1,
-}
+STORED_ITEMSIZE = {d.name: d.itemsize for d in dtypes.DTYPES if d.kind == "float"}
 WRITABLE = ("float64", "float32", "bfloat16", "float16")
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import TensorNotFound
+from emb_cli.sources import dtypes
 from emb_cli.sources.base import (
     CHUNK_BYTES,
     PadFacts,
@@ -47,7 +48,6 @@ BOX_MULLER = 16  # normal_fill's unit: pieces are whole multiples of it
 # Per-row results a full-table analysis keeps (norms, scores, projections: undertrained holds
 # about eight float64 values a row); a streamed build itself holds only a few pieces.
 ROW_BOOKKEEPING_BYTES = 64
-ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def _refuse_above(need: float, what: str) -> None:
@@ -168,7 +168,7 @@ def widen(piece: np.ndarray, dtype: str) -> np.ndarray:
 
 def _piece_budget(spec: TableSpec, rows: int) -> float:
     """Bytes one piece takes while it is made: float32, its cast, its float32 widening."""
-    return rows * spec.embed_dim * (8 + ITEMSIZE[spec.dtype]) + CHUNK_BYTES
+    return rows * spec.embed_dim * (8 + dtypes.BY_NAME[spec.dtype].itemsize) + CHUNK_BYTES
 
 
 def build_weight(spec: TableSpec) -> torch.Tensor:
@@ -178,7 +178,7 @@ def build_weight(spec: TableSpec) -> torch.Tensor:
     v, d = spec.vocab_size, spec.embed_dim
     rows = rows_per_chunk(d)
     _refuse_above(
-        v * d * ITEMSIZE[spec.dtype] + _piece_budget(spec, rows),
+        v * d * dtypes.BY_NAME[spec.dtype].itemsize + _piece_budget(spec, rows),
         f"building a {v} x {d} table",
     )
     out = torch.empty(v, d, dtype=getattr(torch, spec.dtype))

@@ -24,7 +24,8 @@ from emb_cli.sources.config.spec import (
     config_tied,
     text_config,
 )
-from emb_cli.sources.tensors import INT_DTYPES, load_torch, require_table
+from emb_cli.sources.dtypes import INTEGER
+from emb_cli.sources.tensors import load_torch, require_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -274,7 +275,7 @@ class LoadedSource(_CheckpointParts):
     def _guard(self, ref: TensorRef) -> None:
         """Integer or packed codes of an unknown scheme are refused, never read as numbers
         (--raw: the table really is integers)."""
-        codes = ref.dtype in INT_DTYPES or ref.dtype == "bool" or ref.dtype.startswith("float8")
+        codes = ref.dtype in INTEGER or ref.dtype == "bool" or ref.dtype.startswith("float8")
         if self._raw or not codes:
             return
         from emb_cli.sources.quant.tensor import guard_table

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from emb_cli.errors import InputError
+from emb_cli.sources import dtypes
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
 from emb_cli.sources.files.inputs import is_file, os_error, parse_json, read_input, record_read
-from emb_cli.sources.tensors import SAFETENSORS_DTYPES, FileTensor, LocalReader
+from emb_cli.sources.tensors import FileTensor, LocalReader
 
 # safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).
 MAX_HEADER = 100_000_000
@@ -32,7 +33,6 @@ SPECULATIVE_HEADER = 64 * 2**10
 
 # fp8 block scales: DeepSeek-V3's quantization_config.weight_block_size, [128, 128].
 FP8_BLOCK = 128
-_SCALE_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -119,10 +119,11 @@ def _parse(
         dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
         if not isinstance(dtype, str):
             raise _bad(path, f"tensor {name!r} has no dtype string")
-        if dtype not in SAFETENSORS_DTYPES:
+        stored = dtypes.BY_SAFETENSORS.get(dtype)
+        if stored is None:
             raise InputError(
                 f"tensor {name!r} in {path} has dtype {dtype!r}, which emb cannot read; "
-                f"known: {', '.join(SAFETENSORS_DTYPES)}"
+                f"known: {', '.join(dtypes.BY_SAFETENSORS)}"
             )
         if not isinstance(shape, list) or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
@@ -135,7 +136,7 @@ def _parse(
         ):
             raise _bad(path, f"tensor {name!r} needs data_offsets [begin, end]")
         begin, end = offsets
-        _, itemsize, emb_name = SAFETENSORS_DTYPES[dtype]
+        itemsize = stored.itemsize
         if not 0 <= begin <= end <= data_len:
             raise _bad(
                 path,
@@ -154,7 +155,7 @@ def _parse(
         raw_dtypes[name] = dtype
         tensors[name] = FileTensor(
             name=name,
-            dtype=emb_name,
+            dtype=stored.name,
             shape=tuple(shape),
             file=path,
             offset=data_start + begin,
@@ -200,7 +201,7 @@ def attach_fp8_scale(path: str, t: FileTensor, scale: FileTensor) -> None:
     checkpoint may keep the two in different shards (sharded.py, remote.py call this)."""
     if not t.dtype.startswith("float8") or not t.name.endswith(".weight") or len(t.shape) != 2:
         return
-    if len(scale.shape) != 2 or scale.dtype not in _SCALE_DTYPES:
+    if len(scale.shape) != 2 or scale.dtype not in dtypes.SCALES:
         return
     if 0 in scale.shape and 0 not in t.shape:
         raise _bad(

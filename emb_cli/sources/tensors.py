@@ -14,46 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import RangeReader, TensorRef, rows_per_chunk
+from emb_cli.sources.dtypes import numpy_dtype
 from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-# safetensors dtype -> (numpy dtype name or ml_dtypes name, itemsize, emb's name)
-SAFETENSORS_DTYPES: dict[str, tuple[str, int, str]] = {
-    "F64": ("float64", 8, "float64"),
-    "F32": ("float32", 4, "float32"),
-    "F16": ("float16", 2, "float16"),
-    "BF16": ("bfloat16", 2, "bfloat16"),
-    "F8_E4M3": ("float8_e4m3fn", 1, "float8_e4m3fn"),
-    "F8_E5M2": ("float8_e5m2", 1, "float8_e5m2"),
-    "I64": ("int64", 8, "int64"),
-    "I32": ("int32", 4, "int32"),
-    "I16": ("int16", 2, "int16"),
-    "I8": ("int8", 1, "int8"),
-    "U8": ("uint8", 1, "uint8"),
-    "U16": ("uint16", 2, "uint16"),
-    "U32": ("uint32", 4, "uint32"),
-    "U64": ("uint64", 8, "uint64"),
-    "BOOL": ("bool", 1, "bool"),
-}
-# Integer dtypes (emb's names): codes or counts, never read as a table's values unasked.
-INT_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
 # Remote lookups: ids closer than this share one range request.
 REMOTE_GAP = 64 * 2**10
-FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
-
-
-def numpy_dtype(name: str) -> np.dtype[Any]:
-    import numpy as np
-
-    if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
-        import ml_dtypes
-
-        dt: np.dtype[Any] = np.dtype(getattr(ml_dtypes, name))
-        return dt
-    return np.dtype(name)
 
 
 class LocalReader:

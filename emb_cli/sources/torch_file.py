@@ -14,17 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError, first_line
+from emb_cli.sources import dtypes
 from emb_cli.sources.base import Checkpoint, Format, Reader
 from emb_cli.sources.files.inputs import is_file, open_input
 from emb_cli.sources.safetensors_file import read_index
-from emb_cli.sources.tensors import numpy_dtype
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-# Dtypes numpy lacks: read their bits and view them as ml_dtypes' types.
-_BITS_VIEW = {"bfloat16": "int16", "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
 # Keys under which training scripts nest the state dict (Lightning, timm, fairseq).
 _NESTED_KEYS = ("state_dict", "model")
 
@@ -55,10 +53,12 @@ class TorchTensor:
         if not raw:
             # bf16, fp16 and fp8 widen to float32 exactly, as FileTensor's do.
             return block.to(torch.float32).numpy()
-        bits = _BITS_VIEW.get(self.dtype)
-        if bits is None:
+        stored = dtypes.BY_NAME.get(self.dtype)
+        if stored is None or not stored.numpy.startswith("ml_dtypes."):
             return block.numpy()
-        return block.view(getattr(torch, bits)).numpy().view(numpy_dtype(self.dtype))
+        # numpy lacks the dtype: read its bits as integers, view them as ml_dtypes' type
+        bits = block.view(getattr(torch, f"int{8 * stored.itemsize}")).numpy()
+        return bits.view(dtypes.numpy_dtype(self.dtype))
 
     def read_rows(self, token_ids: Sequence[int]) -> np.ndarray:
         import torch

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
+from emb_cli.sources import dtypes
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
 from emb_cli.sources.gguf.header import MAGIC, GGUFArray, GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import FileTensor
@@ -25,17 +26,6 @@ if TYPE_CHECKING:
     import numpy as np
     from tokenizers import Tokenizer
 
-# ggml types stored as plain arrays: ggml name -> (emb's dtype name, itemsize)
-PLAIN_TYPES: dict[str, tuple[str, int]] = {
-    "F32": ("float32", 4),
-    "F16": ("float16", 2),
-    "BF16": ("bfloat16", 2),
-    "F64": ("float64", 8),
-    "I8": ("int8", 1),
-    "I16": ("int16", 2),
-    "I32": ("int32", 4),
-    "I64": ("int64", 8),
-}
 HEAD = "output.weight"
 # llama.cpp's llama_token_type (src/llama-vocab.h, LLAMA_TOKEN_TYPE_*).
 TOKEN_TYPES = {
@@ -236,15 +226,15 @@ def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:
 def _tensors(header: GGUFHeader, file: str, reader: RangeReader | None) -> dict[str, FileTensor]:
     out: dict[str, FileTensor] = {}
     for t in header.tensors.values():
-        if t.type_name in PLAIN_TYPES:
-            dtype, itemsize = PLAIN_TYPES[t.type_name]
+        plain = dtypes.BY_GGML.get(t.type_name)
+        if plain is not None:
             out[t.name] = FileTensor(
                 name=t.name,
-                dtype=dtype,
+                dtype=plain.name,
                 shape=t.shape,
                 file=file,
                 offset=t.offset,
-                itemsize=itemsize,
+                itemsize=plain.itemsize,
                 reader=reader,
             )
             continue

@@ -30,15 +30,15 @@ from emb_cli.errors import InputError
 from emb_cli.sources import roles
 from emb_cli.sources.base import Checkpoint, RangeReader, TensorRef
 from emb_cli.sources.config.spec import config_dim, text_config
+from emb_cli.sources.dtypes import INTEGER, SCALES, numpy_dtype
 from emb_cli.sources.progress import tracked
-from emb_cli.sources.tensors import INT_DTYPES, REMOTE_GAP, FileTensor, numpy_dtype
+from emb_cli.sources.tensors import REMOTE_GAP, FileTensor
 
 if TYPE_CHECKING:
     import numpy as np
 
 MLX_BITS = (2, 3, 4, 5, 6, 8)  # what mx.quantize accepts in affine mode
 MLX_GROUP_SIZES = (32, 64, 128)
-SCALE_DTYPES = ("float16", "bfloat16", "float32")
 # mlx's defaults by mode (mlx.nn.layers.quantized._defaults_for_mode): (group_size, bits)
 _MLX_DEFAULTS = {"affine": (64, 4), "mxfp4": (32, 4), "nvfp4": (16, 4), "mxfp8": (32, 8)}
 _MLX_KEYS = frozenset({"group_size", "bits", "mode", "quant_method"})
@@ -773,7 +773,7 @@ def _build_mlx(
     groups = cols // gs
     scales = _side_ref(get, names, f"{module}.scales", "scales", name, where)
     biases = _side_ref(get, names, f"{module}.biases", "biases", name, where)
-    _need_dtype(scales, SCALE_DTYPES, "scales", name, where)
+    _need_dtype(scales, SCALES, "scales", name, where)
     _need_dtype(biases, (scales.dtype,), "biases", name, where)
     _need_shape(scales, (rows, groups), f"scales ({gs}-value groups)", name, where)
     _need_shape(biases, (rows, groups), f"biases ({gs}-value groups)", name, where)
@@ -912,7 +912,7 @@ def _build_ct(
         dtype, offset = f"int{bits}-pack", 1 << (bits - 1)
     else:
         codes = _file_tensor(get(name), where)
-        if codes.dtype in SCALE_DTYPES or codes.dtype == "float64":
+        if codes.dtype in SCALES or codes.dtype == "float64":
             return codes  # quantization_status frozen: values stored, scales beside them
         want = "int8" if kind == "int" else "float8_e4m3fn"
         if (
@@ -931,7 +931,7 @@ def _build_ct(
         dtype, offset = ("fp8-scaled" if kind == "float" else f"int{bits}-scaled"), 0
     _check_width(name, cols, "the stored weight", "", config, where)
     scales = _side_ref(get, names, f"{module}.weight_scale", "scales", name, where)
-    _need_dtype(scales, SCALE_DTYPES, "scales", name, where)
+    _need_dtype(scales, SCALES, "scales", name, where)
     gs: int | None = None
     block: tuple[int, int] | None = None
     sshape: tuple[int, ...]
@@ -970,7 +970,7 @@ def _build_ct(
             _need_shape(zp, (-(-rows * bits // 32), g), "packed zero points", name, where)
             offsets = _Side(zp, 1, width, packed_bits=bits)
         else:
-            _need_dtype(zp, ("int8", "int32", *SCALE_DTYPES), "zero points", name, where)
+            _need_dtype(zp, ("int8", "int32", *SCALES), "zero points", name, where)
             _need_shape(zp, tuple(scales.shape), "zero points", name, where)
             offsets = _Side(zp, row_div, width)
     total = codes.nbytes + scales.nbytes + zp_bytes
@@ -1018,7 +1018,7 @@ def _ct_cols(
             "checkpoint is incomplete: download or convert it again"
         )
     ref = _file_tensor(get(sname), where)
-    if ref.dtype not in INT_DTYPES or ref.nbytes != 2 * ref.itemsize:
+    if ref.dtype not in INTEGER or ref.nbytes != 2 * ref.itemsize:
         raise InputError(
             f"{sname} in {where} is {ref.dtype} {list(ref.shape)}; expected 2 integers"
         )
@@ -1172,7 +1172,7 @@ def refuse_unknown_packed(
         and bool(companions_seen)
         and getattr(ref, "scale", None) is None
     )
-    if ref.dtype not in INT_DTYPES and ref.dtype != "bool" and not fp8_unscaled:
+    if ref.dtype not in INTEGER and ref.dtype != "bool" and not fp8_unscaled:
         return
     beside = f"; beside it: {', '.join(companions_seen)}" if companions_seen else ""
     keys = (
