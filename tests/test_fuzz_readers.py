@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from emb_cli.errors import EmbError
 from emb_cli.sources.checkpoint import open_checkpoint
 from emb_cli.sources.loaded import LoadedSource
-from emb_cli.sources.safetensors_file import read_header, read_index
+from emb_cli.sources.safetensors_file import read_header
+from emb_cli.sources.sharded import read_index
 
 # Per test: 9 tests x 500 examples run in about 10 s on one core.
 CI_EXAMPLES = 500

@@ -1,4 +1,4 @@
-"""safetensors files and sharded indexes, parsed and validated without torch.
+"""safetensors files, parsed and validated without torch (their sharded index: sharded.py).
 
 The format: 8-byte little-endian header length N, N bytes of JSON
 {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}},
@@ -9,7 +9,6 @@ does) so that a hostile file gets a clear error instead of a wrong answer.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 from emb_cli.errors import InputError
 from emb_cli.sources import dtypes
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
-from emb_cli.sources.files.inputs import is_file, os_error, parse_json, read_input, record_read
+from emb_cli.sources.files.inputs import is_file, os_error
 from emb_cli.sources.tensors import FileTensor, LocalReader
 
 # safetensors refuses headers over 100 MB; so do we (a 1 TB checkpoint's index is ~1 MB).
@@ -198,7 +197,7 @@ def _attach_fp8_scales(path: str, tensors: dict[str, FileTensor]) -> None:
 
 def attach_fp8_scale(path: str, t: FileTensor, scale: FileTensor) -> None:
     """Apply `scale` (the weight's `_scale_inv`) to an fp8 weight on every read; a sharded
-    checkpoint may keep the two in different shards (sharded.py, remote.py call this)."""
+    checkpoint may keep the two in different shards (sharded.py, remote/urls.py call this)."""
     if not t.dtype.startswith("float8") or not t.name.endswith(".weight") or len(t.shape) != 2:
         return
     if len(scale.shape) != 2 or scale.dtype not in dtypes.SCALES:
@@ -226,43 +225,6 @@ def fp8_block(size: int, blocks: int) -> int:
     if -(-size // FP8_BLOCK) == blocks:
         return FP8_BLOCK
     return -(-size // blocks)
-
-
-@dataclass
-class ShardedIndex:
-    path: Path | str  # a URL for remote indexes
-    weight_map: dict[str, str]  # tensor name -> shard file name
-    metadata: dict[str, Any]
-
-    def shard_path(self, tensor: str) -> Path:
-        assert isinstance(self.path, Path), "remote shards: remote.shard_url"
-        return self.path.parent / self.weight_map[tensor]
-
-
-def read_index(path: Path) -> ShardedIndex:
-    """A local index; every shard it names counts as an input (outputs never replace one)."""
-    index = parse_index(path, read_input(path, "sharded index"))
-    for shard in set(index.weight_map.values()):
-        record_read(path.parent / shard)
-    return index
-
-
-def parse_index(path: Path | str, raw: bytes) -> ShardedIndex:
-    """An index's bytes, read from disk or fetched; `path` names it in messages."""
-    data = parse_json(raw, f"sharded index {path}")
-    wm = data.get("weight_map") if isinstance(data, dict) else None
-    if not isinstance(wm, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in wm.items()
-    ):
-        raise InputError(f"sharded index {path} has no weight_map of tensor name -> shard file")
-    for shard in set(wm.values()):
-        # "/" too, whatever os.sep is: a remote index resolves shards as relative URLs.
-        if os.sep in shard or "/" in shard or shard.startswith("..") or shard in ("", "."):
-            raise InputError(f"sharded index {path} names a shard outside its folder: {shard!r}")
-        if "\x00" in shard:
-            raise InputError(f"sharded index {path} names a shard with a NUL byte: {shard!r}")
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    return ShardedIndex(path=path, weight_map=wm, metadata=meta)
 
 
 # ---------------------------------------------------------------- the format's reader

@@ -17,7 +17,7 @@ from emb_cli.errors import InputError, first_line
 from emb_cli.sources import dtypes
 from emb_cli.sources.base import Checkpoint, Format, Reader
 from emb_cli.sources.files.inputs import is_file, open_input
-from emb_cli.sources.safetensors_file import read_index
+from emb_cli.sources.sharded import read_index
 
 if TYPE_CHECKING:
     import numpy as np

@@ -603,7 +603,8 @@ def shard_url(index_url: str, shard: str) -> str:
 
 
 def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoint:
-    from emb_cli.sources.safetensors_file import attach_fp8_scale, parse_index, read_header
+    from emb_cli.sources.safetensors_file import attach_fp8_scale, read_header
+    from emb_cli.sources.sharded import parse_index
     from emb_cli.sources.tensors import FileTensor
 
     index = parse_index(shown, raw)
