@@ -37,8 +37,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from emb_cli.errors import InputError
-from emb_cli.sources.gguf import header as gh
-from emb_cli.sources.gguf.header import GGUFArray, GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf import arrays as ga
+from emb_cli.sources.gguf import constants as gc
+from emb_cli.sources.gguf.arrays import GGUFArray
+from emb_cli.sources.gguf.header import GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import LocalReader
 
 VOCAB_DIR = Path(__file__).resolve().parent.parent / "data" / "gguf-vocab"
@@ -72,7 +74,7 @@ def _leaves(arr: GGUFArray) -> list[tuple[int, Any]]:
         if isinstance(v, GGUFArray):
             out += _leaves(v)
         elif isinstance(v, str):
-            out.append((gh.STRING, v.encode("utf-8", "surrogateescape")))
+            out.append((gc.STRING, v.encode("utf-8", "surrogateescape")))
         else:
             out.append((arr.type, v))
     return out
@@ -93,12 +95,12 @@ def assert_matches_reference(path: Path, mine: GGUFHeader, ref: Any) -> None:
             parts = [field.parts[i] for i in field.data]
             assert len(leaves) == len(parts), key
             for (etype, v), part in zip(leaves, parts, strict=True):
-                if etype == gh.STRING:
+                if etype == gc.STRING:
                     assert v == part.tobytes(), key
                 else:
-                    assert part.dtype == np.dtype(gh.NUMPY_DTYPES[etype]), key
+                    assert part.dtype == np.dtype(gc.NUMPY_DTYPES[etype]), key
                     assert _same(v, part.tolist()[0]), (key, v, part)
-            if value.type != gh.ARRAY:
+            if value.type != gc.ARRAY:
                 try:
                     expected = field.contents()
                 except UnicodeDecodeError:
@@ -310,11 +312,11 @@ def refused(path: Path, *needles: str) -> str:
 def test_copied_type_table_is_ggufs() -> None:
     from gguf.constants import GGML_QUANT_SIZES
 
-    ours = {k: (name, b, t) for k, (name, b, t) in gh.GGML_TYPES.items()}
+    ours = {k: (name, b, t) for k, (name, b, t) in gc.GGML_TYPES.items()}
     theirs = {int(q): (q.name, b, t) for q, (b, t) in GGML_QUANT_SIZES.items()}
     assert ours == theirs
-    assert gh.ggml_type_sizes(8) == ("Q8_0", 32, 34)
-    assert gh.ggml_type_sizes(5) is None  # Q4_2, removed from ggml
+    assert gc.ggml_type_sizes(8) == ("Q8_0", 32, 34)
+    assert gc.ggml_type_sizes(5) is None  # Q4_2, removed from ggml
 
 
 # GGUFReader takes 2-11 s per file here (it builds a numpy view per array element, the
@@ -348,7 +350,7 @@ def test_real_vocab_files_round_trip_through_gguf_writer(path: Path, tmp_path: P
         vtype = gguf.GGUFValueType(mine.types[key])
         if isinstance(value, GGUFArray):
             items = value.values(errors="surrogateescape")
-            if value.type == gh.STRING:
+            if value.type == gc.STRING:
                 items = [v.encode("utf-8", "surrogateescape") for v in items]  # type: ignore[union-attr]
             w.add_key_value(key, items, vtype, sub_type=gguf.GGUFValueType(value.type))
         elif key != "general.architecture":
@@ -369,7 +371,7 @@ def test_vocab_file_values_beyond_the_reference() -> None:
     assert tokens.head(4) == ["<unk>", "<s>", "</s>", "<0x00>"]
     assert tokens.get(-1) == tokens.values()[-1]
     scores = h.array("tokenizer.ggml.scores")
-    assert scores is not None and scores.type == gh.FLOAT32
+    assert scores is not None and scores.type == gc.FLOAT32
     np.testing.assert_array_equal(scores.numpy(), np.array(scores.values(), dtype=np.float32))
     assert h.int_value("tokenizer.ggml.bos_token_id") == 1
     assert h.int_value("general.architecture") is None  # a str, not an int
@@ -421,10 +423,10 @@ def test_big_string_arrays_decode_exactly(tmp_path: Path) -> None:
     assert arr_t.values() == tokens and arr_o.values() == odd
     assert arr_t.head(3) == tokens[:3] and arr_t[4990:] == tokens[4990:]
     assert arr_t[::-1000] == tokens[::-1000] and arr_t.get(2345) == tokens[2345]
-    assert gh._bulk_strings(b"", 0, 0, 0, "strict") is None
+    assert ga._bulk_strings(b"", 0, 0, 0, "strict") is None
     data = (tmp_path / "big.gguf").read_bytes()
-    assert gh._bulk_strings(data, arr_t.offset, arr_t.nbytes, len(arr_t), "strict") == tokens
-    assert gh._bulk_strings(data, arr_o.offset, arr_o.nbytes, len(arr_o), "strict") is None
+    assert ga._bulk_strings(data, arr_t.offset, arr_t.nbytes, len(arr_t), "strict") == tokens
+    assert ga._bulk_strings(data, arr_o.offset, arr_o.nbytes, len(arr_o), "strict") is None
 
 
 def test_decoding_128k_tokens_is_fast(tmp_path: Path) -> None:
@@ -479,8 +481,8 @@ def test_bad_utf8_in_values(put: Callable[[bytes], Path]) -> None:
     path = put(
         build(
             [
-                kv("name", gh.STRING, s(b"ab\xffc")),
-                kv("toks", gh.ARRAY, arr(8, 2, s("ok") + s(b"\xc3"))),
+                kv("name", gc.STRING, s(b"ab\xffc")),
+                kv("toks", gc.ARRAY, arr(8, 2, s("ok") + s(b"\xc3"))),
             ]
         )
     )

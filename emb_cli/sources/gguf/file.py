@@ -1,4 +1,4 @@
-"""GGUF files (llama.cpp): the header and tensor table by sources/gguf_header.py (arrays
+"""GGUF files (llama.cpp): the header and tensor table by gguf/header.py (arrays
 skipped by their lengths, decoded only when asked), rows read with pread at each tensor's
 data offset, local or over HTTP ranges. No torch.
 
@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from emb_cli.errors import InputError
 from emb_cli.sources import dtypes
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
-from emb_cli.sources.gguf.header import MAGIC, GGUFArray, GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf.arrays import GGUFArray
+from emb_cli.sources.gguf.constants import MAGIC
+from emb_cli.sources.gguf.header import GGUFHeader, read_gguf_header
 from emb_cli.sources.tensors import FileTensor
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ gguf's GGUFReader builds one numpy view per array element: a Llama-3 GGUF (128,2
 tokens, 280,000 merges) takes 20-30 s and ~670 MB just to open. Here the header is
 read in a few growing blocks (1 MiB, then doubling: five reads for Llama-3's 8 MB
 header, which matters for a remote file), scalars are decoded, and arrays are only
-walked for their length; their elements are decoded on demand by GGUFArray.
+walked for their length; their elements are decoded on demand by GGUFArray (arrays.py).
 
 Every count and length is checked against the bytes left before anything is
 allocated or looped over, so a damaged or hostile file fails with one InputError
@@ -22,23 +22,31 @@ Layout (little-endian; GGUF v2 and v3 are the same):
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING
 
 from emb_cli.errors import InputError
+from emb_cli.sources.gguf.arrays import Blob, GGUFArray, Value, broken
+from emb_cli.sources.gguf.constants import (
+    ARRAY,
+    DEFAULT_ALIGNMENT,
+    GGML_MAX_DIMS,
+    MAGIC,
+    SCALARS,
+    STRING,
+    TYPE_NAMES,
+    U32,
+    U64,
+    UINT32,
+    VERSIONS,
+    ggml_type_sizes,
+)
 from emb_cli.sources.tensors import LocalReader
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from emb_cli.sources.base import RangeReader
 
-MAGIC = b"GGUF"
-VERSIONS = (2, 3)
-DEFAULT_ALIGNMENT = 32
-GGML_MAX_DIMS = 4
 INT64_MAX = 2**63 - 1
 FIRST_READ = 1 << 20  # then doubled: 1, 2, 4, 8, 16 MiB cover any real header in 5 reads
 # Llama-3's header is 8 MB and the largest vocabularies (256k tokens with merges and
@@ -47,297 +55,11 @@ MAX_HEADER = 256 << 20
 # llama.cpp refuses arrays of arrays and GGUFReader recurses once per level (Python's
 # limit of 1000 frames); no writer nests more than 2 levels.
 MAX_NESTING = 32
-# string arrays this long are decoded by numpy passes (~10x faster than a loop)
-BULK_STRINGS = 2048
-
-# GGUF value types
-UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL = range(8)
-STRING, ARRAY, UINT64, INT64, FLOAT64 = range(8, 13)
-TYPE_NAMES = (
-    "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "bool",
-    "string", "array", "uint64", "int64", "float64",
-)  # fmt: skip
-# fixed-size value types: type -> (struct code, size)
-SCALARS: dict[int, tuple[str, int]] = {
-    UINT8: ("B", 1),
-    INT8: ("b", 1),
-    UINT16: ("H", 2),
-    INT16: ("h", 2),
-    UINT32: ("I", 4),
-    INT32: ("i", 4),
-    FLOAT32: ("f", 4),
-    BOOL: ("?", 1),  # any non-zero byte is True, as numpy's bool_ view in GGUFReader
-    UINT64: ("Q", 8),
-    INT64: ("q", 8),
-    FLOAT64: ("d", 8),
-}
-NUMPY_DTYPES = {
-    UINT8: "u1", INT8: "i1", UINT16: "<u2", INT16: "<i2", UINT32: "<u4", INT32: "<i4",
-    FLOAT32: "<f4", BOOL: "?", UINT64: "<u8", INT64: "<i8", FLOAT64: "<f8",
-}  # fmt: skip
-
-# ggml type -> (name, values per block, bytes per block): gguf.constants.GGML_QUANT_SIZES
-# as of gguf 0.19, copied so that opening a file does not import gguf (0.3 s); a type
-# added later is looked up in the installed gguf (ggml_type_sizes).
-GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4),
-    1: ("F16", 1, 2),
-    2: ("Q4_0", 32, 18),
-    3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22),
-    7: ("Q5_1", 32, 24),
-    8: ("Q8_0", 32, 34),
-    9: ("Q8_1", 32, 40),
-    10: ("Q2_K", 256, 84),
-    11: ("Q3_K", 256, 110),
-    12: ("Q4_K", 256, 144),
-    13: ("Q5_K", 256, 176),
-    14: ("Q6_K", 256, 210),
-    15: ("Q8_K", 256, 292),
-    16: ("IQ2_XXS", 256, 66),
-    17: ("IQ2_XS", 256, 74),
-    18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50),
-    20: ("IQ4_NL", 32, 18),
-    21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82),
-    23: ("IQ4_XS", 256, 136),
-    24: ("I8", 1, 1),
-    25: ("I16", 1, 2),
-    26: ("I32", 1, 4),
-    27: ("I64", 1, 8),
-    28: ("F64", 1, 8),
-    29: ("IQ1_M", 256, 56),
-    30: ("BF16", 1, 2),
-    34: ("TQ1_0", 256, 54),
-    35: ("TQ2_0", 256, 66),
-    39: ("MXFP4", 32, 17),
-    40: ("NVFP4", 64, 36),
-    41: ("Q1_0", 128, 18),
-}
-
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 _COUNTS = struct.Struct("<4sIQQ")
 # smallest encodings, for bounding counts before looping: a kv pair is an empty key (8),
 # a type (4) and a 1-byte value; a tensor info an empty name (8), n_dims (4), type (4)
 # and offset (8); an inner array its type (4) and count (8)
 MIN_KV, MIN_TENSOR, MIN_ARRAY = 13, 24, 12
-
-Value = Union[int, float, bool, str, "GGUFArray"]
-
-
-def ggml_type_sizes(ggml_type: int) -> tuple[str, int, int] | None:
-    """(name, values per block, bytes per block) of a ggml type, or None if unknown."""
-    known = GGML_TYPES.get(ggml_type)
-    if known is not None:
-        return known
-    try:  # a type newer than the table above: ask the installed gguf
-        from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
-
-        qtype = GGMLQuantizationType(ggml_type)
-        block, size = GGML_QUANT_SIZES[qtype]
-    except (ImportError, ValueError, KeyError):
-        return None
-    return qtype.name, int(block), int(size)
-
-
-class _Blob:
-    """The header's bytes, shared by every GGUFArray of one file (set once parsed)."""
-
-    data: bytes = b""
-
-
-@dataclass(frozen=True, eq=False)
-class GGUFArray:
-    """A metadata array, not yet decoded: where its elements lie in the file.
-
-    `offset` is the absolute file offset of the first element (after the element type
-    and count), `nbytes` the bytes of all elements. For an array of arrays each
-    element is itself a GGUFArray (its own type and count), as GGUF allows.
-    """
-
-    key: str
-    type: int  # the element's GGUF value type (STRING, INT32, ARRAY ...)
-    count: int
-    offset: int
-    nbytes: int
-    file: str = field(repr=False)
-    _blob: _Blob = field(repr=False)
-
-    @property
-    def type_name(self) -> str:
-        return TYPE_NAMES[self.type]
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self) -> Iterator[Value]:
-        return iter(self.values())
-
-    def values(self, errors: str = "strict") -> list[Value]:
-        """Every element: str, int, float or bool (GGUFArray for arrays of arrays).
-
-        `errors` is passed to bytes.decode; with "strict", a string that is not UTF-8
-        raises InputError. 128k token strings: ~20 ms (numpy passes, _bulk_strings).
-        """
-        return self.head(self.count, errors)
-
-    def head(self, n: int, errors: str = "strict") -> list[Value]:
-        """The first n elements (all of them if n >= count); cost grows with n only."""
-        n = max(0, min(n, self.count))
-        data = self._blob.data
-        if self.type in SCALARS:
-            code, _ = SCALARS[self.type]
-            return list(struct.unpack_from(f"<{n}{code}", data, self.offset))
-        if self.type == STRING:
-            return self._strings(data, n, errors)  # type: ignore[return-value]
-        return self._arrays(data, n)  # type: ignore[return-value]
-
-    def get(self, i: int, errors: str = "strict") -> Value:
-        """Element i (negative counts from the end); strings walk the i before it."""
-        if i < 0:
-            i += self.count
-        if not 0 <= i < self.count:
-            raise IndexError(f"{self.key}: index {i} out of range for {self.count} elements")
-        if self.type in SCALARS:
-            code, size = SCALARS[self.type]
-            value: Value = struct.unpack_from("<" + code, self._blob.data, self.offset + i * size)[
-                0
-            ]
-            return value
-        return self.head(i + 1, errors)[i]
-
-    def strings_at(self, ids: Sequence[int], errors: str = "replace") -> dict[int, str]:
-        """A few elements of a string array by index, walking lengths up to the largest
-        (no numpy, no decode of the others): info's special tokens in ~10 ms of 128k."""
-        if self.type != STRING:
-            raise TypeError(f"{self.key} is an array of {self.type_name}, not of strings")
-        want = {i for i in ids if 0 <= i < self.count}
-        out: dict[int, str] = {}
-        if not want:
-            return out
-        data, unpack, pos = self._blob.data, _U64.unpack_from, self.offset
-        last = max(want)
-        for i in range(last + 1):
-            (length,) = unpack(data, pos)
-            pos += 8
-            if i in want:
-                out[i] = data[pos : pos + length].decode("utf-8", errors)
-            pos += length
-        return out
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, int):
-            return self.get(index)
-        start, stop, step = index.indices(self.count)
-        if step > 0 and start >= stop:
-            return []
-        return self.head(max(start, stop) + 1)[index]
-
-    def numpy(self) -> np.ndarray:
-        """A numeric array as a read-only numpy view of the header bytes (no copy)."""
-        import numpy as np
-
-        if self.type not in NUMPY_DTYPES:
-            raise TypeError(f"{self.key} is an array of {self.type_name}, not of numbers")
-        return np.frombuffer(
-            self._blob.data, dtype=NUMPY_DTYPES[self.type], count=self.count, offset=self.offset
-        )
-
-    def _strings(self, data: bytes, n: int, errors: str) -> list[str]:
-        if n >= BULK_STRINGS:
-            every = _bulk_strings(data, self.offset, self.nbytes, self.count, errors)
-            if every is not None:
-                return every[:n]
-        unpack = _U64.unpack_from
-        out: list[str] = []
-        append = out.append
-        pos = self.offset
-        try:
-            for _ in range(n):
-                (length,) = unpack(data, pos)
-                pos += 8
-                end = pos + length
-                append(data[pos:end].decode("utf-8", errors))
-                pos = end
-        except UnicodeDecodeError as exc:
-            raise _broken(
-                self.file, f"string {len(out)} of {self.key} is not UTF-8: {exc.reason}"
-            ) from exc
-        return out
-
-    def _arrays(self, data: bytes, n: int) -> list[GGUFArray]:
-        out: list[GGUFArray] = []
-        pos = self.offset
-        for i in range(n):
-            etype, count = struct.unpack_from("<IQ", data, pos)
-            end = _skip_known(data, pos + 12, etype, count)
-            key = f"{self.key}[{i}]"
-            out.append(
-                GGUFArray(key, etype, count, pos + 12, end - pos - 12, self.file, self._blob)
-            )
-            pos = end
-        return out
-
-
-def _bulk_strings(
-    data: bytes, offset: int, nbytes: int, count: int, errors: str
-) -> list[str] | None:
-    """All `count` strings of an array in a few numpy passes, or None where it cannot.
-
-    A loop costs ~300 ns a string (unpack, slice, decode); this finds every length
-    prefix at once, then decodes the strings as one text split on NUL. A prefix is
-    taken to be a u64 under 2**24 (its top five bytes zero; the last of a run of
-    such positions), and the guess is kept only if the prefixes chain exactly from
-    the first byte to the last: a vocabulary with NULs or very long tokens, where
-    the guess can fail, goes back to the loop (None).
-    """
-    import numpy as np
-
-    if count == 0 or nbytes < 8 * count:
-        return None
-    b = np.frombuffer(data, dtype=np.uint8, count=nbytes, offset=offset)
-    zero = b == 0
-    n_pos = nbytes - 7  # prefixes start at 0 .. nbytes - 8
-    cand = zero[3 : 3 + n_pos].copy()
-    for k in range(4, 8):
-        cand &= zero[k : k + n_pos]
-    cand[:-1] &= ~cand[1:]  # a u64 LE under 2**24 is the last of a run of such positions
-    starts = np.flatnonzero(cand)
-    if len(starts) != count or starts[0] != 0:
-        return None
-    lengths = b[starts].astype(np.int64)
-    lengths |= b[starts + 1].astype(np.int64) << 8
-    lengths |= b[starts + 2].astype(np.int64) << 16
-    ends = starts + 8 + lengths
-    if ends[-1] != nbytes or not np.array_equal(ends[:-1], starts[1:]):
-        return None
-    keep = np.ones(nbytes, dtype=bool)
-    keep[(starts[:, None] + np.arange(7)).ravel()] = False  # the 8th, 0, is the separator
-    joined = b[keep].tobytes()
-    if joined.count(0) != count:  # a NUL inside a string
-        return None
-    try:
-        text = joined.decode("utf-8", errors)
-    except UnicodeDecodeError:
-        return None  # the loop names the string
-    return text.split("\x00")[1:]
-
-
-def _skip_known(data: bytes, pos: int, etype: int, count: int) -> int:
-    """End of `count` elements at pos in a header already validated by _Parser."""
-    if etype in SCALARS:
-        return pos + count * SCALARS[etype][1]
-    if etype == STRING:
-        unpack = _U64.unpack_from
-        for _ in range(count):
-            pos += 8 + unpack(data, pos)[0]
-        return pos
-    for _ in range(count):
-        inner, n = struct.unpack_from("<IQ", data, pos)
-        pos = _skip_known(data, pos + 12, inner, n)
-    return pos
 
 
 @dataclass(frozen=True)
@@ -410,14 +132,6 @@ def read_gguf_header(source: RangeReader | Path | str) -> GGUFHeader:
         reader.close()
 
 
-def _broken(name: str, what: str) -> InputError:
-    # gguf_file._broken's wording, so a message reads the same whichever reader found it
-    return InputError(
-        f"{name} is not a readable GGUF file ({what}); it is truncated or damaged: "
-        "download or convert it again"
-    )
-
-
 def _short(text: str) -> str:
     """A key or tensor name as messages show it: at most 80 characters."""
     return text if len(text) <= 80 else text[:77] + "..."
@@ -442,12 +156,12 @@ class _Parser:
         want = min(self.limit, max(end, 2 * have))
         self.buf += self.reader.read(have, want - have)
         if len(self.buf) < end:  # the file shrank, or a server sent less than it said
-            raise _broken(self.name, f"the file ends inside {self.where}")
+            raise broken(self.name, f"the file ends inside {self.where}")
 
     def _past(self, end: int) -> InputError:
         """`where` needs the bytes up to `end`, past the file or past MAX_HEADER."""
         if end > self.size:
-            return _broken(
+            return broken(
                 self.name, f"{self.where} needs bytes up to {end}, the file has {self.size}"
             )
         return InputError(
@@ -466,11 +180,11 @@ class _Parser:
         return start
 
     def u32(self) -> int:
-        value: int = _U32.unpack_from(self.buf, self._take(4))[0]
+        value: int = U32.unpack_from(self.buf, self._take(4))[0]
         return value
 
     def u64(self) -> int:
-        value: int = _U64.unpack_from(self.buf, self._take(8))[0]
+        value: int = U64.unpack_from(self.buf, self._take(8))[0]
         return value
 
     def string(self, errors: str) -> str:
@@ -481,14 +195,14 @@ class _Parser:
         try:
             return self.buf[start : start + n].decode("utf-8", errors)
         except UnicodeDecodeError as exc:
-            raise _broken(self.name, f"{self.where} is not UTF-8: {exc.reason}") from exc
+            raise broken(self.name, f"{self.where} is not UTF-8: {exc.reason}") from exc
 
     def count(self, n: int, itemsize: int, what: str) -> None:
         """Refuse n items of at least itemsize bytes each that cannot fit before the limit."""
         if n * itemsize > self.limit - self.pos:
             if self.pos + n * itemsize <= self.size:
                 raise self._past(self.pos + n * itemsize)
-            raise _broken(
+            raise broken(
                 self.name,
                 f"{self.where} claims {n} {what}, more than the {self.size - self.pos} bytes "
                 "left in the file can hold",
@@ -511,13 +225,13 @@ class _Parser:
         if least > self.limit - self.pos:
             if self.pos + least <= self.size:
                 raise self._past(self.pos + least)
-            raise _broken(
+            raise broken(
                 self.name,
                 f"its header claims {n_kv} metadata keys and {n_tensors} tensors, more than "
                 f"the {self.size - self.pos} bytes left in the file can hold",
             )
 
-        blob = _Blob()
+        blob = Blob()
         kv: dict[str, Value] = {}
         types: dict[str, int] = {}
         for i in range(n_kv):
@@ -525,7 +239,7 @@ class _Parser:
             key = self.string("strict")
             self.where = f"metadata key {_short(key)}"
             if key in kv:
-                raise _broken(self.name, f"the metadata key {_short(key)} appears twice")
+                raise broken(self.name, f"the metadata key {_short(key)} appears twice")
             vtype = self.u32()
             kv[key] = self.value(key, vtype, blob)
             types[key] = vtype
@@ -537,7 +251,7 @@ class _Parser:
         tensors: dict[str, GGUFTensorInfo] = {}
         for name, dims, ggml_type, rel in raw_tensors:
             if name in tensors:
-                raise _broken(self.name, f"the tensor name {_short(name)} appears twice")
+                raise broken(self.name, f"the tensor name {_short(name)} appears twice")
             tensors[name] = self._place(name, dims, ggml_type, rel, data_offset, alignment)
 
         blob.data = bytes(memoryview(self.buf)[:header_size])  # one copy, not two
@@ -570,9 +284,9 @@ class _Parser:
                 "only, as llama.cpp does on this machine: convert the model again without "
                 "--bigendian (or with gguf-convert-endian FILE little)"
             )
-        raise _broken(self.name, f"GGUF version {version}; emb reads versions 2 and 3")
+        raise broken(self.name, f"GGUF version {version}; emb reads versions 2 and 3")
 
-    def value(self, key: str, vtype: int, blob: _Blob) -> Value:
+    def value(self, key: str, vtype: int, blob: Blob) -> Value:
         scalar = SCALARS.get(vtype)
         if scalar is not None:
             code, size = scalar
@@ -587,7 +301,7 @@ class _Parser:
             start = self.pos
             self.skip(etype, n, 1)
             return GGUFArray(key, etype, n, start, self.pos - start, self.name, blob)
-        raise _broken(self.name, f"{self.where} has unknown value type {vtype}")
+        raise broken(self.name, f"{self.where} has unknown value type {vtype}")
 
     def skip(self, etype: int, n: int, depth: int) -> None:
         """Step over n array elements of type etype, checking each length."""
@@ -600,19 +314,19 @@ class _Parser:
             self._walk_strings(n)
         elif etype == ARRAY:
             if depth >= MAX_NESTING:
-                raise _broken(self.name, f"{self.where} nests arrays over {MAX_NESTING} deep")
+                raise broken(self.name, f"{self.where} nests arrays over {MAX_NESTING} deep")
             self.count(n, MIN_ARRAY, "arrays")
             for _ in range(n):
                 inner = self.u32()
                 self.skip(inner, self.u64(), depth + 1)
         else:
             # GGUFReader accepts an unknown type in an empty array; llama.cpp refuses it
-            raise _broken(self.name, f"{self.where} is an array of unknown value type {etype}")
+            raise broken(self.name, f"{self.where} is an array of unknown value type {etype}")
 
     def _walk_strings(self, n: int) -> None:
         # One unpack per string on the whole buffer (~60 ns each): the 408k strings of a
         # Llama-3 vocabulary in ~30 ms. Where it runs off the buffer, grow it and go on.
-        unpack = _U64.unpack_from
+        unpack = U64.unpack_from
         pos = self.pos
         done = 0
         while done < n:
@@ -636,14 +350,14 @@ class _Parser:
         self.where = f"tensor {_short(name)}"
         n_dims = self.u32()
         if n_dims > GGML_MAX_DIMS:
-            raise _broken(self.name, f"tensor {name} has {n_dims} dimensions; ggml allows 4")
+            raise broken(self.name, f"tensor {name} has {n_dims} dimensions; ggml allows 4")
         dims = struct.unpack_from(f"<{n_dims}Q", self.buf, self._take(8 * n_dims))
         n = 1
         for d in dims:
             n *= d
         if any(d > INT64_MAX for d in dims) or n > INT64_MAX:
             # llama.cpp reads dims as int64 and refuses negatives and overflowing products
-            raise _broken(self.name, f"tensor {name} has impossible dimensions {list(dims)}")
+            raise broken(self.name, f"tensor {name} has impossible dimensions {list(dims)}")
         ggml_type = self.u32()
         return name, dims, ggml_type, self.u64()
 
@@ -653,14 +367,14 @@ class _Parser:
             return DEFAULT_ALIGNMENT
         # GGUFReader and llama.cpp both want a uint32 that is a power of two
         if types["general.alignment"] != UINT32:
-            raise _broken(
+            raise broken(
                 self.name,
                 f"general.alignment is a {TYPE_NAMES[types['general.alignment']]}, not a uint32",
             )
         alignment = kv["general.alignment"]
         assert isinstance(alignment, int)
         if alignment <= 0 or alignment & (alignment - 1):
-            raise _broken(self.name, f"general.alignment is {alignment}, not a power of two")
+            raise broken(self.name, f"general.alignment is {alignment}, not a power of two")
         return alignment
 
     def _place(
@@ -674,7 +388,7 @@ class _Parser:
     ) -> GGUFTensorInfo:
         sizes = ggml_type_sizes(ggml_type)
         if sizes is None:
-            raise _broken(self.name, f"tensor {name} has unknown ggml type {ggml_type}")
+            raise broken(self.name, f"tensor {name} has unknown ggml type {ggml_type}")
         type_name, block, type_size = sizes
         row = dims[0] if dims else 1
         if row % block:
@@ -687,7 +401,7 @@ class _Parser:
             n *= d
         nbytes = n // block * type_size
         if rel % alignment:
-            raise _broken(
+            raise broken(
                 self.name,
                 f"tensor {name} starts at data offset {rel}, not a multiple of the "
                 f"{alignment}-byte alignment",
