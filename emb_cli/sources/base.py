@@ -135,7 +135,7 @@ class SourceFacts:
 
 
 class RangeReader(Protocol):
-    """Bytes of one file by offset: a remote file (remote.HttpReader) or a local one."""
+    """Bytes of one file by offset: a remote file (remote/http.HttpReader) or a local one."""
 
     @property
     def name(self) -> str:

@@ -275,9 +275,9 @@ def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries wait 0.5 s, then 1 s; a test that is not about the wait need not sit through it."""
-    from emb_cli.sources.remote import urls as remote
+    from emb_cli.sources.remote import http
 
-    monkeypatch.setattr(remote, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(http, "BACKOFF_S", 0.01)
 
 
 def _llama(tied: bool, seed: int) -> Any:
@@ -552,7 +552,7 @@ def test_token_never_sent_over_http(emb: Any, server: Server) -> None:
 
 
 def test_token_goes_to_the_https_hub_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from emb_cli.sources.remote.urls import sends_token
+    from emb_cli.sources.remote.http import sends_token
 
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.example:8443")
     assert sends_token("https://hub.example:8443/a/b/resolve/main/x.safetensors")
@@ -781,9 +781,9 @@ def test_retries_wait_within_the_deadline(
     emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The waits are huggingface_hub's 0.5 s, 1 s; a server down for good costs 2 retries."""
-    from emb_cli.sources.remote import urls as remote
+    from emb_cli.sources.remote import http
 
-    monkeypatch.setattr(remote, "BACKOFF_S", 0.2)
+    monkeypatch.setattr(http, "BACKOFF_S", 0.2)
     t0 = time.monotonic()
     r = emb("info", server.url("hostile/garbage/model.safetensors"))
     elapsed = time.monotonic() - t0
@@ -826,9 +826,9 @@ def test_a_trickling_server_is_cut_off(
     emb: Any, server: Server, monkeypatch: pytest.MonkeyPatch, name: str, needle: str
 ) -> None:
     """A byte every 0.2 s never trips a per-read timeout; the request's total time is bounded."""
-    from emb_cli.sources.remote import urls as remote
+    from emb_cli.sources.remote import http
 
-    monkeypatch.setattr(remote, "TIMEOUT_S", 2.0)
+    monkeypatch.setattr(http, "TIMEOUT_S", 2.0)
     url = server.url(f"hostile/{name}/model.safetensors")
     t0 = time.monotonic()
     r = emb("info", url)
@@ -855,7 +855,7 @@ def test_repo_the_hub_does_not_know(emb: Any, server: Server) -> None:
 
 
 def test_server_text_is_escaped() -> None:
-    from emb_cli.sources.remote.urls import clean
+    from emb_cli.sources.remote.http import clean
 
     assert clean("a\rb\nc\x1b[0m\x85\u2028ok") == "a\\x0db\\x0ac\\x1b[0m\\x85\\u2028ok"
     assert clean("plain text") == "plain text"

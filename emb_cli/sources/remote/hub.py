@@ -2,7 +2,7 @@
 
 A repo id is looked for, in order: a local path of that name (it always wins); the local
 cache as huggingface_hub lays it out; then, unless HF_HUB_OFFLINE=1, the Hub by range
-requests (sources/remote.py). The cache layout (huggingface_hub file_download.py):
+requests (remote/urls.py). The cache layout (huggingface_hub file_download.py):
 
     $HF_HUB_CACHE/models--ORG--NAME/refs/<branch or tag>    the commit it points to
     $HF_HUB_CACHE/models--ORG--NAME/snapshots/<commit>/...  the files (symlinks into blobs/)
@@ -49,7 +49,7 @@ class RepoId:
 
     @property
     def hf_spec(self) -> str:
-        """The same repo as an hf:// spec (sources/remote.py reads those)."""
+        """The same repo as an hf:// spec (remote/urls.py reads those)."""
         rev = self.revision.replace("/", "%2F")
         return f"hf://{self.repo_id}@{rev}" + (f"/{self.path}" if self.path else "")
 
@@ -77,7 +77,7 @@ def looks_like_repo_id(text: Path | str | None) -> bool:
     An existing path always wins; so does a missing one whose first folder exists
     (`checkpoints/run-3` with checkpoints/ present is a typo, not a repo). A NAME with a
     file suffix (`out/model.safetensors`) is a missing file. URLs and hf:// specs are
-    remote.py's; absolute, ./, ../ and ~ paths are paths.
+    urls.py's; absolute, ./, ../ and ~ paths are paths.
     """
     if not isinstance(text, str) or text.startswith(REMOTE_SCHEMES):
         return False

@@ -1,5 +1,5 @@
 """Repo ids as a --from value: `ORG/NAME[@REV][/FILE]` through the local Hugging Face
-cache (sources/hub.py), else the Hub by range requests (sources/remote.py).
+cache (hub.py), else the Hub by range requests (urls.py).
 """
 
 from __future__ import annotations
