@@ -22,7 +22,7 @@ from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
 from emb_cli.sources.gguf.arrays import GGUFArray
 from emb_cli.sources.gguf.constants import MAGIC
 from emb_cli.sources.gguf.header import GGUFHeader, read_gguf_header
-from emb_cli.sources.tensors import FileTensor
+from emb_cli.sources.tensors import FileTensor, Parts
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,22 +71,23 @@ class QuantTensor(FileTensor):
             rows *= s
         return rows * self.row_bytes
 
-    def _decode(self, buf: bytes | bytearray, nrows: int, first_row: int, raw: bool) -> np.ndarray:
+    def decode_block(
+        self, first: int, n: int, parts: Parts, raw: bool, out: np.ndarray | None = None
+    ) -> np.ndarray:
         import numpy as np
         from gguf import GGMLQuantizationType
         from gguf.quants import dequantize
 
         qtype = GGMLQuantizationType(self.ggml_type)
-        blocks = np.frombuffer(buf, dtype=np.uint8).reshape(nrows, self.row_bytes)
         try:
-            out = dequantize(blocks, qtype)
+            values = dequantize(parts[0], qtype)  # parts[0]: uint8 (n, row bytes)
         except NotImplementedError as exc:
             raise InputError(
                 f"tensor {self.name} in {self.file} is {qtype.name}, which gguf cannot "
                 "dequantise, so emb cannot read its values; convert the model to Q8_0, "
                 "F16 or F32 with llama.cpp (llama-quantize or convert_hf_to_gguf.py)"
             ) from exc
-        return np.asarray(out, dtype=np.float32).reshape(nrows, self.shape[-1])
+        return np.asarray(values, dtype=np.float32).reshape(n, self.shape[-1])
 
 
 class GGUFVocab:

@@ -15,24 +15,18 @@ bit first, one continuous bit stream per row; 3, 5 and 6 bits straddle words.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from emb_cli.errors import InputError
 from emb_cli.sources import roles
-from emb_cli.sources.base import Checkpoint, RangeReader, TensorRef
+from emb_cli.sources.base import Checkpoint, TensorRef
 from emb_cli.sources.config.spec import config_dim, text_config
 from emb_cli.sources.dtypes import INTEGER, SCALES, numpy_dtype
-from emb_cli.sources.progress import tracked
-from emb_cli.sources.tensors import REMOTE_GAP, FileTensor
+from emb_cli.sources.tensors import Files, FileTensor, Parts, RowBlocks, opened, read_part
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,62 +89,6 @@ class _Side:
     row_div: int
     col_div: int  # table columns per stored column: the group size, the block width
     packed_bits: int = 0
-
-
-def _row_bytes(ft: FileTensor) -> int:
-    return ft.shape[1] * ft.itemsize if len(ft.shape) == 2 else ft.nbytes
-
-
-def _pread(ft: FileTensor, fd: int | RangeReader, first: int, n: int) -> np.ndarray:
-    """Rows first..first+n of a stored tensor as raw bytes, shape (n, row bytes)."""
-    import numpy as np
-
-    rb = _row_bytes(ft)
-    want, pos = n * rb, ft.offset + first * rb
-    buf = np.empty(want, dtype=np.uint8)
-    if want and not isinstance(fd, int):
-        fd.read_into(pos, buf.data)
-    got = 0
-    while isinstance(fd, int) and got < want:
-        k = os.preadv(fd, [buf.data[got:]], pos + got)
-        if k == 0:
-            raise InputError(
-                f"{ft.file} is truncated: tensor {ft.name} needs bytes up to {pos + want}, "
-                "the file ends earlier"
-            )
-        got += k
-    return buf.reshape(n, rb)
-
-
-class _Files:
-    """Descriptors for the files behind one table, opened once per pass."""
-
-    def __init__(self) -> None:
-        self._fds: dict[str, int] = {}
-
-    def fd(self, ft: FileTensor) -> int | RangeReader:
-        if ft.reader is not None:
-            return ft.reader
-        if ft.file not in self._fds:
-            try:
-                self._fds[ft.file] = os.open(ft.file, os.O_RDONLY)
-            except OSError as exc:
-                raise InputError(f"cannot read {ft.file}: {exc.strerror or exc}") from exc
-        return self._fds[ft.file]
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
-
-
-@contextmanager
-def _opened() -> Iterator[_Files]:
-    files = _Files()
-    try:
-        yield files
-    finally:
-        files.close()
 
 
 def _lanes(value: int, lane: int) -> int:
@@ -267,7 +205,7 @@ def _round_f16_bits(x: np.ndarray, tmp: np.ndarray) -> None:
 
 
 @dataclass(eq=False)
-class QuantizedTensor:
+class QuantizedTensor(RowBlocks):
     """A quantized 2-D weight behind the TensorRef protocol: float32 rows on read.
 
     shape is the dequantized (rows, cols); dtype names the scheme (mlx-q4, int4-pack,
@@ -287,6 +225,7 @@ class QuantizedTensor:
     offsets: _Side | None = None  # MLX biases or compressed-tensors zero points
     code_offset: int = 0  # compressed-tensors pack: stored u, value u - 2**(bits-1)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    decode_threads: ClassVar[bool] = True  # unpacking codes is most of a pass
 
     @property
     def nbytes(self) -> int:
@@ -296,22 +235,25 @@ class QuantizedTensor:
     def file(self) -> str:
         return self.codes.file
 
+    def main_part(self) -> FileTensor:
+        return self.codes
+
     # Reading ---------------------------------------------------------------------------
 
-    def _side_read(self, side: _Side, files: _Files, first: int, n: int) -> np.ndarray:
+    def _side_read(self, side: _Side, files: Files, first: int, n: int) -> np.ndarray:
         """The stored bytes of a side behind table rows first..first+n (I/O only)."""
         ft = side.ref
         if side.row_div == 0:  # one row for the whole table: read once
             if ft.name not in self._cache:
-                self._cache[ft.name] = _pread(ft, files.fd(ft), 0, 1)
+                self._cache[ft.name] = read_part(ft, files, 0, 1)
             got: np.ndarray = self._cache[ft.name]
             return got
         if side.packed_bits:
             b = side.packed_bits
             w0, w1 = first * b // 32, -(-(first + n) * b // 32)
-            return _pread(ft, files.fd(ft), w0, w1 - w0)
+            return read_part(ft, files, w0, w1 - w0)
         lo, hi = first // side.row_div, (first + n - 1) // side.row_div + 1
-        return _pread(ft, files.fd(ft), lo, hi - lo)
+        return read_part(ft, files, lo, hi - lo)
 
     def _side_values(
         self, side: _Side, got: np.ndarray, first: int, n: int, raw: bool
@@ -340,21 +282,16 @@ class QuantizedTensor:
 
         return raw.view(numpy_dtype(ft.dtype)).astype(np.float32)
 
-    def _read(self, files: _Files, first: int, n: int) -> tuple[np.ndarray, ...]:
+    def read_block(self, files: Files, first: int, n: int) -> Parts:
         """The stored bytes of rows first..first+n of every part (I/O only)."""
-        parts = [_pread(self.codes, files.fd(self.codes), first, n)]
+        parts = [read_part(self.codes, files, first, n)]
         parts.append(self._side_read(self.scales, files, first, n))
         if self.offsets is not None:
             parts.append(self._side_read(self.offsets, files, first, n))
         return tuple(parts)
 
-    def _finish(
-        self,
-        first: int,
-        n: int,
-        parts: tuple[np.ndarray, ...],
-        raw: bool,
-        out: np.ndarray | None = None,
+    def decode_block(
+        self, first: int, n: int, parts: Parts, raw: bool, out: np.ndarray | None = None
     ) -> np.ndarray:
         """Rows decoded from their stored bytes: float32 (n, cols); raw: uint8 (n, row bytes)."""
         import numpy as np
@@ -368,9 +305,6 @@ class QuantizedTensor:
             rows = [parts[0], *(v.view(np.uint8) for v in vals)]
             return np.concatenate([np.ascontiguousarray(p).reshape(n, -1) for p in rows], 1)
         return self.decode(parts[0], vals[0], vals[1] if len(vals) > 1 else None, out)
-
-    def _block(self, files: _Files, first: int, n: int, raw: bool = False) -> np.ndarray:
-        return self._finish(first, n, self._read(files, first, n), raw)
 
     def decode(
         self,
@@ -495,76 +429,6 @@ class QuantizedTensor:
             _round_f16_bits(x, tmp)
         elif how == "cast":
             x[...] = x.astype(numpy_dtype(self.scheme.scale_dtype)).astype(np.float32)
-
-    def read_rows(self, token_ids: Sequence[int]) -> np.ndarray:
-        """Rows in the order asked; each run of ids reads its rows of every part once."""
-        import numpy as np
-
-        ids = [int(t) for t in token_ids]
-        if not ids:
-            return np.zeros((0, self.shape[1]), dtype=np.float32)
-        uniq = sorted(set(ids))
-        remote = self.codes.reader is not None
-        gap = REMOTE_GAP // max(1, _row_bytes(self.codes)) if remote else 0
-        runs: list[tuple[int, int]] = []
-        for t in uniq:
-            if runs and t - runs[-1][1] - 1 <= gap:
-                runs[-1] = (runs[-1][0], t)
-            else:
-                runs.append((t, t))
-        got: dict[int, np.ndarray] = {}
-        with _opened() as files:
-            for first, last in runs:
-                block = self._block(files, first, last - first + 1)
-                for t in uniq[bisect_left(uniq, first) : bisect_right(uniq, last)]:
-                    got[t] = block[t - first]
-        return np.stack([got[t] for t in ids])
-
-    def iter_chunks(
-        self, rows_per_chunk: int, *, raw: bool = False
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        return tracked(self._chunks(rows_per_chunk, raw), self.shape[0], f"reading {self.name}")
-
-    def _chunks(self, rows_per_chunk: int, raw: bool) -> Iterator[tuple[int, np.ndarray]]:
-        """Read here, decode on worker threads (numpy releases the GIL), yield in order.
-
-        At most workers + 1 chunks are in flight, so memory stays a few chunks whatever
-        the table size. Reads stay on this thread: a remote reader serves one at a time.
-        """
-        import numpy as np
-
-        rows, step = self.shape[0], max(1, rows_per_chunk)
-        starts = range(0, rows, step)
-        workers = _workers()
-        with _opened() as files:
-            if workers < 2 or len(starts) < 2:
-                for s in starts:
-                    yield s, self._block(files, s, min(step, rows - s), raw)
-                return
-            with ThreadPoolExecutor(workers) as pool:
-                pending: deque[tuple[int, Future[np.ndarray]]] = deque()
-                for s in starts:
-                    n = min(step, rows - s)
-                    parts = self._read(files, s, n)
-                    # The rows' array comes from this thread's heap: freed by the
-                    # consumer here, it is reused, not mapped afresh per chunk.
-                    out = None if raw else np.empty((n, self.shape[1]), dtype=np.float32)
-                    pending.append((s, pool.submit(self._finish, s, n, parts, raw, out)))
-                    if len(pending) > workers:
-                        s0, fut = pending.popleft()
-                        yield s0, fut.result()
-                while pending:
-                    s0, fut = pending.popleft()
-                    yield s0, fut.result()
-
-
-def _workers() -> int:
-    """Decode threads: two where two cores are free to us (the consumer needs one too)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cores = os.cpu_count() or 1
-    return max(1, min(2, cores))
 
 
 # Building from config.json -------------------------------------------------------------
@@ -1022,8 +886,8 @@ def _ct_cols(
         raise InputError(
             f"{sname} in {where} is {ref.dtype} {list(ref.shape)}; expected 2 integers"
         )
-    with _opened() as files:
-        raw = _pread(ref, files.fd(ref), 0, 1)
+    with opened() as files:
+        raw = read_part(ref, files, 0, 1)
     rows, cols = (int(v) for v in raw.view(numpy_dtype(ref.dtype)).reshape(-1).astype(np.int64))
     if rows != codes.shape[0] or cols <= 0:
         raise InputError(
