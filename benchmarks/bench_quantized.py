@@ -39,7 +39,7 @@ EMB_PASS = (
     "import numpy as np\n"
     "from emb_cli.sources.base import rows_per_chunk\n"
     "from emb_cli.sources.safetensors_file import read_header\n"
-    "from emb_cli.sources.quant.tensor import attach_quantization\n"
+    "from emb_cli.sources.quant.guard import attach_quantization\n"
     "p = Path(sys.argv[1])\n"
     "tensors = read_header(p).tensors\n"
     "cfg = p.parent / 'config.json'\n"

@@ -41,7 +41,7 @@ def open_checkpoint(path: Path | str) -> Checkpoint:
         record_read(spec)  # whatever the format's reader opens, outputs never replace it
     ckpt = dispatch(spec, READERS)
     if _states_quantization(ckpt.config):
-        from emb_cli.sources.quant.tensor import quantized_checkpoint
+        from emb_cli.sources.quant.guard import quantized_checkpoint
 
         ckpt = quantized_checkpoint(ckpt)
     return ckpt

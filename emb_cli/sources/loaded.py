@@ -278,7 +278,7 @@ class LoadedSource(_CheckpointParts):
         codes = ref.dtype in INTEGER or ref.dtype == "bool" or ref.dtype.startswith("float8")
         if self._raw or not codes:
             return
-        from emb_cli.sources.quant.tensor import guard_table
+        from emb_cli.sources.quant.guard import guard_table
 
         guard_table(ref, self.ckpt.names, self.ckpt.config)
 

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from emb_cli.errors import InputError
-from emb_cli.sources.quant.tensor import (
-    QuantizedTensor,
+from emb_cli.sources.quant.guard import (
     QuantizedTensors,
     attach_quantization,
     quantization_keys,
     refuse_unknown_packed,
     scale_like_companions,
 )
+from emb_cli.sources.quant.tensor import QuantizedTensor
 from emb_cli.sources.safetensors_file import read_header
 from emb_cli.sources.tensors import FileTensor
 
@@ -133,7 +133,7 @@ def test_mlx_float16_extremes(tmp_path: Path) -> None:
 def test_f16_bit_rounding_matches_the_cast() -> None:
     """The fast float16 rounding, on what it rounds: every finite float16 times every 8-bit
     code, and sums of random float16 pairs; numpy's cast is the reference."""
-    from emb_cli.sources.quant.tensor import _round_f16_bits
+    from emb_cli.sources.quant.codes import round_f16_bits
 
     s = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
     s = s[np.isfinite(s)]
@@ -141,7 +141,7 @@ def test_f16_bit_rounding_matches_the_cast() -> None:
         x = s * np.float32(q)
         x = x[np.abs(x) < 65504]
         got = x.copy()
-        _round_f16_bits(got, np.empty(got.shape, np.uint32))
+        round_f16_bits(got, np.empty(got.shape, np.uint32))
         _same(got, x.astype(np.float16).astype(np.float32))
     rng = np.random.default_rng(14)
     a, b = (rng.integers(0, 1 << 16, 1 << 20, dtype=np.uint16).view(np.float16) for _ in "ab")
@@ -149,14 +149,14 @@ def test_f16_bit_rounding_matches_the_cast() -> None:
         x = a.astype(np.float32) + b.astype(np.float32)
     x = x[np.isfinite(x) & (np.abs(x) < 65504)]
     got = x.copy()
-    _round_f16_bits(got, np.empty(got.shape, np.uint32))
+    round_f16_bits(got, np.empty(got.shape, np.uint32))
     _same(got, x.astype(np.float16).astype(np.float32))
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
 def test_unpack_codes_reads_the_lsb_first_stream(bits: int) -> None:
     """Code i at bits i*bits.. of the row, words little-endian: np.unpackbits agrees."""
-    from emb_cli.sources.quant.tensor import unpack_codes
+    from emb_cli.sources.quant.codes import unpack_codes
 
     rng = np.random.default_rng(bits)
     for count in (1, 7, 8, 9, 31, 32, 33, 100, 256):
@@ -688,7 +688,7 @@ def test_no_torch_or_mlx_imported_by_the_reader(tmp_path: Path) -> None:
         "import json, sys\n"
         "from pathlib import Path\n"
         "from emb_cli.sources.safetensors_file import read_header\n"
-        "from emb_cli.sources.quant.tensor import attach_quantization\n"
+        "from emb_cli.sources.quant.guard import attach_quantization\n"
         f"p = Path({str(folder)!r})\n"
         "cfg = json.loads((p / 'config.json').read_text())\n"
         "t = attach_quantization(read_header(p / 'model.safetensors').tensors, cfg, 'x')\n"
