@@ -81,7 +81,7 @@ def _compare(a: TensorRef, b: TensorRef, all_rows: bool) -> Comparison:
     diff_rows, max_diff, compared, bitwise = 0, 0.0, 0, True
     same_dtype = a.dtype == b.dtype
     # Quantized tables yield their stored bytes (codes, scales, biases) per row when raw.
-    packed = hasattr(a, "scheme") or hasattr(b, "scheme")
+    packed = a.scheme is not None or b.scheme is not None
     for (start, x), (_, y) in zip(
         a.iter_chunks(n, raw=True), b.iter_chunks(n, raw=True), strict=True
     ):
@@ -107,7 +107,7 @@ def _shared_storage(a: TensorRef, b: TensorRef) -> bool:
     """Whether the format says both views are one stored weight (a torch zip's single
     `data/N` record: torch.save of a tied model stores it once). Formats without storage
     sharing (safetensors refuses it) have no `storage_key`."""
-    ka, kb = getattr(a, "storage_key", None), getattr(b, "storage_key", None)
+    ka, kb = a.storage_key, b.storage_key
     return ka is not None and ka == kb and tuple(a.shape) == tuple(b.shape)
 
 
@@ -186,7 +186,7 @@ def verify_tie(
         cmp = _compare(emb, head, all_rows)
         if not cmp.shape_equal:
             evidence.append(f"shapes differ: {list(emb.shape)} vs {list(head.shape)}")
-        elif cmp.bitwise_equal and hasattr(emb, "scheme"):
+        elif cmp.bitwise_equal and emb.scheme is not None:
             evidence.append(
                 "embedding and head are bitwise equal: the same stored words, scales and biases"
             )

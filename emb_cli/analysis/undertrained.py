@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emb_cli.analysis import pca
 from emb_cli.analysis.blas_threads import one_blas_thread
@@ -135,8 +135,7 @@ def _tokenizer_facts(
             added[int(tid)] = t.content
             if t.special:
                 special.add(int(tid))
-    ckpt: Any = getattr(source, "ckpt", None)
-    tc = getattr(ckpt, "tokenizer_config", None) or {}
+    tc = source.tokenizer_config() or {}
     decoder = tc.get("added_tokens_decoder")
     if isinstance(decoder, dict):
         for key, entry in decoder.items():

@@ -6,11 +6,11 @@ errors, so every format module and every analysis can depend on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from emb_cli.errors import InputError, TensorNotFound, TokenIdError, first_line
 
@@ -134,6 +134,24 @@ class SourceFacts:
     tokenizer: dict[str, Any] | None = None  # what the format records of its tokenizer (GGUF)
 
 
+QuantStrategy = Literal["group", "channel", "tensor", "block"]  # what one scale covers
+
+
+@dataclass(frozen=True)
+class QuantScheme:
+    """How a quantized table is stored (MLX, compressed-tensors); the facts `info` reports."""
+
+    name: str  # mlx-affine | compressed-tensors/pack-quantized | ...
+    bits: int
+    group_size: int | None  # columns per scale (block: its width); None: per row or tensor
+    strategy: QuantStrategy
+    scale_dtype: str
+    zero: Literal["bias", "zero_point", "none"]  # MLX | asymmetric | symmetric
+    block: tuple[int, int] | None  # block strategy: (rows, cols) per scale
+    stored_nbytes: int  # codes + scales + biases or zero points
+    bytes_per_param: float  # stored_nbytes / (rows * cols)
+
+
 class RangeReader(Protocol):
     """Bytes of one file by offset: a remote file (remote/http.HttpReader) or a local one."""
 
@@ -173,6 +191,18 @@ class TensorRef(Protocol):
 
     @property
     def file(self) -> str: ...
+
+    @property
+    def scheme(self) -> QuantScheme | None:
+        """How a quantized tensor stores its values (codes, scales ...); None: as values.
+        Its raw chunks are then each row's stored bytes, not values."""
+        ...
+
+    @property
+    def storage_key(self) -> Hashable | None:
+        """Equal for two names over one stored weight (a torch zip keeps a tied table
+        once); None where the format stores each tensor apart (safetensors refuses sharing)."""
+        ...
 
     def read_rows(self, token_ids: Sequence[int]) -> np.ndarray: ...
 
@@ -242,6 +272,10 @@ class TableSource(Protocol):
     def vocab(self, fetch: bool = False) -> Vocab | None:
         """Token strings by id (None without a vocabulary). fetch=False never downloads a
         remote tokenizer.json; fetch=True does, for commands that stream the table anyway."""
+        ...
+
+    def tokenizer_config(self) -> dict[str, Any] | None:
+        """tokenizer_config.json as written (added tokens, chat template); None without one."""
         ...
 
     def weight(self) -> torch.Tensor:

@@ -303,3 +303,6 @@ class BuiltSource:
 
     def vocab(self, fetch: bool = False) -> Vocab | None:
         return None
+
+    def tokenizer_config(self) -> dict[str, Any] | None:
+        return None

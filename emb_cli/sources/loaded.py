@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
@@ -25,7 +26,7 @@ from emb_cli.sources.config.spec import (
     text_config,
 )
 from emb_cli.sources.dtypes import INTEGER
-from emb_cli.sources.tensors import load_torch, require_table
+from emb_cli.sources.tensors import FileTensor, load_torch, require_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,14 +109,15 @@ def _with_block_size(t: TensorRef, config: dict[str, Any] | None) -> TensorRef:
     """
     q = (config or {}).get("quantization_config")
     size = q.get("weight_block_size") if isinstance(q, dict) else None
-    scale = getattr(t, "scale", None)
-    if scale is None or not isinstance(size, list) or len(size) != 2:
+    if not isinstance(t, FileTensor) or t.scale is None:
+        return t
+    if not isinstance(size, list) or len(size) != 2:
         return t
     if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in size):
         return t
-    fits = all(-(-n // b) == s for n, b, s in zip(t.shape, size, scale.shape, strict=True))
+    fits = all(-(-n // b) == s for n, b, s in zip(t.shape, size, t.scale.shape, strict=True))
     if fits:
-        t.block = (size[0], size[1])  # type: ignore[attr-defined]
+        t.block = (size[0], size[1])
     return t
 
 
@@ -172,6 +174,9 @@ class _CheckpointParts:
     def vocab(self, fetch: bool = False) -> Vocab | None:
         return checkpoint_vocab(self.ckpt, fetch)
 
+    def tokenizer_config(self) -> dict[str, Any] | None:
+        return self.ckpt.tokenizer_config
+
 
 class LoadedSource(_CheckpointParts):
     """Reads only what each command needs: rows by id, or the table in chunks."""
@@ -213,11 +218,7 @@ class LoadedSource(_CheckpointParts):
         cdim = config_dim(cfg) if cfg else None
         if cdim is not None and cdim != dim and tensor.endswith("embed_tokens.weight"):
             notes.append(f"config hidden size {cdim} differs from the table width {dim}")
-        quant = None
-        if hasattr(self._embedding, "scheme"):
-            from emb_cli.sources.quant.tensor import scheme_facts
-
-            quant = scheme_facts(self._embedding)
+        scheme = self._embedding.scheme
         self.info = TableInfo(
             origin=ckpt.kind,
             name=str(ckpt.path),
@@ -235,7 +236,7 @@ class LoadedSource(_CheckpointParts):
             config_vocab_size=config_vocab if isinstance(config_vocab, int) else None,
             model_type=model_type if isinstance(model_type, str) else None,
             notes=tuple(notes),
-            quantization=quant,
+            quantization=asdict(scheme) if scheme is not None else None,
         )
         self.config = ckpt.config
 

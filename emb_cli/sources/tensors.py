@@ -174,6 +174,11 @@ class RowBlocks(ABC):
     def main_part(self) -> FileTensor:
         """The stored part whose row size sets how far apart remote runs still merge."""
 
+    @property
+    def storage_key(self) -> None:
+        """Files hold each tensor apart: two names are never one storage."""
+        return None
+
     def read_rows(self, token_ids: Sequence[int]) -> np.ndarray:
         """Rows in the order asked; each run of ids reads its rows of every part once."""
         import numpy as np
@@ -268,6 +273,11 @@ class FileTensor(RowBlocks):
     def row_bytes(self) -> int:
         """A 2-D tensor's row; any other shape is read as one row (a per-tensor scale)."""
         return self.shape[1] * self.itemsize if len(self.shape) == 2 else self.nbytes
+
+    @property
+    def scheme(self) -> None:
+        """Stored as values (GGUF's block types are dtypes: q8_0, q4_k ...)."""
+        return None
 
     def main_part(self) -> FileTensor:
         return self

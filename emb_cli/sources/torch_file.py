@@ -42,6 +42,10 @@ class TorchTensor:
         return int(self.tensor.numel() * self.tensor.element_size())
 
     @property
+    def scheme(self) -> None:
+        return None
+
+    @property
     def storage_key(self) -> tuple[int, int, tuple[int, ...]]:
         """Equal for two names saved from one tensor: torch.load gives them one storage."""
         t = self.tensor

@@ -12,11 +12,10 @@ from typing import Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources import roles
-from emb_cli.sources.base import TensorRef
+from emb_cli.sources.base import QuantScheme, QuantStrategy, TensorRef
 from emb_cli.sources.dtypes import INTEGER, SCALES, numpy_dtype
 from emb_cli.sources.quant.tensor import (
     QuantizedTensor,
-    QuantScheme,
     Side,
     check_width,
     config_int,
@@ -30,7 +29,7 @@ from emb_cli.sources.tensors import FileTensor, opened, read_part
 
 CT_FORMATS = ("pack-quantized", "int-quantized", "naive-quantized", "float-quantized")
 
-CT_STRATEGIES = ("tensor", "channel", "group", "block")
+CT_STRATEGIES: tuple[QuantStrategy, ...] = ("tensor", "channel", "group", "block")
 
 # Companions of a compressed-tensors weight, dropped from the tensor names once attached.
 CT_PARAMS = (
@@ -99,7 +98,7 @@ class _Settings:
     fmt: str  # one of CT_FORMATS
     bits: int
     kind: str  # int | float
-    strategy: str  # one of CT_STRATEGIES
+    strategy: QuantStrategy
     symmetric: bool
     args: dict[str, Any]
 

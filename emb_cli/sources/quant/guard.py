@@ -16,6 +16,7 @@ from emb_cli.sources.dtypes import INTEGER
 from emb_cli.sources.quant.compressed_tensors import CT_PARAMS, build_ct, ct_quantization
 from emb_cli.sources.quant.mlx import build_mlx, mlx_quantization
 from emb_cli.sources.quant.tensor import QuantizedTensor, config_sections
+from emb_cli.sources.tensors import FileTensor
 
 # Names beside a table that say it holds codes rather than values (MLX, compressed-tensors,
 # GPTQ/AWQ, bitsandbytes, fp8): the guard lists them in its refusal.
@@ -180,7 +181,7 @@ def refuse_unknown_packed(
     fp8_unscaled = (
         ref.dtype.startswith("float8")
         and bool(companions_seen)
-        and getattr(ref, "scale", None) is None
+        and not (isinstance(ref, FileTensor) and ref.scale is not None)
     )
     if ref.dtype not in INTEGER and ref.dtype != "bool" and not fp8_unscaled:
         return

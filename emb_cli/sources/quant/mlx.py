@@ -8,12 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from emb_cli.errors import InputError
-from emb_cli.sources.base import TensorRef
+from emb_cli.sources.base import QuantScheme, TensorRef
 from emb_cli.sources.config.spec import config_dim, text_config
 from emb_cli.sources.dtypes import SCALES
 from emb_cli.sources.quant.tensor import (
     QuantizedTensor,
-    QuantScheme,
     Side,
     check_width,
     config_int,

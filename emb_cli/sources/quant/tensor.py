@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from emb_cli.errors import InputError
 from emb_cli.sources import roles
-from emb_cli.sources.base import TensorRef
+from emb_cli.sources.base import QuantScheme, TensorRef
 from emb_cli.sources.config.spec import config_dim, text_config
 from emb_cli.sources.dtypes import numpy_dtype
 from emb_cli.sources.quant.codes import SCRATCH, round_f16_bits, unpack_codes, unpack_stream
@@ -37,21 +37,6 @@ _STEP_VALUES = 1 << 18
 # float16 rounding by bit arithmetic is exact for finite values below 65504 (checked per
 # block); numpy's float32 -> float16 cast took 6 ns a value, 10x the rest of the decode.
 _F16_MAX = 65504.0
-
-
-@dataclass(frozen=True)
-class QuantScheme:
-    """How a quantized table is stored; the facts `info` reports."""
-
-    name: str  # mlx-affine | compressed-tensors/pack-quantized | ...
-    bits: int
-    group_size: int | None  # columns per scale (block: its width); None: per row or tensor
-    strategy: str  # group | channel | tensor | block
-    scale_dtype: str
-    zero: str  # bias (MLX) | zero_point (asymmetric) | none (symmetric)
-    block: tuple[int, int] | None  # block strategy: (rows, cols) per scale
-    stored_nbytes: int  # codes + scales + biases or zero points
-    bytes_per_param: float  # stored_nbytes / (rows * cols)
 
 
 @dataclass(frozen=True)
@@ -293,16 +278,6 @@ class QuantizedTensor(RowBlocks):
             round_f16_bits(x, tmp)
         elif how == "cast":
             x[...] = x.astype(numpy_dtype(self.scheme.scale_dtype)).astype(np.float32)
-
-
-def scheme_facts(ref: TensorRef) -> dict[str, Any] | None:
-    """A quantized tensor's scheme as JSON-ready facts; None for a plain table."""
-    scheme = getattr(ref, "scheme", None)
-    if not isinstance(scheme, QuantScheme):
-        return None
-    from dataclasses import asdict
-
-    return asdict(scheme)
 
 
 # The checks both builders (mlx.py, compressed_tensors.py) make of a weight's parts ------
