@@ -88,8 +88,8 @@ def _entry(snap: CachedSnapshot, target: Path) -> CacheEntry:
 
     ckpt = open_checkpoint(target)
     # The pad id is not listed: without the tokenizer the listing reads headers only.
-    ckpt.tokenizer_path = None
-    ckpt.tokenizer_config = None
+    ckpt.tokenizer.file = None
+    ckpt.tokenizer.config = None
     info = LoadedSource(ckpt, None, None, False).info
     return CacheEntry(
         repo_id=snap.repo_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -284,11 +285,59 @@ class TableSource(Protocol):
 
 
 @dataclass
+class CheckpointTokenizer:
+    """What a checkpoint holds of its tokenizer, and the one way to open it (load).
+
+    tokenizer.json comes from at most one place: a local file (free to open), a remote
+    file fetched on first use, or the format's own metadata (GGUF builds one).
+    """
+
+    config: dict[str, Any] | None = None  # tokenizer_config.json as written
+    file: Path | None = None  # a local tokenizer.json
+    # Remote: tokenizer.json's text, fetched on first use (None: there is none).
+    fetch: Callable[[], str | None] | None = None
+    fetched_name: str = "tokenizer.json"  # the remote file, as messages name it
+    # The format builds it from its metadata (GGUF), on first use.
+    build: Callable[[], Tokenizer] | None = None
+    # Token strings and types the format stores without a tokenizer.json (GGUF).
+    vocab: Vocab | None = None
+    # What the format says about its tokenizer, for `info` (GGUF: model, pre, counts).
+    facts: dict[str, Any] | None = None
+    _opened: Tokenizer | None = field(default=None, repr=False)
+
+    def load(self, fetch: bool = True) -> Tokenizer | None:
+        """The tokenizer, opened once; fetch=False: only if that costs no download and no
+        build (the caller can do without)."""
+        if self._opened is None and (fetch or self.file is not None):
+            self._opened = self._open()
+        return self._opened
+
+    def _open(self) -> Tokenizer | None:
+        from tokenizers import Tokenizer
+
+        if self.file is not None:
+            where, read = str(self.file), partial(Tokenizer.from_file, str(self.file))
+        elif self.build is not None:
+            return self.build()
+        elif self.fetch is not None:
+            text, self.fetch = self.fetch(), None  # asked once: a 404 means none, no retries
+            if text is None:
+                return None
+            where, read = self.fetched_name, partial(Tokenizer.from_str, text)
+        else:
+            return None
+        try:
+            return read()
+        except Exception as exc:  # the Rust side raises a bare Exception
+            raise InputError(f"tokenizer {where} is broken: {first_line(exc)}") from exc
+
+
+@dataclass
 class Checkpoint:
     """An opened checkpoint: tensor names from headers, refs on demand, the JSON beside it.
 
-    Each format module fills one in; its rules travel as fields (tie_rule), so nothing
-    outside the format branches on `kind`.
+    Each format module fills one in; its rules travel as fields (tie_rule, a config in
+    Hugging Face's keys), so nothing outside the format branches on `kind`.
     """
 
     path: Path | str  # what the user named: a URL or hf:// spec for remote checkpoints
@@ -297,24 +346,14 @@ class Checkpoint:
     get: Callable[[str], TensorRef]
     file_of: Callable[[str], str]
     weights_path: Path | None = None
-    config: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None  # config.json, or the format's metadata in its keys
     config_path: Path | None = None
     generation_config: dict[str, Any] | None = None
-    tokenizer_path: Path | None = None
-    # Remote: tokenizer.json's text, fetched on first use (None: there is none).
-    tokenizer_fetch: Callable[[], str | None] | None = None
-    # A tokenizer the format builds itself (GGUF: from its metadata), on first use.
-    tokenizer_build: Callable[[], Tokenizer] | None = None
-    tokenizer_config: dict[str, Any] | None = None
-    # Token strings and types the format stores without a tokenizer.json (GGUF).
-    vocab: Vocab | None = None
-    # What the format says about its tokenizer, for `info` (GGUF: model, pre, counts).
-    tokenizer_facts: dict[str, Any] | None = None
+    tokenizer: CheckpointTokenizer = field(default_factory=CheckpointTokenizer)
     metadata: dict[str, str] = field(default_factory=dict)
     # The format's own tie statement, over the config's: (tied, why). GGUF: llama.cpp
     # writes no output.weight when the head is tied to token_embd.
     tie_rule: tuple[bool, str] | None = None
-    _tokenizer: Any = None
 
     def tensor(self, name: str) -> TensorRef:
         if name not in self.names:
@@ -322,38 +361,11 @@ class Checkpoint:
             raise TensorNotFound(f"no tensor named {name!r} in {self.path}; it has: {shown}")
         return self.get(name)
 
-    def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
-        """The checkpoint's tokenizer; fetch=False never downloads a remote tokenizer.json."""
-        costly = self.tokenizer_fetch is not None or self.tokenizer_build is not None
-        if self._tokenizer is None and not fetch and costly:
-            return None  # a download, or a build from GGUF metadata: the caller can do without
-        if self._tokenizer is None:
-            text: str | None = None
-            where: Path | str
-            if self.tokenizer_path is not None:
-                where = self.tokenizer_path
-            elif self.tokenizer_build is not None:
-                self._tokenizer = self.tokenizer_build()
-                return self._tokenizer  # type: ignore[no-any-return]
-            elif self.tokenizer_fetch is not None:
-                text = self.tokenizer_fetch()
-                self.tokenizer_fetch = None  # asked once: a 404 means none, not a retry per call
-                if text is None:
-                    return None
-                where = f"tokenizer.json beside {self.path}"
-            else:
-                return None
-            from tokenizers import Tokenizer
-
-            try:
-                if text is None:
-                    self._tokenizer = Tokenizer.from_file(str(where))
-                else:
-                    self._tokenizer = Tokenizer.from_str(text)
-            except Exception as exc:  # the Rust side raises a bare Exception
-                raise InputError(f"tokenizer {where} is broken: {first_line(exc)}") from exc
-        tok: Tokenizer = self._tokenizer
-        return tok
+    @property
+    def tokenizer_only(self) -> bool:
+        """No tensors, a tokenizer at hand (llama.cpp's vocab-only GGUF files)."""
+        tok = self.tokenizer
+        return not self.names and (tok.vocab is not None or tok.file is not None)
 
 
 class Reader(Protocol):

@@ -55,7 +55,7 @@ def pad_facts(ckpt: Checkpoint, flag: int | None, flag_given: bool) -> PadFacts:
 
 def tokenizer_pad(ckpt: Checkpoint) -> int | None:
     """The pad id a tokenizer declares: tokenizer_config's pad_token, or tokenizer.json padding."""
-    tc = ckpt.tokenizer_config or {}
+    tc = ckpt.tokenizer.config or {}
     pad = tc.get("pad_token")
     if isinstance(pad, dict):
         pad = pad.get("content")
@@ -66,13 +66,13 @@ def tokenizer_pad(ckpt: Checkpoint) -> int | None:
                 if isinstance(entry, dict) and entry.get("content") == pad and key.isdigit():
                     return int(key)
         # fetch=False: a remote tokenizer.json (Gemma's is 33 MB) is not fetched for the pad.
-        tok = ckpt.tokenizer(fetch=False)
+        tok = ckpt.tokenizer.load(fetch=False)
         if tok is not None:
             tid = tok.token_to_id(pad)
             if tid is not None:
                 return int(tid)
-    if ckpt.tokenizer_path is not None:
-        tok = ckpt.tokenizer()
+    if ckpt.tokenizer.file is not None:
+        tok = ckpt.tokenizer.load()
         padding = tok.padding if tok is not None else None
         if padding and isinstance(padding.get("pad_id"), int):
             return int(padding["pad_id"])
@@ -123,9 +123,9 @@ def _with_block_size(t: TensorRef, config: dict[str, Any] | None) -> TensorRef:
 
 def checkpoint_vocab(ckpt: Checkpoint, fetch: bool = False) -> Vocab | None:
     """The format's own vocabulary (GGUF), else the tokenizer's (fetched only if asked)."""
-    if ckpt.vocab is not None:
-        return ckpt.vocab
-    tok = ckpt.tokenizer(fetch=fetch)
+    if ckpt.tokenizer.vocab is not None:
+        return ckpt.tokenizer.vocab
+    tok = ckpt.tokenizer.load(fetch)
     return TokenizerVocab(tok) if tok is not None else None
 
 
@@ -169,13 +169,13 @@ class _CheckpointParts:
         return self.ckpt.file_of(name)
 
     def tokenizer(self, fetch: bool = True) -> Tokenizer | None:
-        return self.ckpt.tokenizer(fetch)
+        return self.ckpt.tokenizer.load(fetch)
 
     def vocab(self, fetch: bool = False) -> Vocab | None:
         return checkpoint_vocab(self.ckpt, fetch)
 
     def tokenizer_config(self) -> dict[str, Any] | None:
-        return self.ckpt.tokenizer_config
+        return self.ckpt.tokenizer.config
 
 
 class LoadedSource(_CheckpointParts):
@@ -191,7 +191,7 @@ class LoadedSource(_CheckpointParts):
     ) -> None:
         self.ckpt = ckpt
         self._raw = raw
-        if not ckpt.names and (ckpt.vocab is not None or ckpt.tokenizer_path is not None):
+        if ckpt.tokenizer_only:
             raise tokenizer_only(ckpt)
         if tensor is None:
             tensor, self.choice_reason = _input_name(ckpt)
@@ -255,7 +255,7 @@ class LoadedSource(_CheckpointParts):
                 k: v for k, v in ckpt.metadata.items() if v in names and k not in names
             },
             config=config_facts(ckpt.config, self.info.tied) if ckpt.config is not None else None,
-            tokenizer=ckpt.tokenizer_facts,
+            tokenizer=ckpt.tokenizer.facts,
         )
 
     def rows(self, token_ids: Sequence[int]) -> np.ndarray:
@@ -329,7 +329,7 @@ class TokenizerOnlySource(_CheckpointParts):
             pad=pad,
             metadata_pointers={},
             config=None,
-            tokenizer=ckpt.tokenizer_facts,
+            tokenizer=ckpt.tokenizer.facts,
         )
 
     def rows(self, token_ids: Sequence[int]) -> np.ndarray:

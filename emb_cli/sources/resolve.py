@@ -94,7 +94,7 @@ def open_checkpoint_source(
         from emb_cli.sources.loaded import LoadedSource, TokenizerOnlySource
 
         ckpt = open_checkpoint(path)
-        if not ckpt.names and (ckpt.vocab is not None or ckpt.tokenizer_path is not None):
+        if ckpt.tokenizer_only:
             return TokenizerOnlySource(ckpt)
         return LoadedSource(ckpt, None, None, False)
     return open_source(SourceArgs(from_=path, tensor=tensor))

@@ -50,7 +50,7 @@ def test_info_from_a_tied_save_pretrained_dir(dirs: dict[str, Path]) -> None:
     assert ckpt.weights_path == dirs["tied"] / "model.safetensors"
     assert ckpt.config_path == dirs["tied"] / "config.json"
     assert ckpt.generation_config is not None
-    assert ckpt.tokenizer_path is None
+    assert ckpt.tokenizer.file is None
     info = LoadedSource(ckpt, None, None, False).info
     assert (info.vocab_size, info.embed_dim, info.dtype) == (256, 32, "float32")
     assert info.tensor_name == EMBED

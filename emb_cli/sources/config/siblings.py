@@ -25,7 +25,7 @@ def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:
         ckpt.generation_config = read_json_object(gen, "generation config")
     tok_cfg = folder / "tokenizer_config.json"
     if is_file(tok_cfg, "tokenizer config"):
-        ckpt.tokenizer_config = read_json_object(tok_cfg, "tokenizer config")
+        ckpt.tokenizer.config = read_json_object(tok_cfg, "tokenizer config")
     tok = folder / "tokenizer.json"
     if is_file(tok, "tokenizer"):
         # The tokenizers library reads it later, whole: refuse a sparse 50 GB file now.
@@ -36,4 +36,4 @@ def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:
                 "for a tokenizer.json; it is damaged or not a tokenizer"
             )
         record_read(tok)  # read on demand, but an input all the same
-        ckpt.tokenizer_path = tok
+        ckpt.tokenizer.file = tok

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources import dtypes
-from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
+from emb_cli.sources.base import Checkpoint, CheckpointTokenizer, Format, RangeReader, Reader
 from emb_cli.sources.gguf.arrays import GGUFArray
 from emb_cli.sources.gguf.constants import MAGIC
 from emb_cli.sources.gguf.header import GGUFHeader, read_gguf_header
@@ -172,7 +172,7 @@ def _checkpoint(
     tokens = header.array("tokenizer.ggml.tokens")
     vocab = GGUFVocab(tokens, header.array("tokenizer.ggml.token_type")) if tokens else None
     stored = HEAD in tensors
-    ckpt = Checkpoint(
+    return Checkpoint(
         path=path,
         kind=Format.GGUF,
         names=list(tensors),
@@ -180,17 +180,17 @@ def _checkpoint(
         file_of=lambda _name: file,
         weights_path=path if isinstance(path, Path) else None,
         config=_config(header, tensors),
-        vocab=vocab,
-        tokenizer_facts=tokenizer_facts(header),
+        tokenizer=CheckpointTokenizer(
+            build=(lambda: _build_tokenizer(header, file)) if tokens is not None else None,
+            vocab=vocab,
+            facts=tokenizer_facts(header),
+        ),
         # llama.cpp writes no output.weight when the head is tied to token_embd.
         tie_rule=(
             not stored,
             "gguf: output.weight stored" if stored else "gguf: output.weight absent",
         ),
     )
-    if tokens is not None:
-        ckpt.tokenizer_build = lambda: _build_tokenizer(header, file)
-    return ckpt
 
 
 def _build_tokenizer(header: GGUFHeader, where: str) -> Tokenizer:

@@ -242,9 +242,10 @@ def _attach_siblings(ckpt: Checkpoint, weights_url: str, shown: str) -> None:
 
         ckpt.config = check_config(ckpt.config, f"config.json beside {shown}")
     ckpt.generation_config = found.get("generation_config.json")
-    ckpt.tokenizer_config = found.get("tokenizer_config.json")
+    ckpt.tokenizer.config = found.get("tokenizer_config.json")
     tokenizer_url = urllib.parse.urljoin(weights_url, "tokenizer.json")
-    ckpt.tokenizer_fetch = lambda: fetch_tokenizer_json(tokenizer_url, shown)
+    ckpt.tokenizer.fetch = lambda: fetch_tokenizer_json(tokenizer_url, shown)
+    ckpt.tokenizer.fetched_name = f"tokenizer.json beside {shown}"
 
 
 def fetch_tokenizer_json(url: str, shown: str) -> str | None:
