@@ -56,6 +56,12 @@ def accepted_inputs() -> str:
     return ", ".join(f.accepts for f in Format) + f", or {REMOTE_ACCEPTS}"
 
 
+# Where a built table's spec came from: the embedded default, a preset, a config file, flags.
+BuiltOrigin = Literal["default", "preset", "config", "flags"]
+# Where a pad id came from: --pad, the files beside a checkpoint, or a built table's spec.
+PadSource = Literal["flag", "config", "generation_config", "tokenizer", "default", "preset"]
+
+
 @dataclass(frozen=True)
 class InitSpec:
     """How a built table is initialised; the README gives each as a torch recipe."""
@@ -71,13 +77,13 @@ class InitSpec:
 class TableInfo:
     """What is known about a table without reading its values."""
 
-    origin: str  # default | preset | config | flags, or a Format value
+    origin: BuiltOrigin | Format
     name: str
     vocab_size: int  # rows in the table
     embed_dim: int
     dtype: str  # float32, bfloat16, float16, float8_e4m3fn, q8_0, ...
     pad_token_id: int | None
-    pad_source: str | None  # flag | config | generation_config | tokenizer
+    pad_source: PadSource | None
     tied: bool | None  # the config's statement (family default when absent); None unknown
     tied_source: str | None
     tensor_name: str | None = None
@@ -101,8 +107,8 @@ class PadFacts:
     """Every place that names a pad token, and the one emb uses."""
 
     pad_token_id: int | None
-    source: str | None
-    found: dict[str, int | None]  # source -> id (None: says there is none)
+    source: PadSource | None
+    found: dict[str, int | None]  # id by PadSource (None: says there is none)
 
     @property
     def disagree(self) -> bool:
@@ -126,7 +132,7 @@ class ConfigFacts:
 class SourceFacts:
     """What a source knows beyond the table's shape: where each answer came from."""
 
-    kind: str  # a Format value, or the built origin
+    kind: Format | BuiltOrigin
     tensor_names: tuple[str, ...]  # every stored tensor (none for built tables)
     choice_reason: str | None  # why this tensor is the input embedding
     pad: PadFacts

@@ -27,6 +27,7 @@ from emb_cli.sources import dtypes
 from emb_cli.sources.base import (
     CHUNK_BYTES,
     PadFacts,
+    PadSource,
     SourceFacts,
     TableInfo,
     TensorRef,
@@ -188,7 +189,7 @@ def build_weight(spec: TableSpec) -> torch.Tensor:
 
 
 class BuiltSource:
-    def __init__(self, spec: TableSpec, pad_source: str | None) -> None:
+    def __init__(self, spec: TableSpec, pad_source: PadSource | None) -> None:
         self.spec = spec
         self._weight: torch.Tensor | None = None
         self.info = TableInfo(

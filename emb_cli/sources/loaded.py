@@ -11,6 +11,7 @@ from emb_cli.sources import roles
 from emb_cli.sources.base import (
     Checkpoint,
     PadFacts,
+    PadSource,
     SourceFacts,
     TableInfo,
     TensorRef,
@@ -47,7 +48,8 @@ def pad_facts(ckpt: Checkpoint, flag: int | None, flag_given: bool) -> PadFacts:
         found["tokenizer"] = tok
     if flag_given:
         return PadFacts(flag, "flag", found)
-    for source in ("config", "generation_config", "tokenizer"):
+    order: tuple[PadSource, ...] = ("config", "generation_config", "tokenizer")
+    for source in order:
         if found.get(source) is not None:
             return PadFacts(found[source], source, found)
     return PadFacts(None, None, found)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emb_cli.errors import UsageError
-from emb_cli.sources.base import TableSource
+from emb_cli.sources.base import PadSource, TableSource
 from emb_cli.sources.config.spec import (
     Overrides,
     TableSpec,
@@ -61,7 +61,7 @@ def open_source(args: SourceArgs) -> TableSource:
         spec = resolve_spec(args)
         # --vocab/--dim rename the default table "flags", but its pad still comes from default
         origin = "default" if spec.origin == "flags" else spec.origin
-        pad_source = "flag" if args.overrides.pad is not None else origin
+        pad_source: PadSource = "flag" if args.overrides.pad is not None else origin
         return BuiltSource(spec, pad_source)
     if args.preset is not None or args.config is not None:
         raise UsageError("--from reads a checkpoint; it cannot be combined with --preset/--config")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from emb_cli.errors import TensorNotFound
 
@@ -35,16 +36,25 @@ _MTP_HEAD = re.compile(r"shared_head\.head\.weight$")
 # Vision/audio towers have their own patch or token embeddings.
 _OTHER_TOWER = re.compile(r"(vision|visual|audio|image|speech)", re.I)
 
-ROLE_INPUT = "input_embedding"
-ROLE_HEAD = "output_head"
-ROLE_EXTRA_INPUT = "extra_embedding"
-ROLE_EXTRA_HEAD = "extra_head"
-ROLE_POSITION = "position_embedding"
-ROLE_TOKEN_TYPE = "token_type_embedding"
-ROLE_SCALE = "scale"
+Role = Literal[
+    "input_embedding",
+    "output_head",
+    "extra_embedding",  # an input table inside a numbered layer (DeepSeek-V3's MTP layer)
+    "extra_head",
+    "position_embedding",
+    "token_type_embedding",
+    "scale",  # an fp8 `_scale_inv` of the input table or the head
+]
+ROLE_INPUT: Final[Role] = "input_embedding"
+ROLE_HEAD: Final[Role] = "output_head"
+ROLE_EXTRA_INPUT: Final[Role] = "extra_embedding"
+ROLE_EXTRA_HEAD: Final[Role] = "extra_head"
+ROLE_POSITION: Final[Role] = "position_embedding"
+ROLE_TOKEN_TYPE: Final[Role] = "token_type_embedding"
+ROLE_SCALE: Final[Role] = "scale"
 
 
-def classify(name: str) -> str | None:
+def classify(name: str) -> Role | None:
     if name.endswith("_scale_inv"):
         base = name[: -len("_scale_inv")]
         return ROLE_SCALE if classify(base) in (ROLE_INPUT, ROLE_HEAD) else None
@@ -82,7 +92,7 @@ class Choice:
     candidates: tuple[str, ...]
 
 
-def choose(names: list[str], role: str, where: str, *, required: bool) -> Choice:
+def choose(names: list[str], role: Role, where: str, *, required: bool) -> Choice:
     """Pick the one tensor of `role`; several plausible ones -> ask for --tensor."""
     found = [n for n in names if classify(n) == role]
     text = [n for n in found if not _OTHER_TOWER.search(n)]

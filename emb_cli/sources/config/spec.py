@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
 from emb_cli.errors import InputError, UsageError, first_line
-from emb_cli.sources.base import ConfigFacts, InitSpec
+from emb_cli.sources.base import BuiltOrigin, ConfigFacts, InitSpec
 from emb_cli.sources.files.inputs import MAX_JSON, kind, read_input, read_json_object
 
 __all__ = ["read_json_object"]  # re-exported: readers of config.json import it from here
@@ -81,7 +81,7 @@ MAX_SEED = 2**63 - 1  # torch.manual_seed takes an int64 seed
 class TableSpec:
     """A table to build (or to count): everything but the values."""
 
-    origin: str  # default | preset | config | flags
+    origin: BuiltOrigin
     name: str
     vocab_size: int
     embed_dim: int
@@ -131,7 +131,7 @@ def load_config(path: Path) -> TableSpec:
     return spec_from_hf_config(config, name=str(path), origin="config")
 
 
-def _spec_from_toml(path: Path, origin: str) -> TableSpec:
+def _spec_from_toml(path: Path, origin: BuiltOrigin) -> TableSpec:
     raw = read_input(path, "config", MAX_JSON)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
@@ -318,7 +318,7 @@ def config_pad(config: dict[str, Any]) -> int | None:
     return None
 
 
-def spec_from_hf_config(config: dict[str, Any], name: str, origin: str) -> TableSpec:
+def spec_from_hf_config(config: dict[str, Any], name: str, origin: BuiltOrigin) -> TableSpec:
     cfg = text_config(config)
     vocab = cfg.get("vocab_size")
     dim = config_dim(cfg)
