@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from emb_cli.errors import InputError
 from emb_cli.sources import roles
@@ -69,7 +69,7 @@ class QuantizedTensor(RowBlocks):
     shape: tuple[int, int]
     scheme: QuantScheme
     codes: FileTensor  # (rows, stored width): uint32/int32 words, int8 or fp8 values
-    family: str  # mlx | ct
+    family: Literal["mlx", "ct"]  # MLX affine, compressed-tensors
     scales: Side
     offsets: Side | None = None  # MLX biases or compressed-tensors zero points
     code_offset: int = 0  # compressed-tensors pack: stored u, value u - 2**(bits-1)
