@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.distributions import Expected, expected_for, normal
@@ -18,6 +18,11 @@ PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 Z_LIMIT = 5.0  # |z| above this many standard errors: not this init
 EXTREME_ROWS = 5
 ROUNDED_DTYPES = frozenset({"bfloat16", "float16", "float8_e4m3fn", "float8_e5m2"})
+# consistent/inconsistent-with-init: a built table against the init that made it;
+# init-like/trained: a loaded one against its config's init; unknown: nothing to compare with.
+Verdict = Literal[
+    "consistent-with-init", "inconsistent-with-init", "init-like", "trained", "unknown"
+]
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class InitStatsReport:
     pad_row: dict[str, Any] | None
     value_histogram: Histogram
     norm_histogram: Histogram
-    verdict: str  # consistent-with-init | inconsistent-with-init | init-like | trained | unknown
+    verdict: Verdict
     verdict_detail: str
 
 
@@ -269,7 +274,7 @@ def _verdict(
     ks_crit: float | None,
     kn: np.ndarray,
     s: ScanResult,
-) -> tuple[str, str]:
+) -> tuple[Verdict, str]:
     if s.count == 0:
         return "unknown", "no finite values to measure"
     if exp is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableSource, check_ids
+
+Verdict = Literal["zero", "zero-and-frozen", "nonzero", "missing-row", "no-pad-token", "grad-leak"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class PaddingReport:
     median_row_norm: float | None
     gradient: GradientCheck | None  # built tables: a real backward pass
     gradient_without_padding_idx: GradientCheck | None
-    verdict: str  # zero | zero-and-frozen | nonzero | missing-row | no-pad-token | grad-leak
+    verdict: Verdict
     ok: bool
     detail: str
     notes: list[str] = field(default_factory=list)
@@ -122,6 +124,7 @@ def check_padding(
         keep[pad] = False
         median = float(np.median(norms[keep])) if keep.any() else None
 
+    verdict: Verdict
     if grad is not None:
         ok = is_zero and grad.pad_grad_zero and grad.others_nonzero
         verdict = "zero-and-frozen" if ok else ("grad-leak" if is_zero else "nonzero")

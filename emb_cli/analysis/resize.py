@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.counting import bytes_by_dtype
@@ -42,6 +42,7 @@ STORED_ITEMSIZE = {
     "float8_e5m2": 1,
 }
 WRITABLE = ("float64", "float32", "bfloat16", "float16")
+Role = Literal["embedding", "head"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class Distribution:
     scaled_trace: float  # 1e-9 * trace: the total variance the sampler uses
     scaled_max_eigenvalue: float
     positive_definite: bool  # Cholesky of 1e-9 * cov succeeds (float64 here)
-    sampler: str  # multivariate-normal | mean (transformers' fallback when not positive definite)
+    # mean: transformers' fallback when the covariance is not positive definite
+    sampler: Literal["multivariate-normal", "mean"]
     expected_row_norm: float  # sqrt(|mean|^2 + 1e-9 * trace): new rows are ~the mean
     # Rows holding NaN/Inf, left out of everything above. transformers' own mean would be NaN,
     # and so would every row it adds.
@@ -70,13 +72,13 @@ class ZeroMeanInit:
     """--no-mean-resizing: `_init_weights` draws normal_(0, std) over the whole new table."""
 
     std: float
-    std_source: str  # config | default
+    std_source: Literal["config", "default"]
     expected_row_norm: float  # std * sqrt(D), the norm's root mean square
 
 
 @dataclass(frozen=True)
 class TensorPlan:
-    role: str  # embedding | head
+    role: Role
     tensor: str | None
     stored: bool  # values available (a file's tensor or a built table)
     old_rows: int
@@ -120,7 +122,7 @@ class ResizeReport:
     new_num_tokens: int  # after rounding, as transformers computes it
     old_num_tokens: int
     embed_dim: int
-    action: str  # grow | shrink | unchanged
+    action: Literal["grow", "shrink", "unchanged"]
     rows_added: int
     rows_removed: int
     mean_resizing: bool
@@ -275,7 +277,7 @@ def tokenizer_fit(source: TableSource, requested: int, final: int) -> TokenizerF
 
 
 def _plan(
-    role: str, name: str | None, stored: bool, old: int, new: int, dist: Distribution | None
+    role: Role, name: str | None, stored: bool, old: int, new: int, dist: Distribution | None
 ) -> TensorPlan:
     return TensorPlan(
         role=role,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
@@ -15,8 +15,11 @@ from emb_cli.sources.roles import ROLE_HEAD, classify
 if TYPE_CHECKING:
     from emb_cli.sources.base import TensorRef
 
-# Verdicts and whether each passes (exit 0) or fails the check (exit 1).
-VERDICTS_OK = {
+Verdict = Literal[
+    "tied", "tied-duplicated", "untied", "untied-identical", "no-head", "diverged", "missing-head"
+]
+# Whether each verdict passes (exit 0) or fails the check (exit 1).
+VERDICTS_OK: dict[Verdict, bool] = {
     "tied": True,
     "tied-duplicated": True,
     "untied": True,
@@ -59,7 +62,7 @@ class TorchTie:
 @dataclass(frozen=True)
 class TieReport:
     source: SourceSummary
-    verdict: str
+    verdict: Verdict
     ok: bool
     config_tied: bool | None
     config_tied_source: str | None
@@ -155,6 +158,7 @@ def verify_tie(
         )
     cmp = None
     wasted = 0
+    verdict: Verdict
     if head is None:
         if emb is not None and classify(emb.name) == ROLE_HEAD:
             evidence.append(
@@ -280,6 +284,7 @@ def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
         f"one storage: {same_storage} (data_ptr)",
         f"logits shape {tuple(t.logits_shape)} from embed -> nn.Linear({d}, {v}, bias=False)",
     ]
+    verdict: Verdict
     if info.tied:
         evidence.append(
             "one .grad holds both uses: embedding lookup + output projection "

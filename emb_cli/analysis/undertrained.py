@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis import pca
 from emb_cli.analysis.blas_threads import one_blas_thread
@@ -46,6 +46,10 @@ MIN_COSINE_DIM = 32
 SUB_BLOCK_BYTES = 2**20
 READ_IDS = 4096
 
+CosineRole = Literal["head", "input"]  # the separate LM head, else the input table
+# --reference, evidence independent of the values, or (without any) the lowest-norm rows
+ReferenceSource = Literal["given", "evidence", "lowest-norm"]
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -71,7 +75,7 @@ class UndertrainedReport:
     source: SourceSummary
     rows: int
     cosine_matrix: str  # the tensor the Magikarp cosine was computed on
-    cosine_matrix_role: str  # head | input
+    cosine_matrix_role: CosineRole
     tokenizer_vocab_size: int | None
     norm_median: float | None  # None when no row is finite
     norm_mad: float | None
@@ -86,12 +90,12 @@ class UndertrainedReport:
     unreachable_rows: int | None  # None without a tokenizer
     unreachable_ids: list[int]  # the first MAX_LISTED
     unreachable_tested: int  # ids put to the test
-    reference_source: str  # given | evidence | lowest-norm
+    reference_source: ReferenceSource
     reference_rows: int
     reference_ids: list[int]  # the first MAX_LISTED
     reference_detail: str
     cosine_computed: bool  # False below MIN_COSINE_DIM dimensions or without a reference
-    pc_method: str | None  # exact | randomized; None when no component was sought
+    pc_method: pca.Method | None  # None when no component was sought
     pc_passes: int  # products with the covariance, one pass over the matrix each
     pc_width: int  # vectors in the subspace block
     pc_explained: float | None  # share of the centred matrix's variance on the top component
@@ -220,7 +224,7 @@ def _reference(
     beyond_ids: np.ndarray,
     usable: np.ndarray,
     norms: np.ndarray,
-) -> tuple[list[int], str, str, list[str]]:
+) -> tuple[list[int], ReferenceSource, str, list[str]]:
     """(reference ids, source, detail, notes)."""
     import numpy as np
 
@@ -314,6 +318,7 @@ def _find(
     # The cosine matrix: the separate head when its shape matches, else the input table.
     head = source.head()
     head_stream: Stream | None = None
+    role: CosineRole
     if head is not None and tuple(head.shape) == (rows, dim):
         head_ref = head
 
