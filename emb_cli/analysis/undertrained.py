@@ -370,22 +370,35 @@ def _reference(
         ids = sorted({int(t) for t in given})
         return Reference(ids, "given", f"{len(ids)} ids from --reference", [])
     found: set[int] = set(beyond_ids.tolist())
-    parts = [f"{beyond_ids.size} rows past the tokenizer"]
+    parts = [(beyond_ids.size, f"{beyond_ids.size} rows past the tokenizer")]
     if ev is not None:
         found.update(i for i in ev.declared_unused if i < usable.size)
         found.update(i for i in ev.unreachable if i < usable.size)
-        parts.append(f"{len(ev.declared_unused)} declared unused or reserved")
-        parts.append(f"{len(ev.unreachable)} unreachable of {ev.tested:,} tested")
+        parts.append(
+            (len(ev.declared_unused), f"{len(ev.declared_unused)} declared unused or reserved")
+        )
+        parts.append(
+            (len(ev.unreachable), f"{len(ev.unreachable)} unreachable of {ev.tested:,} tested")
+        )
     if any(usable[i] for i in found):
-        return Reference(sorted(found), "evidence", ", ".join(parts), [])
+        return Reference(sorted(found), "evidence", ", ".join(t for _, t in parts), [])
     candidates = np.flatnonzero(usable)
     k = max(REFERENCE_MIN, math.ceil(REFERENCE_SHARE * usable.size))
     k = min(k, max(1, candidates.size // 2))
     tail = candidates[np.argsort(norms[candidates], kind="stable")[:k]]
-    why = "no tokenizer" if ev is None else "the tokenizer declares no unused token and reaches all"
+    if found:  # the evidence names rows, but none of them can point anywhere
+        named = ", ".join(t for n, t in parts if n)
+        why = f"the {len(found)} rows known unused ({named}) are all zero or hold NaN/Inf"
+    elif ev is None:
+        why = "no evidence of unused rows independent of the values (no tokenizer)"
+    else:
+        why = (
+            "no evidence of unused rows independent of the values "
+            "(the tokenizer declares no unused token and reaches all)"
+        )
     note = (
-        f"no evidence of unused rows independent of the values ({why}): the reference is the "
-        f"{tail.size} lowest-norm rows, which rank high by construction; they are listed apart"
+        f"{why}: the reference is the {tail.size} lowest-norm rows, which rank high by "
+        "construction; they are listed apart"
     )
     return Reference(
         sorted(tail.tolist()), "lowest-norm", f"the {tail.size} lowest-norm rows", [note]
