@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.distributions import Expected, expected_for, normal
-from emb_cli.analysis.scan import MAX_LISTED, ScanResult, erf, scan
+from emb_cli.analysis.scan import MAX_LISTED, ScanPass, ScanResult, erf, scan
 from emb_cli.sources.base import TableInfo, TableSource
 
 if TYPE_CHECKING:
@@ -151,10 +151,19 @@ def excluded_rows(info: TableInfo) -> list[int]:
     return [pad] if pad is not None and 0 <= pad < info.vocab_size else []
 
 
-def init_stats(source: TableSource) -> InitStatsReport:
-    """Measure the table beside its init, with a verdict: one pass, then the steps below."""
+def scan_pass(info: TableInfo) -> ScanPass:
+    """Measures for another pass over the table to fill as it reads (find_undertrained's
+    `scan`): their result() is init_stats' `scanned`, and no pass of its own is made."""
+    return ScanPass(info, excluded_rows(info))
+
+
+def init_stats(source: TableSource, scanned: ScanResult | None = None) -> InitStatsReport:
+    """Measure the table beside its init, with a verdict. `scanned`: the measures of a pass
+    already made (scan_pass), else init-stats makes one."""
     info = source.info
-    s = scan(source, exclude=excluded_rows(info))
+    s = scanned if scanned is not None else scan(source, exclude=excluded_rows(info))
+    if s.excluded != excluded_rows(info):
+        raise ValueError("init-stats measures the table without its pad row: use scan_pass()")
     norms = _kept_norms(s)
     against = _against_init(source, s, norms.kept)
     verdict, detail = _verdict(info.built, against, norms.kept, s)

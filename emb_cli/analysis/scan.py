@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emb_cli.analysis.blas_threads import one_blas_thread
 from emb_cli.analysis.common import bounded_map
 from emb_cli.sources.base import TableInfo, TableSource
 
@@ -235,8 +236,11 @@ class ScanPass:
 def scan(source: TableSource, exclude: Iterable[int] = ()) -> ScanResult:
     blocks = source.chunks()  # first: a built table too large to stream is refused here
     measures = ScanPass(source.info, exclude)
-    for part in bounded_map(lambda item: measures.measure(*item), blocks):
-        measures.add(part)
+    # One BLAS thread, as in undertrained's first pass: a sum over a block then adds in the
+    # same order here and there, so init-stats alone and emb check agree to the last digit.
+    with one_blas_thread():
+        for part in bounded_map(lambda item: measures.measure(*item), blocks):
+            measures.add(part)
     return measures.result()
 
 

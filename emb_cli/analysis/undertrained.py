@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from emb_cli.analysis import pca
 from emb_cli.analysis.blas_threads import one_blas_thread
 from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize, workers
+from emb_cli.analysis.scan import ScanPart, ScanPass
 from emb_cli.analysis.unused_tokens import TokenEvidence, evidence
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import TableSource, Vocab, check_ids, rows_per_chunk
@@ -259,7 +260,10 @@ def _first_pass(
     head_stream: Stream | None,
     sketch: pca.CovarianceSketch | None,
     n_workers: int,
+    scan: ScanPass | None = None,
 ) -> FirstPass:
+    """One read of the input table (and the head beside it); `scan` measures the same
+    input blocks as init-stats does, when a caller wants both from one read."""
     import numpy as np
 
     info = source.info
@@ -282,7 +286,7 @@ def _first_pass(
 
     def work(
         item: tuple[int, np.ndarray, np.ndarray | None],
-    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None]:
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None, ScanPart | None]:
         start, block, m_block = item
         sq, cs = _row_stats(block)
         msq = sq
@@ -292,15 +296,17 @@ def _first_pass(
         if sketch is not None:
             bad = ~np.isfinite(msq)
             part = sketch.compute(block if m_block is None else m_block, bad if bad.any() else None)
-        return start, sq, msq, cs, part
+        return start, sq, msq, cs, part, scan.measure(start, block) if scan else None
 
-    for start, sq, msq, cs, part in bounded_map(work, items(), n_workers):
+    for start, sq, msq, cs, part, measured in bounded_map(work, items(), n_workers):
         in_sq[start : start + sq.size] = sq
         if m_sq is not in_sq:
             m_sq[start : start + sq.size] = msq
         colsum += cs
         if sketch is not None and part is not None:
             sketch.merge(part)
+        if scan is not None and measured is not None:
+            scan.add(measured)
     return FirstPass(in_sq, m_sq, colsum)
 
 
@@ -553,10 +559,13 @@ def find_undertrained(
     token_types: Sequence[str] | None = None,
     *,
     pc_plan: pca.Plan | None = None,
+    scan: ScanPass | None = None,
 ) -> UndertrainedReport:
     """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
     "unused", "control", "byte", ...), when the reader has them. `pc_plan` overrides
-    pca.plan's choice of method and block (tests compare the two methods)."""
+    pca.plan's choice of method and block (tests compare the two methods). `scan`: measures
+    of the input table (init_stats.scan_pass) that the first pass fills as it reads it, so
+    that init-stats, NaN/Inf rows and the pad row's norm need no pass of their own."""
     check_top(top, "--top")
     if reference is not None:
         if not reference:
@@ -565,7 +574,7 @@ def find_undertrained(
     # Workers share the cores when BLAS can be held to one thread each (blas_threads.py).
     with one_blas_thread() as limited:
         n_workers = workers() if limited else 1
-        return _find(source, top, reference, token_types, pc_plan, n_workers)
+        return _find(source, top, reference, token_types, pc_plan, n_workers, scan)
 
 
 def scratch_bytes(rows: int, dim: int, p: pca.Plan, n_workers: int) -> int:
@@ -586,6 +595,7 @@ def _find(
     token_types: Sequence[str] | None,
     pc_plan: pca.Plan | None,
     n_workers: int,
+    scan: ScanPass | None,
 ) -> UndertrainedReport:
     """The steps in order: evidence, cosine input, the first pass and norm statistics, the
     reference and the cosines (the remaining passes), scores, candidates, the report."""
@@ -605,7 +615,7 @@ def _find(
     )
     sketch = _sketch(source, cin, p)
     head_stream = cin.stream if cin.role == "head" else None
-    first = _first_pass(source, blocks, head_stream, sketch, n_workers)
+    first = _first_pass(source, blocks, head_stream, sketch, n_workers, scan)
     stats = _norm_statistics(first)
     ref = _reference(reference, ev.tokens, np.flatnonzero(ev.beyond), stats.usable, stats.norms)
     cos = _cosine_indicator(cin, sketch, p, first, stats, ref, n_workers)
