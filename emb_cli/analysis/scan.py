@@ -40,6 +40,7 @@ class ScanPart:
     nonfinite_rows: list[int] = field(default_factory=list)
     norms: np.ndarray | None = None
     sample: np.ndarray | None = None
+    squares: tuple[np.ndarray, np.ndarray] | None = None  # row_squares(block), when asked
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,42 @@ SUB_BLOCK_BYTES = 2**20
 CANCEL_RATIO = 1 / 16
 
 
-def _scan_block(item: tuple[int, np.ndarray, frozenset[int], int]) -> ScanPart:
+def row_squares(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row float64 sums of squares, and the column sums over the finite rows."""
+    import numpy as np
+
+    rows, dim = block.shape
+    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
+    buf = np.empty((min(sub, rows), dim), dtype=np.float64)
+    sq = np.empty(rows, dtype=np.float64)
+    colsum = np.zeros(dim, dtype=np.float64)
+    with np.errstate(all="ignore"):  # NaN/Inf rows: found by their sums, left out below
+        for i in range(0, rows, sub):
+            b = buf[: min(sub, rows - i)]
+            np.copyto(b, block[i : i + b.shape[0]])
+            s = np.vecdot(b, b, out=sq[i : i + b.shape[0]])
+            ok = np.isfinite(s)
+            colsum += b.sum(axis=0) if ok.all() else b[ok].sum(axis=0)
+    return sq, colsum
+
+
+def _scan_block(
+    item: tuple[int, np.ndarray, frozenset[int], int], squares: bool = False
+) -> ScanPart:
     import numpy as np
 
     # Squares of float64 values past 1e154 overflow to Inf: such rows are reported as
     # non-finite, and numpy must not print a warning on stderr about it.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _scan_block_fast(item)
+        return _scan_block_fast(item, squares)
 
 
-def _scan_block_fast(item: tuple[int, np.ndarray, frozenset[int], int]) -> ScanPart:
+def _scan_block_fast(item: tuple[int, np.ndarray, frozenset[int], int], squares: bool) -> ScanPart:
     """Per-row float64 sums and sums of squares in one cached pass, merged with Chan's update.
 
     Squares of float32 values are exact in float64; x^2 cannot overflow float64 either, so
     a non-finite row norm means a NaN or Inf in the row, which the exact path handles.
+    `squares`: also row_squares(block), from the same sub-blocks (the same digits).
     """
     import numpy as np
 
@@ -93,12 +116,15 @@ def _scan_block_fast(item: tuple[int, np.ndarray, frozenset[int], int]) -> ScanP
     ones = np.ones(dim, dtype=np.float64)
     sums = np.empty(rows, dtype=np.float64)
     sq = np.empty(rows, dtype=np.float64)
+    colsum = np.zeros(dim, dtype=np.float64) if squares else None
     for i in range(0, rows, sub):
         b = buf[: min(sub, rows - i)]
         np.copyto(b, block[i : i + b.shape[0]])
         # BLAS gemv and vecdot: 2-4x faster here than b.sum(axis=1) and einsum
         np.matmul(b, ones, out=sums[i : i + b.shape[0]])
         np.vecdot(b, b, out=sq[i : i + b.shape[0]])
+        if colsum is not None:
+            colsum += b.sum(axis=0)
     with np.errstate(invalid="ignore"):  # inf - inf in a row with Inf: the exact path redoes it
         row_mean = sums / dim
         row_m2 = sq - sums * row_mean
@@ -110,12 +136,14 @@ def _scan_block_fast(item: tuple[int, np.ndarray, frozenset[int], int]) -> ScanP
     norms = np.sqrt(sq)
     finite_rows = np.isfinite(norms)
     if not finite_rows.all():
-        return _scan_block_exact(item)
+        return _scan_block_exact(item, squares)
     keep = np.ones(rows, dtype=bool)
     for r in excluded:
         if start <= r < start + rows:
             keep[r - start] = False
     part = ScanPart(start=start, norms=norms)
+    if colsum is not None:
+        part.squares = (sq, colsum)
     kept = int(keep.sum())
     if kept:
         ks, km2 = (sums, row_m2) if kept == rows else (sums[keep], row_m2[keep])
@@ -133,7 +161,7 @@ def _scan_block_fast(item: tuple[int, np.ndarray, frozenset[int], int]) -> ScanP
     return part
 
 
-def _scan_block_exact(item: tuple[int, np.ndarray, frozenset[int], int]) -> ScanPart:
+def _scan_block_exact(item: tuple[int, np.ndarray, frozenset[int], int], squares: bool) -> ScanPart:
     """The reference: the whole block in float64, two passes; used for blocks with NaN/Inf."""
     import numpy as np
 
@@ -167,6 +195,8 @@ def _scan_block_exact(item: tuple[int, np.ndarray, frozenset[int], int]) -> Scan
     first = (-start) % step
     picked = [i for i in range(first, x.shape[0], step) if keep[i] and finite_rows[i]]
     part.sample = x[picked].reshape(-1) if picked else np.zeros(0)
+    if squares:
+        part.squares = row_squares(block)
     return part
 
 
@@ -187,8 +217,9 @@ class ScanPass:
         self._norms = np.empty(self.rows, dtype=np.float64)
         self._samples: list[np.ndarray] = []
 
-    def measure(self, start: int, block: np.ndarray) -> ScanPart:
-        return _scan_block((start, block, self.excluded, self.step))
+    def measure(self, start: int, block: np.ndarray, squares: bool = False) -> ScanPart:
+        """`squares`: also row_squares(block) at no extra pass (undertrained's first)."""
+        return _scan_block((start, block, self.excluded, self.step), squares)
 
     def add(self, p: ScanPart) -> None:
         assert p.norms is not None and p.sample is not None

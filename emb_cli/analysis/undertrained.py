@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from emb_cli.analysis import pca
 from emb_cli.analysis.blas_threads import one_blas_thread
 from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize, workers
-from emb_cli.analysis.scan import ScanPart, ScanPass
+from emb_cli.analysis.scan import ScanPart, ScanPass, row_squares
 from emb_cli.analysis.unused_tokens import TokenEvidence, evidence
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import TableSource, Vocab, check_ids, rows_per_chunk
@@ -43,8 +43,6 @@ MAX_LISTED = 100
 # Cosines of random vectors in D dimensions spread as 1/sqrt(D): below 32 dimensions (0.18)
 # a cosine to a reference mean says little about training.
 MIN_COSINE_DIM = 32
-# Row norms in float64 from sub-blocks of 1 MiB, converted once and read from cache (scan.py).
-SUB_BLOCK_BYTES = 2**20
 READ_IDS = 4096
 
 CosineRole = Literal["head", "input"]  # the separate LM head, else the input table
@@ -108,25 +106,6 @@ class UndertrainedReport:
     candidates: list[Candidate]  # the top rows outside the reference set
     reference_candidates: list[Candidate]  # the top rows inside it
     notes: list[str]
-
-
-def _row_stats(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row float64 sums of squares, and the column sums over the finite rows."""
-    import numpy as np
-
-    rows, dim = block.shape
-    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
-    buf = np.empty((min(sub, rows), dim), dtype=np.float64)
-    sq = np.empty(rows, dtype=np.float64)
-    colsum = np.zeros(dim, dtype=np.float64)
-    with np.errstate(all="ignore"):  # NaN/Inf rows: found by their sums, left out below
-        for i in range(0, rows, sub):
-            b = buf[: min(sub, rows - i)]
-            np.copyto(b, block[i : i + b.shape[0]])
-            s = np.vecdot(b, b, out=sq[i : i + b.shape[0]])
-            ok = np.isfinite(s)
-            colsum += b.sum(axis=0) if ok.all() else b[ok].sum(axis=0)
-    return sq, colsum
 
 
 def _tokenizer_facts(
@@ -288,15 +267,21 @@ def _first_pass(
         item: tuple[int, np.ndarray, np.ndarray | None],
     ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None, ScanPart | None]:
         start, block, m_block = item
-        sq, cs = _row_stats(block)
+        measured = None
+        if scan is not None:  # its sub-blocks give the squares and sums too, digit for digit
+            measured = scan.measure(start, block, squares=True)
+            assert measured.squares is not None
+            sq, cs = measured.squares
+        else:
+            sq, cs = row_squares(block)
         msq = sq
         if m_block is not None:
-            msq, cs = _row_stats(m_block)
+            msq, cs = row_squares(m_block)
         part = None
         if sketch is not None:
             bad = ~np.isfinite(msq)
             part = sketch.compute(block if m_block is None else m_block, bad if bad.any() else None)
-        return start, sq, msq, cs, part, scan.measure(start, block) if scan else None
+        return start, sq, msq, cs, part, measured
 
     for start, sq, msq, cs, part, measured in bounded_map(work, items(), n_workers):
         in_sq[start : start + sq.size] = sq
