@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.counting import bytes_by_dtype
 from emb_cli.errors import UsageError
-from emb_cli.sources.base import TableSource, rows_per_chunk
+from emb_cli.sources.base import TableInfo, TableSource, rows_per_chunk
 from emb_cli.sources.tensors import load_torch
 
 if TYPE_CHECKING:
@@ -302,48 +302,91 @@ def plan_resize(
     info = source.info
     old, dim = info.vocab_size, info.embed_dim
     new = final_size(old, requested, pad_to_multiple_of)
-    grows = new > old
-    notes: list[str] = []
-
-    emb_dist = None
-    if grows and mean_resizing:
-        emb_dist = distribution(source.chunks(), dim)
+    emb_dist = distribution(source.chunks(), dim) if new > old and mean_resizing else None
     embedding = _plan("embedding", info.tensor_name, True, old, new, emb_dist)
-
     head_ref = source.head()
-    head: TensorPlan | None = None
-    tied = info.tied
+    head = _head_plan(head_ref, info.tied, old, new, dim, mean_resizing)
+    params_old = old * dim + (head.old_rows * dim if head is not None else 0)
+    params_new = new * dim * (2 if head is not None else 1)
+    item = STORED_ITEMSIZE.get(info.dtype)
+    return ResizeReport(
+        requested=requested,
+        pad_to_multiple_of=pad_to_multiple_of,
+        new_num_tokens=new,
+        old_num_tokens=old,
+        embed_dim=dim,
+        action="grow" if new > old else ("shrink" if new < old else "unchanged"),
+        rows_added=max(0, new - old),
+        rows_removed=max(0, old - new),
+        mean_resizing=mean_resizing,
+        tied=info.tied,
+        head_follows_embedding=head is None and info.tied is not False,
+        embedding=embedding,
+        head=head,
+        params_old=params_old,
+        params_new=params_new,
+        params_delta=params_new - params_old,
+        bytes_old=bytes_by_dtype(params_old),
+        bytes_new=bytes_by_dtype(params_new),
+        stored_dtype=info.dtype,
+        stored_bytes_old=params_old * item if item else None,
+        stored_bytes_new=params_new * item if item else None,
+        zero_mean_init=_zero_mean_init(info),
+        tokenizer=tokenizer_fit(source, requested, new),
+        written=written,
+        notes=_notes(info, head_ref, new, emb_dist),
+        source=summarize(info),
+    )
+
+
+def _head_plan(
+    head_ref: TensorRef | None,
+    tied: bool | None,
+    old: int,
+    new: int,
+    dim: int,
+    mean_resizing: bool,
+) -> TensorPlan | None:
+    """An untied head, resized to the same rows; None when it follows the embedding."""
     if tied is True:
-        if head_ref is not None:
-            notes.append(
-                f"config says tied, yet {head_ref.name} is stored separately; "
-                "transformers re-ties it to the embedding after the resize"
-            )
-    elif head_ref is not None:
+        return None  # transformers re-ties a stored head to the resized embedding
+    if head_ref is not None:
         hrows = head_ref.shape[0]
-        hdist = (
-            distribution(_tensor_chunks(head_ref), dim) if mean_resizing and new > hrows else None
+        grows = mean_resizing and new > hrows
+        hdist = distribution(_tensor_chunks(head_ref), dim) if grows else None
+        return _plan("head", head_ref.name, True, hrows, new, hdist)
+    if tied is False:
+        return _plan("head", None, False, old, new, None)
+    return None
+
+
+def _zero_mean_init(info: TableInfo) -> ZeroMeanInit:
+    std_cfg = info.initializer_range
+    std = std_cfg or DEFAULT_STD
+    return ZeroMeanInit(
+        std=std,
+        std_source="config" if std_cfg else "default",
+        expected_row_norm=std * math.sqrt(info.embed_dim),
+    )
+
+
+def _notes(
+    info: TableInfo, head_ref: TensorRef | None, new: int, emb_dist: Distribution | None
+) -> list[str]:
+    """What transformers does besides the plan: the head, dropped rows, the pad id, the
+    mean-resizing fallback."""
+    old, dim = info.vocab_size, info.embed_dim
+    notes: list[str] = []
+    if info.tied is True and head_ref is not None:
+        notes.append(
+            f"config says tied, yet {head_ref.name} is stored separately; "
+            "transformers re-ties it to the embedding after the resize"
         )
-        head = _plan("head", head_ref.name, True, hrows, new, hdist)
-    elif tied is False:
-        head = _plan("head", None, False, old, new, None)
+    elif info.tied is False and head_ref is None:
         notes.append(
             "untied head not stored here: transformers draws its new rows the same "
             "way from its own rows"
         )
-
-    stored_params_old = old * dim + (head.old_rows * dim if head is not None else 0)
-    stored_params_new = new * dim * (2 if head is not None else 1)
-    item = STORED_ITEMSIZE.get(info.dtype)
-
-    std_cfg = info.initializer_range
-    std = std_cfg or DEFAULT_STD
-    zero = ZeroMeanInit(
-        std=std,
-        std_source="config" if std_cfg else "default",
-        expected_row_norm=std * math.sqrt(dim),
-    )
-
     if new < old:
         notes.append(
             f"shrink: rows {new}..{old - 1} are removed; ids from {new} on lose their vectors"
@@ -361,35 +404,7 @@ def plan_resize(
             "positive definiteness checked here in float64; transformers checks "
             "1e-9 * cov in float32 (--write reports what it did)"
         )
-
-    return ResizeReport(
-        requested=requested,
-        pad_to_multiple_of=pad_to_multiple_of,
-        new_num_tokens=new,
-        old_num_tokens=old,
-        embed_dim=dim,
-        action="grow" if grows else ("shrink" if new < old else "unchanged"),
-        rows_added=max(0, new - old),
-        rows_removed=max(0, old - new),
-        mean_resizing=mean_resizing,
-        tied=tied,
-        head_follows_embedding=head is None and tied is not False,
-        embedding=embedding,
-        head=head,
-        params_old=stored_params_old,
-        params_new=stored_params_new,
-        params_delta=stored_params_new - stored_params_old,
-        bytes_old=bytes_by_dtype(stored_params_old),
-        bytes_new=bytes_by_dtype(stored_params_new),
-        stored_dtype=info.dtype,
-        stored_bytes_old=stored_params_old * item if item else None,
-        stored_bytes_new=stored_params_new * item if item else None,
-        zero_mean_init=zero,
-        tokenizer=tokenizer_fit(source, requested, new),
-        written=written,
-        notes=notes,
-        source=summarize(info),
-    )
+    return notes
 
 
 # ---------------------------------------------------------------- --write (torch)
