@@ -292,6 +292,45 @@ def _decide_without_head(stored: StoredTie) -> Decision:
 
 
 def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
+    """A built table: what PyTorch shows (_torch_tie), then the verdict from it."""
+    info = source.info
+    t = _torch_tie(source, token_ids)
+    evidence = [
+        f"lm_head.weight is embed.weight: {t.same_object}",
+        f"one storage: {t.same_storage} (data_ptr)",
+        f"logits shape {tuple(t.logits_shape)} from embed -> "
+        f"nn.Linear({info.embed_dim}, {info.vocab_size}, bias=False)",
+    ]
+    verdict: Verdict
+    if info.tied:
+        evidence.append(
+            "one .grad holds both uses: embedding lookup + output projection "
+            f"(max |error| vs the two computed apart: {t.grad_max_abs_error:.3g})"
+        )
+        tied = t.same_object and t.same_storage and t.grad_accumulated
+        verdict = "tied" if tied else "diverged"
+    else:
+        evidence.append("--no-tie: the head has its own weight and its own gradient")
+        verdict = "untied" if not t.same_storage else "diverged"
+    return TieReport(
+        source=summarize(info),
+        verdict=verdict,
+        ok=VERDICTS_OK[verdict],
+        config_tied=info.tied,
+        config_tied_source=info.tied_source,
+        embedding_tensor=None,
+        head_tensor=None,
+        metadata_pointers={},
+        comparison=None,
+        wasted_bytes=0,
+        torch=t,
+        evidence=evidence,
+    )
+
+
+def _torch_tie(source: TableSource, token_ids: Sequence[int]) -> TorchTie:
+    """embed -> nn.Linear head, tied as PreTrainedModel.tie_weights() ties it (or not), one
+    backward pass; then the same two uses on separate copies, whose grads must add up."""
     import torch
 
     from emb_cli.sources.built import ensure_buildable
@@ -323,41 +362,10 @@ def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
     assert e2.weight.grad is not None and h2.weight.grad is not None
     expected = e2.weight.grad + (h2.weight.grad if info.tied else 0)
     err = float((embed.weight.grad - expected).abs().max())
-    same_object = head.weight is embed.weight
-    same_storage = head.weight.data_ptr() == embed.weight.data_ptr()
-    t = TorchTie(
-        same_object=same_object,
-        same_storage=same_storage,
+    return TorchTie(
+        same_object=head.weight is embed.weight,
+        same_storage=head.weight.data_ptr() == embed.weight.data_ptr(),
         logits_shape=list(logits.shape),
         grad_accumulated=bool(info.tied and err <= 1e-5 * max(1.0, float(expected.abs().max()))),
         grad_max_abs_error=err,
-    )
-    evidence = [
-        f"lm_head.weight is embed.weight: {same_object}",
-        f"one storage: {same_storage} (data_ptr)",
-        f"logits shape {tuple(t.logits_shape)} from embed -> nn.Linear({d}, {v}, bias=False)",
-    ]
-    verdict: Verdict
-    if info.tied:
-        evidence.append(
-            "one .grad holds both uses: embedding lookup + output projection "
-            f"(max |error| vs the two computed apart: {err:.3g})"
-        )
-        verdict = "tied" if same_object and same_storage and t.grad_accumulated else "diverged"
-    else:
-        evidence.append("--no-tie: the head has its own weight and its own gradient")
-        verdict = "untied" if not same_storage else "diverged"
-    return TieReport(
-        source=summarize(info),
-        verdict=verdict,
-        ok=VERDICTS_OK[verdict],
-        config_tied=info.tied,
-        config_tied_source=info.tied_source,
-        embedding_tensor=None,
-        head_tensor=None,
-        metadata_pointers={},
-        comparison=None,
-        wasted_bytes=0,
-        torch=t,
-        evidence=evidence,
     )
