@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from emb_cli.analysis.common import SourceSummary, bounded_map, summarize
 from emb_cli.analysis.lookup import token_strings
 from emb_cli.errors import UsageError
-from emb_cli.sources.base import TableSource, rows_per_chunk
+from emb_cli.sources.base import TableInfo, TableSource, rows_per_chunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,6 +87,20 @@ class _Part:
     sum_sq_a: float = 0.0
     sum_b: float = 0.0
     sum_sq_b: float = 0.0
+
+    def add(self, p: _Part) -> None:
+        """Another block's counts and sums (its candidates are kept apart)."""
+        self.bad_a.extend(p.bad_a)
+        self.bad_b.extend(p.bad_b)
+        self.finite_rows += p.finite_rows
+        self.rows_changed += p.rows_changed
+        self.values_changed += p.values_changed
+        self.max_abs = max(self.max_abs, p.max_abs)
+        for name in _SUMS:
+            setattr(self, name, getattr(self, name) + getattr(p, name))
+
+
+_SUMS = ("sum_l2", "sum_cos", "sum_norm_a", "sum_norm_b", "sum_a", "sum_sq_a", "sum_b", "sum_sq_b")
 
 
 def _lockstep(
@@ -188,67 +202,115 @@ def diff_tables(
     notes: Sequence[str] = (),
 ) -> DiffReport:
     """Compare b against a: shape, dtype, changed rows, the most changed ids."""
-    import numpy as np
-
     ia, ib = a.info, b.info
-    shape_a, shape_b = [ia.vocab_size, ia.embed_dim], [ib.vocab_size, ib.embed_dim]
-    comparable = ia.embed_dim == ib.embed_dim
-    rows = min(ia.vocab_size, ib.vocab_size) if comparable else 0
-    only_a = [rows, ia.vocab_size] if comparable and ia.vocab_size > rows else []
-    only_b = [rows, ib.vocab_size] if comparable and ib.vocab_size > rows else []
-    all_notes = list(notes)
-    if not comparable:
-        all_notes.append(
-            f"widths differ ({ia.embed_dim} vs {ib.embed_dim}): rows cannot be compared"
-        )
-    empty = np.zeros(0)
-    cand_ids, cand_l2, cand_cos = np.zeros(0, dtype=np.int64), empty, empty
-    tot = _Part(changed_ids=cand_ids, l2=empty, cos=empty)
-    if rows:
-        n = rows_per or rows_per_chunk(ia.embed_dim)
-        for p in bounded_map(_diff_block, _lockstep(a, b, rows, n)):
-            tot.bad_a.extend(p.bad_a)
-            tot.bad_b.extend(p.bad_b)
-            tot.finite_rows += p.finite_rows
-            tot.rows_changed += p.rows_changed
-            tot.values_changed += p.values_changed
-            tot.max_abs = max(tot.max_abs, p.max_abs)
-            for name in (
-                "sum_l2",
-                "sum_cos",
-                "sum_norm_a",
-                "sum_norm_b",
-                "sum_a",
-                "sum_sq_a",
-                "sum_b",
-                "sum_sq_b",
-            ):
-                setattr(tot, name, getattr(tot, name) + getattr(p, name))
-            # keep a running top-k by each measure: memory stays at 2k candidates
-            ids = np.concatenate([cand_ids, p.changed_ids])
-            l2 = np.concatenate([cand_l2, p.l2])
-            cos = np.concatenate([cand_cos, p.cos])
-            keep = np.union1d(_top(ids, _l2_key(l2), k), _top(ids, _cos_key(cos), k))
-            cand_ids, cand_l2, cand_cos = ids[keep], l2[keep], cos[keep]
-    tok_src = a if a.vocab(fetch=True) is not None else b
-
-    def value(x: float) -> float | None:
-        return None if np.isnan(x) else float(x)
-
-    def rows_of(order: np.ndarray) -> list[ChangedRow]:
-        ids = [int(i) for i in cand_ids[order]]
-        toks = token_strings(tok_src, ids)
-        return [
-            ChangedRow(i, toks[n] if toks else None, value(cand_l2[o]), value(cand_cos[o]))
-            for n, (i, o) in enumerate(zip(ids, order, strict=True))
-        ]
-
+    layout = _layout(ia, ib)
+    all_notes = list(notes) + layout.notes
+    n = rows_per or rows_per_chunk(ia.embed_dim)
+    streamed = _stream_diff(a, b, layout.rows, n, k)
+    tot = streamed.totals
     if tot.bad_a or tot.bad_b:
         all_notes.append(
             f"rows holding NaN/Inf: {len(tot.bad_a)} in a {tot.bad_a[:20]}, {len(tot.bad_b)} "
             f"in b {tot.bad_b[:20]}; left out of the means, norms and std"
         )
-    finite_rows = tot.finite_rows if rows else 0
+    tok_src = a if a.vocab(fetch=True) is not None else b
+    most_l2, most_cos = _most_changed(tok_src, streamed, k)
+    return _report(a, b, layout, tot, most_l2, most_cos, all_notes)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Step 1: which rows the two tables share, from their shapes alone."""
+
+    shape_a: list[int]
+    shape_b: list[int]
+    comparable: bool  # same width
+    rows: int  # compared: the shorter table's, or none
+    only_a: list[int]  # [first, end), or []
+    only_b: list[int]
+    notes: list[str]
+
+
+def _layout(ia: TableInfo, ib: TableInfo) -> Layout:
+    comparable = ia.embed_dim == ib.embed_dim
+    rows = min(ia.vocab_size, ib.vocab_size) if comparable else 0
+    notes = []
+    if not comparable:
+        notes.append(f"widths differ ({ia.embed_dim} vs {ib.embed_dim}): rows cannot be compared")
+    return Layout(
+        shape_a=[ia.vocab_size, ia.embed_dim],
+        shape_b=[ib.vocab_size, ib.embed_dim],
+        comparable=comparable,
+        rows=rows,
+        only_a=[rows, ia.vocab_size] if comparable and ia.vocab_size > rows else [],
+        only_b=[rows, ib.vocab_size] if comparable and ib.vocab_size > rows else [],
+        notes=notes,
+    )
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """Step 2: the sums over every compared block, and the running top-k candidates."""
+
+    totals: _Part
+    ids: np.ndarray  # candidates for either most-changed list: at most 2k rows
+    l2: np.ndarray
+    cos: np.ndarray
+
+
+def _stream_diff(a: TableSource, b: TableSource, rows: int, n: int, k: int) -> Streamed:
+    import numpy as np
+
+    empty = np.zeros(0)
+    ids, l2, cos = np.zeros(0, dtype=np.int64), empty, empty
+    tot = _Part(changed_ids=ids, l2=empty, cos=empty)
+    if not rows:
+        return Streamed(tot, ids, l2, cos)
+    for p in bounded_map(_diff_block, _lockstep(a, b, rows, n)):
+        tot.add(p)
+        # keep a running top-k by each measure: memory stays at 2k candidates
+        ids = np.concatenate([ids, p.changed_ids])
+        l2 = np.concatenate([l2, p.l2])
+        cos = np.concatenate([cos, p.cos])
+        keep = np.union1d(_top(ids, _l2_key(l2), k), _top(ids, _cos_key(cos), k))
+        ids, l2, cos = ids[keep], l2[keep], cos[keep]
+    return Streamed(tot, ids, l2, cos)
+
+
+def _most_changed(
+    tok_src: TableSource, s: Streamed, k: int
+) -> tuple[list[ChangedRow], list[ChangedRow]]:
+    """Step 3: the k rows with the largest L2 change, and the k with the lowest cosine."""
+    import numpy as np
+
+    def value(x: float) -> float | None:
+        return None if np.isnan(x) else float(x)
+
+    def rows_of(order: np.ndarray) -> list[ChangedRow]:
+        ids = [int(i) for i in s.ids[order]]
+        toks = token_strings(tok_src, ids)
+        return [
+            ChangedRow(i, toks[n] if toks else None, value(s.l2[o]), value(s.cos[o]))
+            for n, (i, o) in enumerate(zip(ids, order, strict=True))
+        ]
+
+    return rows_of(_top(s.ids, _l2_key(s.l2), k)), rows_of(_top(s.ids, _cos_key(s.cos), k))
+
+
+def _report(
+    a: TableSource,
+    b: TableSource,
+    layout: Layout,
+    tot: _Part,
+    most_l2: list[ChangedRow],
+    most_cos: list[ChangedRow],
+    notes: list[str],
+) -> DiffReport:
+    """Step 4: means over the rows finite in both; None where nothing was measured."""
+    import numpy as np
+
+    ia, ib = a.info, b.info
+    finite_rows = tot.finite_rows
     values = finite_rows * ia.embed_dim
     measured = finite_rows > 0
 
@@ -260,23 +322,23 @@ def diff_tables(
 
     mean_a = tot.sum_norm_a / finite_rows if measured else None
     mean_b = tot.sum_norm_b / finite_rows if measured else None
-    rows_changed = tot.rows_changed if comparable else None
-    differ = shape_a != shape_b or ia.dtype != ib.dtype or bool(rows_changed)
+    rows_changed = tot.rows_changed if layout.comparable else None
+    shape_changed = layout.shape_a != layout.shape_b
     return DiffReport(
         a=summarize(ia),
         b=summarize(ib),
-        shape_a=shape_a,
-        shape_b=shape_b,
+        shape_a=layout.shape_a,
+        shape_b=layout.shape_b,
         dtype_a=ia.dtype,
         dtype_b=ib.dtype,
-        shape_changed=shape_a != shape_b,
+        shape_changed=shape_changed,
         dtype_changed=ia.dtype != ib.dtype,
-        comparable=comparable,
-        rows_compared=rows,
-        rows_only_in_a=only_a,
-        rows_only_in_b=only_b,
+        comparable=layout.comparable,
+        rows_compared=layout.rows,
+        rows_only_in_a=layout.only_a,
+        rows_only_in_b=layout.only_b,
         rows_changed=rows_changed,
-        values_changed=tot.values_changed if comparable else None,
+        values_changed=tot.values_changed if layout.comparable else None,
         nonfinite_rows_a=len(tot.bad_a),
         nonfinite_row_ids_a=tot.bad_a[:MAX_LISTED],
         nonfinite_rows_b=len(tot.bad_b),
@@ -289,10 +351,10 @@ def diff_tables(
         row_norm_ratio=mean_b / mean_a if mean_a and mean_b is not None else None,
         std_a=std(tot.sum_a, tot.sum_sq_a),
         std_b=std(tot.sum_b, tot.sum_sq_b),
-        most_changed_l2=rows_of(_top(cand_ids, _l2_key(cand_l2), k)),
-        most_changed_cosine=rows_of(_top(cand_ids, _cos_key(cand_cos), k)),
-        differ=differ,
-        notes=all_notes,
+        most_changed_l2=most_l2,
+        most_changed_cosine=most_cos,
+        differ=shape_changed or ia.dtype != ib.dtype or bool(rows_changed),
+        notes=notes,
     )
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from emb_cli.sources.base import InitSpec
 
 
 @dataclass(frozen=True)
 class Expected:
-    family: str  # "normal" | "uniform"
+    family: Literal["normal", "uniform"]
     label: str
     mean: float
     std: float

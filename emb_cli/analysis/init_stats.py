@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.distributions import Expected, expected_for, normal
-from emb_cli.analysis.scan import MAX_LISTED, ScanResult, erf, scan
-from emb_cli.sources.base import TableSource
+from emb_cli.analysis.scan import MAX_LISTED, ScanPass, ScanResult, erf, scan
+from emb_cli.sources.base import TableInfo, TableSource
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,6 +18,11 @@ PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 Z_LIMIT = 5.0  # |z| above this many standard errors: not this init
 EXTREME_ROWS = 5
 ROUNDED_DTYPES = frozenset({"bfloat16", "float16", "float8_e4m3fn", "float8_e5m2"})
+# consistent/inconsistent-with-init: a built table against the init that made it;
+# init-like/trained: a loaded one against its config's init; unknown: nothing to compare with.
+Verdict = Literal[
+    "consistent-with-init", "inconsistent-with-init", "init-like", "trained", "unknown"
+]
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class InitStatsReport:
     pad_row: dict[str, Any] | None
     value_histogram: Histogram
     norm_histogram: Histogram
-    verdict: str  # consistent-with-init | inconsistent-with-init | init-like | trained | unknown
+    verdict: Verdict
     verdict_detail: str
 
 
@@ -140,95 +145,167 @@ def _rows(source: TableSource, ids: list[int], norms: np.ndarray) -> list[RowRef
     ]
 
 
-def init_stats(source: TableSource) -> InitStatsReport:
+def excluded_rows(info: TableInfo) -> list[int]:
+    """The pad row, when the table has it: its zeros are not part of the init."""
+    pad = info.pad_token_id
+    return [pad] if pad is not None and 0 <= pad < info.vocab_size else []
+
+
+def scan_pass(info: TableInfo) -> ScanPass:
+    """Measures for another pass over the table to fill as it reads (find_undertrained's
+    `scan`): their result() is init_stats' `scanned`, and no pass of its own is made."""
+    return ScanPass(info, excluded_rows(info))
+
+
+def init_stats(source: TableSource, scanned: ScanResult | None = None) -> InitStatsReport:
+    """Measure the table beside its init, with a verdict. `scanned`: the measures of a pass
+    already made (scan_pass), else init-stats makes one."""
+    info = source.info
+    s = scanned if scanned is not None else scan(source, exclude=excluded_rows(info))
+    if s.excluded != excluded_rows(info):
+        raise ValueError("init-stats measures the table without its pad row: use scan_pass()")
+    norms = _kept_norms(s)
+    against = _against_init(source, s, norms.kept)
+    verdict, detail = _verdict(info.built, against, norms.kept, s)
+    return _report(source, s, norms, against, verdict, detail)
+
+
+@dataclass(frozen=True)
+class KeptNorms:
+    """Step 1: the row norms that describe the init: finite rows, the pad row left out."""
+
+    norms: np.ndarray  # every row's, NaN for rows with NaN/Inf
+    keep: np.ndarray
+    kept: np.ndarray
+
+
+def _kept_norms(s: ScanResult) -> KeptNorms:
     import numpy as np
 
-    info = source.info
-    pad = info.pad_token_id
-    pad_valid = pad is not None and 0 <= pad < info.vocab_size
-    s = scan(source, exclude=[pad] if pad_valid and pad is not None else [])
-    norms = s.row_norms
-    finite = np.isfinite(norms)
-    keep = finite.copy()
+    keep = np.isfinite(s.row_norms)
     for r in s.excluded:
         keep[r] = False
-    kn = norms[keep]
+    return KeptNorms(s.row_norms, keep, s.row_norms[keep])
 
-    measured: dict[str, float] = {
+
+@dataclass(frozen=True)
+class AgainstInit:
+    """Step 2: what the reference init predicts, and how far the table is from it."""
+
+    law: Expected | None  # None: no init to compare with
+    reference: str | None  # the law, and where it came from
+    expected: dict[str, float | None] | None
+    within: dict[str, float]  # shares of values within 1, 2, 3 std of the law (or the table)
+    z: dict[str, float]
+    ks: float | None
+    ks_critical: float | None
+
+
+def _against_init(source: TableSource, s: ScanResult, kn: np.ndarray) -> AgainstInit:
+    exp, reference = _reference(source, s)
+    if exp is None:
+        within = _within(s.sample, s.mean, s.std)
+        return AgainstInit(None, None, None, within, {}, None, None)
+    expected: dict[str, float | None] = {
+        "mean": exp.mean,
+        "std": exp.std,
+        "mean_sq": exp.mean_sq,
+        "row_norm_mean": exp.row_norm_exact,
+        "row_norm_approx": exp.row_norm_approx,
+        "row_norm_std": exp.row_norm_std,
+        "within_1_std": exp.within(1),
+        "within_2_std": exp.within(2),
+        "within_3_std": exp.within(3),
+    }
+    return AgainstInit(
+        law=exp,
+        reference=reference,
+        expected=expected,
+        within=_within(s.sample, exp.mean, exp.std),
+        z=_z_scores(s, kn, exp),
+        ks=ks_statistic(s.sample, exp, source.info.dtype),
+        ks_critical=1.95 / math.sqrt(max(1, s.sample.size)),
+    )
+
+
+def _measured(s: ScanResult, kn: np.ndarray, within: dict[str, float]) -> dict[str, float]:
+    nan = float("nan")
+    return {
         "mean": s.mean,
         "std": s.std,
         "mean_sq": s.mean_sq,
         "min": s.vmin,
         "max": s.vmax,
-        "row_norm_mean": float(kn.mean()) if kn.size else float("nan"),
-        "row_norm_std": float(kn.std()) if kn.size else float("nan"),
-        "row_norm_min": float(kn.min()) if kn.size else float("nan"),
-        "row_norm_max": float(kn.max()) if kn.size else float("nan"),
+        "row_norm_mean": float(kn.mean()) if kn.size else nan,
+        "row_norm_std": float(kn.std()) if kn.size else nan,
+        "row_norm_min": float(kn.min()) if kn.size else nan,
+        "row_norm_max": float(kn.max()) if kn.size else nan,
+        **within,
     }
 
-    exp, reference = _reference(source, s)
-    expected: dict[str, float | None] | None = None
-    z: dict[str, float] = {}
-    ks = ks_crit = None
-    if exp is not None:
-        measured.update(_within(s.sample, exp.mean, exp.std))
-        expected = {
-            "mean": exp.mean,
-            "std": exp.std,
-            "mean_sq": exp.mean_sq,
-            "row_norm_mean": exp.row_norm_exact,
-            "row_norm_approx": exp.row_norm_approx,
-            "row_norm_std": exp.row_norm_std,
-            "within_1_std": exp.within(1),
-            "within_2_std": exp.within(2),
-            "within_3_std": exp.within(3),
-        }
-        z = _z_scores(s, kn, exp)
-        ks = ks_statistic(s.sample, exp, info.dtype)
-        ks_crit = 1.95 / math.sqrt(max(1, s.sample.size))
-    else:
-        measured.update(_within(s.sample, s.mean, s.std))
 
-    verdict, detail = _verdict(info.built, exp, z, ks, ks_crit, kn, s)
-    order = np.argsort(np.where(keep, norms, np.nan))  # NaN sorts last
-    valid = int(keep.sum())
+def _pad_row(info: TableInfo, norms: KeptNorms) -> dict[str, Any] | None:
+    import numpy as np
+
+    pad = info.pad_token_id
+    if pad is None:
+        return None
+    exists = 0 <= pad < info.vocab_size
+    row: dict[str, Any] = {"id": pad, "exists": exists}
+    if exists:
+        median = float(np.median(norms.kept)) if norms.kept.size else float("nan")
+        n = norms.norms[pad]
+        row.update(is_zero=bool(n == 0), norm=float(n), median_row_norm=median)
+    return row
+
+
+def _percentiles(kn: np.ndarray) -> dict[str, float]:
+    import numpy as np
+
+    if not kn.size:
+        return {}
+    values = np.percentile(kn, PERCENTILES)
+    return {str(p): float(v) for p, v in zip(PERCENTILES, values, strict=True)}
+
+
+def _report(
+    source: TableSource,
+    s: ScanResult,
+    norms: KeptNorms,
+    against: AgainstInit,
+    verdict: Verdict,
+    detail: str,
+) -> InitStatsReport:
+    """Step 4: the extreme rows, the zero rows, the pad row and the histograms beside it."""
+    import numpy as np
+
+    kn = norms.kept
+    order = np.argsort(np.where(norms.keep, norms.norms, np.nan))  # NaN sorts last
+    valid = int(norms.keep.sum())
     lowest = order[: min(EXTREME_ROWS, valid)].tolist()
     highest = order[:valid][::-1][:EXTREME_ROWS].tolist()
-    zero_ids = np.flatnonzero(norms == 0).tolist()
-    pad_row: dict[str, Any] | None = None
-    if pad is not None:
-        pad_row = {"id": pad, "exists": pad_valid}
-        if pad_valid:
-            median = float(np.median(kn)) if kn.size else float("nan")
-            pad_row.update(
-                is_zero=bool(norms[pad] == 0), norm=float(norms[pad]), median_row_norm=median
-            )
+    zero_ids = np.flatnonzero(norms.norms == 0).tolist()
     return InitStatsReport(
-        source=summarize(info),
-        reference=reference,
+        source=summarize(source.info),
+        reference=against.reference,
         values=s.count,
         rows=s.rows,
         excluded_rows=s.excluded,
-        measured=measured,
-        expected=expected,
-        z_scores=z,
-        ks=ks,
-        ks_critical=ks_crit,
+        measured=_measured(s, kn, against.within),
+        expected=against.expected,
+        z_scores=against.z,
+        ks=against.ks,
+        ks_critical=against.ks_critical,
         sample_values=int(s.sample.size),
-        row_norm_percentiles={
-            str(p): float(v)
-            for p, v in zip(PERCENTILES, np.percentile(kn, PERCENTILES), strict=True)
-        }
-        if kn.size
-        else {},
-        lowest_norm_rows=_rows(source, lowest, norms),
-        highest_norm_rows=_rows(source, highest, norms),
+        row_norm_percentiles=_percentiles(kn),
+        lowest_norm_rows=_rows(source, lowest, norms.norms),
+        highest_norm_rows=_rows(source, highest, norms.norms),
         zero_rows=len(zero_ids),
         zero_row_ids=zero_ids[:MAX_LISTED],
         nan_values=s.nan_values,
         inf_values=s.inf_values,
         nonfinite_rows=s.nonfinite_rows[:MAX_LISTED],
-        pad_row=pad_row,
+        pad_row=_pad_row(source.info, norms),
         value_histogram=_histogram(s.sample),
         norm_histogram=_histogram(kn),
         verdict=verdict,
@@ -262,14 +339,10 @@ def _z_scores(s: ScanResult, kn: np.ndarray, exp: Expected) -> dict[str, float]:
 
 
 def _verdict(
-    built: bool,
-    exp: Expected | None,
-    z: dict[str, float],
-    ks: float | None,
-    ks_crit: float | None,
-    kn: np.ndarray,
-    s: ScanResult,
-) -> tuple[str, str]:
+    built: bool, against: AgainstInit, kn: np.ndarray, s: ScanResult
+) -> tuple[Verdict, str]:
+    """Step 3: within Z_LIMIT standard errors and under the KS critical value, or not."""
+    exp, z, ks, ks_crit = against.law, against.z, against.ks, against.ks_critical
     if s.count == 0:
         return "unknown", "no finite values to measure"
     if exp is None:

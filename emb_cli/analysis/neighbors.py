@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize
 from emb_cli.analysis.lookup import token_strings
@@ -22,7 +22,8 @@ from emb_cli.sources.base import TableSource, check_ids
 if TYPE_CHECKING:
     import numpy as np
 
-METRICS = ("cosine", "dot", "l2")
+Metric = Literal["cosine", "dot", "l2"]  # l2: a distance, lower is nearer
+METRICS: tuple[Metric, ...] = ("cosine", "dot", "l2")
 # torch.nn.functional.cosine_similarity clamps each norm to this eps: a zero row scores 0.
 COSINE_EPS = 1e-8
 MAX_LISTED = 100  # ids listed for rows with NaN/Inf
@@ -54,7 +55,7 @@ class QueryResult:
 
 @dataclass(frozen=True)
 class NeighborsReport:
-    metric: str
+    metric: Metric
     k: int
     exclude_query: bool
     queries: list[QueryResult]  # one, or one per token with --each
@@ -140,77 +141,129 @@ def nearest(
     rows_per_chunk: int | None = None,
 ) -> NeighborsReport:
     """The k nearest rows to each query (a list of signed terms), in one pass over the table."""
-    import numpy as np
-
-    info = source.info
-    if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
+    chosen = _metric(metric)
     check_top(k)
     if not queries or any(not q or any(not t.ids for t in q) for q in queries):
         raise UsageError("nothing to search for: pass token ids, --text or --positive")
+    vectors = _query_vectors(source, queries)
+    excluded = [
+        frozenset(i for t in q for i in t.ids) if exclude_query else frozenset() for q in queries
+    ]
+    found = _stream_nearest(source, vectors, chosen, k, excluded, rows_per_chunk)
+    notes = []
+    if found.nonfinite:
+        bad = found.nonfinite
+        notes.append(f"{len(bad)} rows hold NaN/Inf and are nobody's neighbours: {bad[:20]}")
+    for nq, ok in enumerate(vectors.ok):
+        if not ok:
+            notes.append(
+                f"query {nq + 1} is made of rows holding NaN/Inf "
+                f"({sorted({i for t in queries[nq] for i in t.ids})}): it has no neighbours"
+            )
+    has_vocab = source.vocab(fetch=True) is not None
+    return NeighborsReport(
+        metric=chosen,
+        k=k,
+        exclude_query=exclude_query,
+        queries=[
+            _query_result(source, q, found.best[j], chosen, has_vocab)
+            for j, q in enumerate(queries)
+        ],
+        source=summarize(source.info),
+        nonfinite_rows=len(found.nonfinite),
+        nonfinite_row_ids=found.nonfinite[:MAX_LISTED],
+        notes=notes,
+    )
+
+
+def _metric(name: str) -> Metric:
+    for m in METRICS:
+        if m == name:
+            return m
+    raise UsageError(f"unknown metric {name!r}; choose {', '.join(METRICS)}")
+
+
+@dataclass(frozen=True)
+class QueryVectors:
+    """Step 1: each query's vector, its norm, and whether it has a direction at all."""
+
+    vectors: np.ndarray  # float64, one row per query
+    norms: np.ndarray
+    ok: np.ndarray  # finite: a query from a NaN/Inf row has no neighbours
+
+
+def _query_vectors(source: TableSource, queries: Sequence[Sequence[Term]]) -> QueryVectors:
+    import numpy as np
+
     all_ids = sorted({i for q in queries for t in q for i in t.ids})
-    check_ids(all_ids, info.vocab_size)
+    check_ids(all_ids, source.info.vocab_size)
     rows = source.rows(all_ids).astype(np.float64)
     where = {tid: n for n, tid in enumerate(all_ids)}
-    vecs = np.zeros((len(queries), info.embed_dim), dtype=np.float64)
+    vecs = np.zeros((len(queries), source.info.embed_dim), dtype=np.float64)
     for j, q in enumerate(queries):
         for t in q:
             vecs[j] += t.sign * rows[[where[i] for i in t.ids]].mean(axis=0)
     with np.errstate(all="ignore"):  # a query from a NaN/Inf row: no direction, no neighbours
         q_norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
-    q_ok = np.isfinite(q_norms)
-    excluded = [
-        frozenset(i for t in q for i in t.ids) if exclude_query else frozenset() for q in queries
-    ]
-    best: list[tuple[np.ndarray, np.ndarray]] = [
-        (np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in queries
-    ]
-    items = ((s, b, vecs, q_norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk))
+    return QueryVectors(vecs, q_norms, np.isfinite(q_norms))
+
+
+@dataclass(frozen=True)
+class Found:
+    """Step 2: per query, the k best (ids, keys) of the whole table; the rows left out."""
+
+    best: list[tuple[np.ndarray, np.ndarray]]
+    nonfinite: list[int]  # rows holding NaN/Inf
+
+
+def _stream_nearest(
+    source: TableSource,
+    qv: QueryVectors,
+    metric: Metric,
+    k: int,
+    excluded: list[frozenset[int]],
+    rows_per_chunk: int | None,
+) -> Found:
+    import numpy as np
+
+    n = len(excluded)
+    best = [(np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in range(n)]
+    items = (
+        (s, b, qv.vectors, qv.norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk)
+    )
     bad: list[int] = []
     for part, bad_ids in bounded_map(_block_top, items):
-        best = [_merge(best[j], part[j], k) if q_ok[j] else best[j] for j in range(len(queries))]
+        best = [_merge(best[j], part[j], k) if qv.ok[j] else best[j] for j in range(n)]
         bad.extend(int(i) for i in bad_ids)
-    notes = []
-    if bad:
-        notes.append(f"{len(bad)} rows hold NaN/Inf and are nobody's neighbours: {bad[:20]}")
-    for nq in np.flatnonzero(~q_ok).tolist():
-        notes.append(
-            f"query {nq + 1} is made of rows holding NaN/Inf "
-            f"({sorted({i for t in queries[nq] for i in t.ids})}): it has no neighbours"
-        )
-    tok = source.vocab(fetch=True)
-    results = []
-    for j, q in enumerate(queries):
-        ids, keys = best[j]
-        id_list = [int(i) for i in ids]
-        tokens = token_strings(source, id_list) if tok is not None else None
-        scores = [float(-v) if metric == "l2" else float(v) for v in keys]
-        terms: list[dict[str, object]] = []
-        labels = []
-        for t in q:
-            ttoks = token_strings(source, t.ids) if tok is not None else None
-            terms.append({"sign": t.sign, "ids": list(t.ids), "tokens": ttoks, "text": t.text})
-            labels.append((t.sign, _label(t, ttoks)))
-        results.append(
-            QueryResult(
-                expression=_expression(labels),
-                ids=list(dict.fromkeys(i for t in q for i in t.ids)),  # token order
-                terms=terms,
-                results=[
-                    Neighbor(i, tokens[n] if tokens is not None else None, s)
-                    for n, (i, s) in enumerate(zip(id_list, scores, strict=True))
-                ],
-            )
-        )
-    return NeighborsReport(
-        metric=metric,
-        k=k,
-        exclude_query=exclude_query,
-        queries=results,
-        source=summarize(info),
-        nonfinite_rows=len(bad),
-        nonfinite_row_ids=bad[:MAX_LISTED],
-        notes=notes,
+    return Found(best, bad)
+
+
+def _query_result(
+    source: TableSource,
+    q: Sequence[Term],
+    best: tuple[np.ndarray, np.ndarray],
+    metric: Metric,
+    has_vocab: bool,
+) -> QueryResult:
+    """Step 3: one query's neighbours with their tokens, and the query in words."""
+    ids, keys = best
+    id_list = [int(i) for i in ids]
+    tokens = token_strings(source, id_list) if has_vocab else None
+    scores = [float(-v) if metric == "l2" else float(v) for v in keys]
+    terms: list[dict[str, object]] = []
+    labels = []
+    for t in q:
+        ttoks = token_strings(source, t.ids) if has_vocab else None
+        terms.append({"sign": t.sign, "ids": list(t.ids), "tokens": ttoks, "text": t.text})
+        labels.append((t.sign, _label(t, ttoks)))
+    return QueryResult(
+        expression=_expression(labels),
+        ids=list(dict.fromkeys(i for t in q for i in t.ids)),  # token order
+        terms=terms,
+        results=[
+            Neighbor(i, tokens[n] if tokens is not None else None, s)
+            for n, (i, s) in enumerate(zip(id_list, scores, strict=True))
+        ],
     )
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableSource, check_ids
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Verdict = Literal["zero", "zero-and-frozen", "nonzero", "missing-row", "no-pad-token", "grad-leak"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class PaddingReport:
     median_row_norm: float | None
     gradient: GradientCheck | None  # built tables: a real backward pass
     gradient_without_padding_idx: GradientCheck | None
-    verdict: str  # zero | zero-and-frozen | nonzero | missing-row | no-pad-token | grad-leak
+    verdict: Verdict
     ok: bool
     detail: str
     notes: list[str] = field(default_factory=list)
@@ -52,109 +57,155 @@ def check_padding(
     token_ids: Sequence[int] = (),
     strict: bool = False,
     without_padding_idx: bool = False,
+    *,
+    row_norms: np.ndarray | None = None,
 ) -> PaddingReport:
-    import numpy as np
-
+    """The pad ids, the pad row, its gradient (built tables), the verdict. `row_norms`: every
+    row's norm from a pass already made (ScanResult.row_norms), else a checkpoint's median
+    row norm costs a pass here."""
     info = source.info
     if token_ids:  # --ids index the table: refuse, as lookup does, before torch sees them
         check_ids(token_ids, info.vocab_size)
+    ids = _pad_ids(source)
     pad = info.pad_token_id
+    if pad is None:
+        return _report(source, ids, _NO_PAD)
+    if not 0 <= pad < info.vocab_size:
+        detail = (
+            f"pad id {pad} (from {info.pad_source}) has no row: the table has rows "
+            f"0..{info.vocab_size - 1}; nn.Embedding(padding_idx={pad}) would raise"
+        )
+        return _report(source, ids, Decision("missing-row", False, detail))
+    row = _pad_row(source, pad)
+    if not info.built:
+        median = _median_row_norm(source, pad, row_norms)
+        return _report(source, ids, _verdict(pad, row, None, median, strict), row, median)
+    batch = _batch_ids(token_ids, info.vocab_size, pad)
+    grad = gradient_check(source, batch, pad)
+    no_idx = gradient_check(source, batch, None) if without_padding_idx else None
+    decision = _verdict(pad, row, grad, None, strict)
+    return _report(source, ids, decision, row, None, grad, no_idx)
+
+
+@dataclass(frozen=True)
+class PadIds:
+    """Step 1: the pad id of every place that names one."""
+
+    found: dict[str, int | None]  # config / generation_config / tokenizer
+    disagree: bool
+    notes: list[str]
+
+
+def _pad_ids(source: TableSource) -> PadIds:
     found: dict[str, int | None] = dict(source.facts.pad.found)
     disagree = len({v for v in found.values() if v is not None}) > 1
     notes = []
     if disagree:
         notes.append("pad ids disagree: " + ", ".join(f"{k} says {v}" for k, v in found.items()))
-    base: dict[str, Any] = {
-        "source": summarize(info),
-        "pad_token_id": pad,
-        "pad_source": info.pad_source,
-        "pad_ids_found": found,
-        "sources_disagree": disagree,
-        "notes": notes,
-    }
-    # No row to measure: every row-level field is None.
-    no_row: dict[str, Any] = dict.fromkeys(
-        (
-            "row_is_zero",
-            "row_norm",
-            "row_max_abs",
-            "median_row_norm",
-            "gradient",
-            "gradient_without_padding_idx",
-        ),
-    )
-    if pad is None:
-        return PaddingReport(
-            **base,
-            **no_row,
-            row_exists=False,
-            verdict="no-pad-token",
-            ok=True,
-            detail="no pad token: no config, generation_config or tokenizer names one "
-            "(pass --pad ID to check a row); batches of unequal length need one",
-        )
-    if not 0 <= pad < info.vocab_size:
-        return PaddingReport(
-            **base,
-            **no_row,
-            row_exists=False,
-            verdict="missing-row",
-            ok=False,
-            detail=f"pad id {pad} (from {info.pad_source}) has no row: the table has rows "
-            f"0..{info.vocab_size - 1}; nn.Embedding(padding_idx={pad}) would raise",
-        )
+    return PadIds(found, disagree, notes)
+
+
+@dataclass(frozen=True)
+class PadRow:
+    """Step 2: the pad row's values."""
+
+    norm: float
+    max_abs: float
+    is_zero: bool
+
+
+def _pad_row(source: TableSource, pad: int) -> PadRow:
+    import numpy as np
+
     row = source.rows([pad])[0].astype(np.float64)
-    norm = float(np.sqrt(row @ row))
     max_abs = float(np.abs(row).max())
-    is_zero = bool(max_abs == 0.0)
-    median: float | None = None
-    grad = no_idx = None
-    if info.built:
-        ids = _batch_ids(token_ids, info.vocab_size, pad)
-        grad = gradient_check(source, ids, pad)
-        if without_padding_idx:
-            no_idx = gradient_check(source, ids, None)
-    else:
+    return PadRow(float(np.sqrt(row @ row)), max_abs, bool(max_abs == 0.0))
+
+
+def _median_row_norm(source: TableSource, pad: int, norms: np.ndarray | None) -> float | None:
+    """Over the finite rows besides the pad row: what a nonzero pad row is compared with."""
+    import numpy as np
+
+    if norms is None:
         from emb_cli.analysis.scan import scan
 
         norms = scan(source, exclude=[pad]).row_norms
-        keep = np.isfinite(norms)
-        keep[pad] = False
-        median = float(np.median(norms[keep])) if keep.any() else None
+    keep = np.isfinite(norms)
+    keep[pad] = False
+    return float(np.median(norms[keep])) if keep.any() else None
 
+
+@dataclass(frozen=True)
+class Decision:
+    """Step 3: the verdict, whether it passes, and why."""
+
+    verdict: Verdict
+    ok: bool
+    detail: str
+
+
+_NO_PAD = Decision(
+    "no-pad-token",
+    True,
+    "no pad token: no config, generation_config or tokenizer names one "
+    "(pass --pad ID to check a row); batches of unequal length need one",
+)
+
+
+def _verdict(
+    pad: int, row: PadRow, grad: GradientCheck | None, median: float | None, strict: bool
+) -> Decision:
     if grad is not None:
-        ok = is_zero and grad.pad_grad_zero and grad.others_nonzero
-        verdict = "zero-and-frozen" if ok else ("grad-leak" if is_zero else "nonzero")
+        ok = row.is_zero and grad.pad_grad_zero and grad.others_nonzero
+        verdict: Verdict = "zero-and-frozen" if ok else ("grad-leak" if row.is_zero else "nonzero")
         detail = (
             f"pad row {pad} is exactly zero, and a backward pass through "
             f"nn.Embedding(padding_idx={pad}) gives it zero gradient while "
             f"{sum(1 for r in grad.rows if r.id != pad)} other looked-up rows get gradient"
             if ok
-            else f"pad row {pad}: zero={is_zero}, gradient zero={grad.pad_grad_zero}"
+            else f"pad row {pad}: zero={row.is_zero}, gradient zero={grad.pad_grad_zero}"
         )
-    elif is_zero:
-        ok, verdict = True, "zero"
-        detail = f"pad row {pad} is exactly zero"
-    else:
-        ok, verdict = not strict, "nonzero"
-        ratio = f" ({norm / median:.2f} x the median row norm {median:.4g})" if median else ""
-        detail = (
-            f"pad row {pad} is not zero: norm {norm:.4g}{ratio}. Common in trained checkpoints "
-            "(BERT's [PAD] was trained); with padding_idx it stays frozen, and attention masks "
-            "keep padded positions out of the result"
-        )
+        return Decision(verdict, ok, detail)
+    if row.is_zero:
+        return Decision("zero", True, f"pad row {pad} is exactly zero")
+    ratio = f" ({row.norm / median:.2f} x the median row norm {median:.4g})" if median else ""
+    return Decision(
+        "nonzero",
+        not strict,
+        f"pad row {pad} is not zero: norm {row.norm:.4g}{ratio}. Common in trained checkpoints "
+        "(BERT's [PAD] was trained); with padding_idx it stays frozen, and attention masks "
+        "keep padded positions out of the result",
+    )
+
+
+def _report(
+    source: TableSource,
+    ids: PadIds,
+    decision: Decision,
+    row: PadRow | None = None,
+    median: float | None = None,
+    grad: GradientCheck | None = None,
+    no_idx: GradientCheck | None = None,
+) -> PaddingReport:
+    """Step 4; without a row (no pad id, or none in the table) every row field is None."""
+    info = source.info
     return PaddingReport(
-        **base,
-        row_exists=True,
-        row_is_zero=is_zero,
-        row_norm=norm,
-        row_max_abs=max_abs,
+        source=summarize(info),
+        pad_token_id=info.pad_token_id,
+        pad_source=info.pad_source,
+        pad_ids_found=ids.found,
+        sources_disagree=ids.disagree,
+        row_exists=row is not None,
+        row_is_zero=row.is_zero if row is not None else None,
+        row_norm=row.norm if row is not None else None,
+        row_max_abs=row.max_abs if row is not None else None,
         median_row_norm=median,
         gradient=grad,
         gradient_without_padding_idx=no_idx,
-        verdict=verdict,
-        ok=ok,
-        detail=detail,
+        verdict=decision.verdict,
+        ok=decision.ok,
+        detail=decision.detail,
+        notes=ids.notes,
     )
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,14 +49,17 @@ MIN_GAP = 0.1  # top two variances within 10%: no dominant direction
 MAX_ANGLE = 0.05  # a bound above this: the direction is only roughly located
 
 
+Method = Literal["exact", "randomized"]
+
+
 @dataclass(frozen=True)
 class Plan:
-    method: str  # exact | randomized
+    method: Method
     width: int  # vectors in the block (D for exact)
     passes: int  # passes over the table, the last one for C v and the per-row products
 
 
-def plan(rows: int, dim: int, method: str | None = None) -> Plan:
+def plan(rows: int, dim: int, method: Method | None = None) -> Plan:
     """Exact when cheap, else randomized; `method` forces one (tests compare them)."""
     exact = dim <= EXACT_MAX_DIM and rows * dim * dim <= EXACT_BUDGET
     if method == "exact" or (method is None and exact):
@@ -77,7 +80,7 @@ class Component:
     gap: float  # 1 - second / eigenvalue
     angle_bound: float  # sine of the angle to the true top eigenvector, at most about this
     separated: bool  # gap >= MIN_GAP: a dominant direction
-    method: str
+    method: Method
     passes: int
     width: int
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.analysis.counting import bytes_by_dtype
 from emb_cli.errors import UsageError
 from emb_cli.sources import dtypes
-from emb_cli.sources.base import TableSource, rows_per_chunk
+from emb_cli.sources.base import TableInfo, TableSource, rows_per_chunk
 from emb_cli.sources.tensors import load_torch
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ DEFAULT_STD = 0.02
 EIGH_MAX_DIM = 4096
 STORED_ITEMSIZE = {d.name: d.itemsize for d in dtypes.DTYPES if d.kind == "float"}
 WRITABLE = ("float64", "float32", "bfloat16", "float16")
+Role = Literal["embedding", "head"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class Distribution:
     scaled_trace: float  # 1e-9 * trace: the total variance the sampler uses
     scaled_max_eigenvalue: float
     positive_definite: bool  # Cholesky of 1e-9 * cov succeeds (float64 here)
-    sampler: str  # multivariate-normal | mean (transformers' fallback when not positive definite)
+    # mean: transformers' fallback when the covariance is not positive definite
+    sampler: Literal["multivariate-normal", "mean"]
     expected_row_norm: float  # sqrt(|mean|^2 + 1e-9 * trace): new rows are ~the mean
     # Rows holding NaN/Inf, left out of everything above. transformers' own mean would be NaN,
     # and so would every row it adds.
@@ -64,13 +66,13 @@ class ZeroMeanInit:
     """--no-mean-resizing: `_init_weights` draws normal_(0, std) over the whole new table."""
 
     std: float
-    std_source: str  # config | default
+    std_source: Literal["config", "default"]
     expected_row_norm: float  # std * sqrt(D), the norm's root mean square
 
 
 @dataclass(frozen=True)
 class TensorPlan:
-    role: str  # embedding | head
+    role: Role
     tensor: str | None
     stored: bool  # values available (a file's tensor or a built table)
     old_rows: int
@@ -114,7 +116,7 @@ class ResizeReport:
     new_num_tokens: int  # after rounding, as transformers computes it
     old_num_tokens: int
     embed_dim: int
-    action: str  # grow | shrink | unchanged
+    action: Literal["grow", "shrink", "unchanged"]
     rows_added: int
     rows_removed: int
     mean_resizing: bool
@@ -269,7 +271,7 @@ def tokenizer_fit(source: TableSource, requested: int, final: int) -> TokenizerF
 
 
 def _plan(
-    role: str, name: str | None, stored: bool, old: int, new: int, dist: Distribution | None
+    role: Role, name: str | None, stored: bool, old: int, new: int, dist: Distribution | None
 ) -> TensorPlan:
     return TensorPlan(
         role=role,
@@ -294,48 +296,91 @@ def plan_resize(
     info = source.info
     old, dim = info.vocab_size, info.embed_dim
     new = final_size(old, requested, pad_to_multiple_of)
-    grows = new > old
-    notes: list[str] = []
-
-    emb_dist = None
-    if grows and mean_resizing:
-        emb_dist = distribution(source.chunks(), dim)
+    emb_dist = distribution(source.chunks(), dim) if new > old and mean_resizing else None
     embedding = _plan("embedding", info.tensor_name, True, old, new, emb_dist)
-
     head_ref = source.head()
-    head: TensorPlan | None = None
-    tied = info.tied
+    head = _head_plan(head_ref, info.tied, old, new, dim, mean_resizing)
+    params_old = old * dim + (head.old_rows * dim if head is not None else 0)
+    params_new = new * dim * (2 if head is not None else 1)
+    item = STORED_ITEMSIZE.get(info.dtype)
+    return ResizeReport(
+        requested=requested,
+        pad_to_multiple_of=pad_to_multiple_of,
+        new_num_tokens=new,
+        old_num_tokens=old,
+        embed_dim=dim,
+        action="grow" if new > old else ("shrink" if new < old else "unchanged"),
+        rows_added=max(0, new - old),
+        rows_removed=max(0, old - new),
+        mean_resizing=mean_resizing,
+        tied=info.tied,
+        head_follows_embedding=head is None and info.tied is not False,
+        embedding=embedding,
+        head=head,
+        params_old=params_old,
+        params_new=params_new,
+        params_delta=params_new - params_old,
+        bytes_old=bytes_by_dtype(params_old),
+        bytes_new=bytes_by_dtype(params_new),
+        stored_dtype=info.dtype,
+        stored_bytes_old=params_old * item if item else None,
+        stored_bytes_new=params_new * item if item else None,
+        zero_mean_init=_zero_mean_init(info),
+        tokenizer=tokenizer_fit(source, requested, new),
+        written=written,
+        notes=_notes(info, head_ref, new, emb_dist),
+        source=summarize(info),
+    )
+
+
+def _head_plan(
+    head_ref: TensorRef | None,
+    tied: bool | None,
+    old: int,
+    new: int,
+    dim: int,
+    mean_resizing: bool,
+) -> TensorPlan | None:
+    """An untied head, resized to the same rows; None when it follows the embedding."""
     if tied is True:
-        if head_ref is not None:
-            notes.append(
-                f"config says tied, yet {head_ref.name} is stored separately; "
-                "transformers re-ties it to the embedding after the resize"
-            )
-    elif head_ref is not None:
+        return None  # transformers re-ties a stored head to the resized embedding
+    if head_ref is not None:
         hrows = head_ref.shape[0]
-        hdist = (
-            distribution(_tensor_chunks(head_ref), dim) if mean_resizing and new > hrows else None
+        grows = mean_resizing and new > hrows
+        hdist = distribution(_tensor_chunks(head_ref), dim) if grows else None
+        return _plan("head", head_ref.name, True, hrows, new, hdist)
+    if tied is False:
+        return _plan("head", None, False, old, new, None)
+    return None
+
+
+def _zero_mean_init(info: TableInfo) -> ZeroMeanInit:
+    std_cfg = info.initializer_range
+    std = std_cfg or DEFAULT_STD
+    return ZeroMeanInit(
+        std=std,
+        std_source="config" if std_cfg else "default",
+        expected_row_norm=std * math.sqrt(info.embed_dim),
+    )
+
+
+def _notes(
+    info: TableInfo, head_ref: TensorRef | None, new: int, emb_dist: Distribution | None
+) -> list[str]:
+    """What transformers does besides the plan: the head, dropped rows, the pad id, the
+    mean-resizing fallback."""
+    old, dim = info.vocab_size, info.embed_dim
+    notes: list[str] = []
+    if info.tied is True and head_ref is not None:
+        notes.append(
+            f"config says tied, yet {head_ref.name} is stored separately; "
+            "transformers re-ties it to the embedding after the resize"
         )
-        head = _plan("head", head_ref.name, True, hrows, new, hdist)
-    elif tied is False:
-        head = _plan("head", None, False, old, new, None)
+    elif info.tied is False and head_ref is None:
         notes.append(
             "untied head not stored here: transformers draws its new rows the same "
             "way from its own rows"
         )
-
-    stored_params_old = old * dim + (head.old_rows * dim if head is not None else 0)
-    stored_params_new = new * dim * (2 if head is not None else 1)
-    item = STORED_ITEMSIZE.get(info.dtype)
-
-    std_cfg = info.initializer_range
-    std = std_cfg or DEFAULT_STD
-    zero = ZeroMeanInit(
-        std=std,
-        std_source="config" if std_cfg else "default",
-        expected_row_norm=std * math.sqrt(dim),
-    )
-
     if new < old:
         notes.append(
             f"shrink: rows {new}..{old - 1} are removed; ids from {new} on lose their vectors"
@@ -353,35 +398,7 @@ def plan_resize(
             "positive definiteness checked here in float64; transformers checks "
             "1e-9 * cov in float32 (--write reports what it did)"
         )
-
-    return ResizeReport(
-        requested=requested,
-        pad_to_multiple_of=pad_to_multiple_of,
-        new_num_tokens=new,
-        old_num_tokens=old,
-        embed_dim=dim,
-        action="grow" if grows else ("shrink" if new < old else "unchanged"),
-        rows_added=max(0, new - old),
-        rows_removed=max(0, old - new),
-        mean_resizing=mean_resizing,
-        tied=tied,
-        head_follows_embedding=head is None and tied is not False,
-        embedding=embedding,
-        head=head,
-        params_old=stored_params_old,
-        params_new=stored_params_new,
-        params_delta=stored_params_new - stored_params_old,
-        bytes_old=bytes_by_dtype(stored_params_old),
-        bytes_new=bytes_by_dtype(stored_params_new),
-        stored_dtype=info.dtype,
-        stored_bytes_old=stored_params_old * item if item else None,
-        stored_bytes_new=stored_params_new * item if item else None,
-        zero_mean_init=zero,
-        tokenizer=tokenizer_fit(source, requested, new),
-        written=written,
-        notes=notes,
-        source=summarize(info),
-    )
+    return notes
 
 
 # ---------------------------------------------------------------- --write (torch)

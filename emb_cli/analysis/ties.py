@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
@@ -15,8 +15,11 @@ from emb_cli.sources.roles import ROLE_HEAD, classify
 if TYPE_CHECKING:
     from emb_cli.sources.base import TensorRef
 
-# Verdicts and whether each passes (exit 0) or fails the check (exit 1).
-VERDICTS_OK = {
+Verdict = Literal[
+    "tied", "tied-duplicated", "untied", "untied-identical", "no-head", "diverged", "missing-head"
+]
+# Whether each verdict passes (exit 0) or fails the check (exit 1).
+VERDICTS_OK: dict[Verdict, bool] = {
     "tied": True,
     "tied-duplicated": True,
     "untied": True,
@@ -59,7 +62,7 @@ class TorchTie:
 @dataclass(frozen=True)
 class TieReport:
     source: SourceSummary
-    verdict: str
+    verdict: Verdict
     ok: bool
     config_tied: bool | None
     config_tied_source: str | None
@@ -132,109 +135,202 @@ def _has_lm_head_arch(archs: Any) -> bool | None:
 def verify_tie(
     source: TableSource, token_ids: Sequence[int] = (), all_rows: bool = False
 ) -> TieReport:
+    """The evidence first (config, stored tensors, metadata, a streamed comparison), then the
+    verdict from it; built tables ask PyTorch instead."""
     info = source.info
     if token_ids:  # --ids index the table: refuse, as lookup does, before torch sees them
         check_ids(token_ids, info.vocab_size)
     if info.built:
         return _built_tie(source, token_ids)
+    stored = _gather_evidence(source, all_rows)
+    decision = _decide(stored)
+    return TieReport(
+        source=summarize(info),
+        verdict=decision.verdict,
+        ok=VERDICTS_OK[decision.verdict],
+        config_tied=stored.config_tied,
+        config_tied_source=stored.config_tied_source,
+        embedding_tensor=stored.embedding.name if stored.embedding is not None else None,
+        head_tensor=stored.head.name if stored.head is not None else None,
+        metadata_pointers=stored.pointers,
+        comparison=stored.comparison,
+        wasted_bytes=decision.wasted_bytes,
+        torch=None,
+        evidence=_evidence_lines(stored) + decision.reasons,
+    )
+
+
+@dataclass(frozen=True)
+class StoredTie:
+    """Step 1: what the checkpoint says and stores, gathered before any verdict."""
+
+    config_tied: bool | None
+    config_tied_source: str | None
+    embedding: TensorRef | None
+    head: TensorRef | None
+    architectures: Any  # config.json's, as written
+    pointers: dict[str, str]
+    comparison: Comparison | None  # with a head stored
+    shared_storage: bool  # the format stores one weight for both
+
+    @property
+    def embedding_is_head(self) -> bool:
+        """The one stored table has a head's name: the embedding's was dropped at save."""
+        return self.embedding is not None and classify(self.embedding.name) == ROLE_HEAD
+
+
+def _gather_evidence(source: TableSource, all_rows: bool) -> StoredTie:
     emb = source.embedding()
     head = source.head()
     facts = source.facts  # after head(): a shard's header adds its metadata pointers
-    pointers = facts.metadata_pointers
-    archs = facts.config.architectures if facts.config is not None else None
-    evidence: list[str] = []
-    tied = info.tied
-    if tied is not None:
-        evidence.append(f"config: tied={tied} ({info.tied_source})")
-    else:
-        evidence.append("no config.json: the tie flag is unknown")
-    if pointers:
-        evidence.append(
+    cmp = shared = None
+    if head is not None:
+        assert emb is not None
+        cmp, shared = _compare(emb, head, all_rows), _shared_storage(emb, head)
+    return StoredTie(
+        config_tied=source.info.tied,
+        config_tied_source=source.info.tied_source,
+        embedding=emb,
+        head=head,
+        architectures=facts.config.architectures if facts.config is not None else None,
+        pointers=facts.metadata_pointers,
+        comparison=cmp,
+        shared_storage=bool(shared),
+    )
+
+
+def _evidence_lines(stored: StoredTie) -> list[str]:
+    """What was found, in words; the verdict's reasons follow them."""
+    emb, head, cmp, tied = stored.embedding, stored.head, stored.comparison, stored.config_tied
+    lines = [
+        f"config: tied={tied} ({stored.config_tied_source})"
+        if tied is not None
+        else "no config.json: the tie flag is unknown"
+    ]
+    if stored.pointers:
+        lines.append(
             "safetensors metadata back-pointers (dropped -> kept): "
-            + ", ".join(f"{k} -> {v}" for k, v in pointers.items())
+            + ", ".join(f"{k} -> {v}" for k, v in stored.pointers.items())
         )
-    cmp = None
-    wasted = 0
     if head is None:
-        if emb is not None and classify(emb.name) == ROLE_HEAD:
-            evidence.append(
+        if emb is not None and stored.embedding_is_head:
+            lines.append(
                 f"one stored tensor serves both: {emb.name} "
                 "(the embedding's name was dropped at save)"
             )
         else:
-            evidence.append("no LM head tensor stored")
-        has_head_arch = _has_lm_head_arch(archs)
-        if emb is not None and classify(emb.name) == ROLE_HEAD and tied is not False:
-            verdict = "tied"
-        elif has_head_arch is False:
-            verdict = "no-head"
-            evidence.append(f"architectures {archs}: an encoder without an LM head; nothing to tie")
-        elif tied is False:
-            verdict = "missing-head"
-            evidence.append("config says untied, so the head should be stored and is not")
-        elif tied is None:
-            # a bare table: nothing says a head exists, so nothing says it is tied
-            verdict = "no-head"
-            evidence.append("no config and no head tensor: a bare table, nothing to tie")
-        else:
-            verdict = "tied"
-        if verdict == "tied":
-            evidence.append("the head is the embedding: transformers re-ties it at load")
+            lines.append("no LM head tensor stored")
+        return lines
+    assert emb is not None and cmp is not None
+    lines.append(f"head tensor stored: {head.name} {list(head.shape)} {head.dtype}")
+    if not cmp.shape_equal:
+        lines.append(f"shapes differ: {list(emb.shape)} vs {list(head.shape)}")
+    elif cmp.bitwise_equal and emb.scheme is not None:
+        lines.append(
+            "embedding and head are bitwise equal: the same stored words, scales and biases"
+        )
+    elif cmp.bitwise_equal:
+        lines.append("embedding and head are bitwise equal")
     else:
-        assert emb is not None
-        evidence.append(f"head tensor stored: {head.name} {list(head.shape)} {head.dtype}")
-        cmp = _compare(emb, head, all_rows)
-        if not cmp.shape_equal:
-            evidence.append(f"shapes differ: {list(emb.shape)} vs {list(head.shape)}")
-        elif cmp.bitwise_equal and emb.scheme is not None:
-            evidence.append(
-                "embedding and head are bitwise equal: the same stored words, scales and biases"
-            )
-        elif cmp.bitwise_equal:
-            evidence.append("embedding and head are bitwise equal")
-        else:
-            evidence.append(
-                f"values differ: {cmp.differing_rows} rows"
-                f"{' at least (stopped at the first differing block)' if cmp.stopped_early else ''}"
-                ", "
-                f"max |diff| {cmp.max_abs_diff:.4g}"
-            )
-        if _shared_storage(emb, head):
-            verdict = "tied"
-            evidence.append("one storage for both in the file: the weight is stored once")
-            if tied is False:
-                evidence.append("the config says untied, but the model was tied when saved")
-        elif cmp.bitwise_equal:
-            verdict = "untied-identical" if tied is False else "tied-duplicated"
-            if verdict == "tied-duplicated":
-                wasted = head.nbytes
-                evidence.append(f"the duplicate head wastes {wasted:,} bytes")
-            else:
-                evidence.append("untied by config yet identical: copied at save or never trained?")
-        elif tied:
-            verdict = "diverged"
-            evidence.append(
-                "config ties them but the values differ: transformers will refuse to tie"
-            )
-        else:
-            verdict = "untied"
+        lines.append(
+            f"values differ: {cmp.differing_rows} rows"
+            f"{' at least (stopped at the first differing block)' if cmp.stopped_early else ''}"
+            ", "
+            f"max |diff| {cmp.max_abs_diff:.4g}"
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Step 2: the verdict, the reasons for it, and the bytes a duplicate head wastes."""
+
+    verdict: Verdict
+    reasons: list[str]
+    wasted_bytes: int = 0
+
+
+def _decide(stored: StoredTie) -> Decision:
+    tied, head, cmp = stored.config_tied, stored.head, stored.comparison
+    if head is None or cmp is None:
+        return _decide_without_head(stored)
+    if stored.shared_storage:
+        reasons = ["one storage for both in the file: the weight is stored once"]
+        if tied is False:
+            reasons.append("the config says untied, but the model was tied when saved")
+        return Decision("tied", reasons)
+    if cmp.bitwise_equal and tied is False:
+        return Decision(
+            "untied-identical", ["untied by config yet identical: copied at save or never trained?"]
+        )
+    if cmp.bitwise_equal:
+        wasted = head.nbytes
+        return Decision("tied-duplicated", [f"the duplicate head wastes {wasted:,} bytes"], wasted)
+    if tied:
+        return Decision(
+            "diverged", ["config ties them but the values differ: transformers will refuse to tie"]
+        )
+    return Decision("untied", [])
+
+
+def _decide_without_head(stored: StoredTie) -> Decision:
+    tied, archs = stored.config_tied, stored.architectures
+    re_tied = Decision("tied", ["the head is the embedding: transformers re-ties it at load"])
+    if stored.embedding_is_head and tied is not False:
+        return re_tied
+    if _has_lm_head_arch(archs) is False:
+        why = f"architectures {archs}: an encoder without an LM head; nothing to tie"
+        return Decision("no-head", [why])
+    if tied is False:
+        return Decision(
+            "missing-head", ["config says untied, so the head should be stored and is not"]
+        )
+    if tied is None:
+        # a bare table: nothing says a head exists, so nothing says it is tied
+        return Decision("no-head", ["no config and no head tensor: a bare table, nothing to tie"])
+    return re_tied
+
+
+def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
+    """A built table: what PyTorch shows (_torch_tie), then the verdict from it."""
+    info = source.info
+    t = _torch_tie(source, token_ids)
+    evidence = [
+        f"lm_head.weight is embed.weight: {t.same_object}",
+        f"one storage: {t.same_storage} (data_ptr)",
+        f"logits shape {tuple(t.logits_shape)} from embed -> "
+        f"nn.Linear({info.embed_dim}, {info.vocab_size}, bias=False)",
+    ]
+    verdict: Verdict
+    if info.tied:
+        evidence.append(
+            "one .grad holds both uses: embedding lookup + output projection "
+            f"(max |error| vs the two computed apart: {t.grad_max_abs_error:.3g})"
+        )
+        tied = t.same_object and t.same_storage and t.grad_accumulated
+        verdict = "tied" if tied else "diverged"
+    else:
+        evidence.append("--no-tie: the head has its own weight and its own gradient")
+        verdict = "untied" if not t.same_storage else "diverged"
     return TieReport(
         source=summarize(info),
         verdict=verdict,
         ok=VERDICTS_OK[verdict],
-        config_tied=tied,
+        config_tied=info.tied,
         config_tied_source=info.tied_source,
-        embedding_tensor=emb.name if emb is not None else None,
-        head_tensor=head.name if head is not None else None,
-        metadata_pointers=pointers,
-        comparison=cmp,
-        wasted_bytes=wasted,
-        torch=None,
+        embedding_tensor=None,
+        head_tensor=None,
+        metadata_pointers={},
+        comparison=None,
+        wasted_bytes=0,
+        torch=t,
         evidence=evidence,
     )
 
 
-def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
+def _torch_tie(source: TableSource, token_ids: Sequence[int]) -> TorchTie:
+    """embed -> nn.Linear head, tied as PreTrainedModel.tie_weights() ties it (or not), one
+    backward pass; then the same two uses on separate copies, whose grads must add up."""
     import torch
 
     from emb_cli.sources.built import ensure_buildable
@@ -266,40 +362,10 @@ def _built_tie(source: TableSource, token_ids: Sequence[int]) -> TieReport:
     assert e2.weight.grad is not None and h2.weight.grad is not None
     expected = e2.weight.grad + (h2.weight.grad if info.tied else 0)
     err = float((embed.weight.grad - expected).abs().max())
-    same_object = head.weight is embed.weight
-    same_storage = head.weight.data_ptr() == embed.weight.data_ptr()
-    t = TorchTie(
-        same_object=same_object,
-        same_storage=same_storage,
+    return TorchTie(
+        same_object=head.weight is embed.weight,
+        same_storage=head.weight.data_ptr() == embed.weight.data_ptr(),
         logits_shape=list(logits.shape),
         grad_accumulated=bool(info.tied and err <= 1e-5 * max(1.0, float(expected.abs().max()))),
         grad_max_abs_error=err,
-    )
-    evidence = [
-        f"lm_head.weight is embed.weight: {same_object}",
-        f"one storage: {same_storage} (data_ptr)",
-        f"logits shape {tuple(t.logits_shape)} from embed -> nn.Linear({d}, {v}, bias=False)",
-    ]
-    if info.tied:
-        evidence.append(
-            "one .grad holds both uses: embedding lookup + output projection "
-            f"(max |error| vs the two computed apart: {err:.3g})"
-        )
-        verdict = "tied" if same_object and same_storage and t.grad_accumulated else "diverged"
-    else:
-        evidence.append("--no-tie: the head has its own weight and its own gradient")
-        verdict = "untied" if not same_storage else "diverged"
-    return TieReport(
-        source=summarize(info),
-        verdict=verdict,
-        ok=VERDICTS_OK[verdict],
-        config_tied=info.tied,
-        config_tied_source=info.tied_source,
-        embedding_tensor=None,
-        head_tensor=None,
-        metadata_pointers={},
-        comparison=None,
-        wasted_bytes=0,
-        torch=t,
-        evidence=evidence,
     )

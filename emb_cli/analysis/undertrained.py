@@ -19,14 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from emb_cli.analysis import pca
 from emb_cli.analysis.blas_threads import one_blas_thread
 from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize, workers
+from emb_cli.analysis.scan import ScanPart, ScanPass, row_squares
 from emb_cli.analysis.unused_tokens import TokenEvidence, evidence
 from emb_cli.errors import InputError, UsageError
-from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
+from emb_cli.sources.base import TableSource, Vocab, check_ids, rows_per_chunk
 from emb_cli.sources.memory import ensure_memory
 
 if TYPE_CHECKING:
@@ -42,9 +43,11 @@ MAX_LISTED = 100
 # Cosines of random vectors in D dimensions spread as 1/sqrt(D): below 32 dimensions (0.18)
 # a cosine to a reference mean says little about training.
 MIN_COSINE_DIM = 32
-# Row norms in float64 from sub-blocks of 1 MiB, converted once and read from cache (scan.py).
-SUB_BLOCK_BYTES = 2**20
 READ_IDS = 4096
+
+CosineRole = Literal["head", "input"]  # the separate LM head, else the input table
+# --reference, evidence independent of the values, or (without any) the lowest-norm rows
+ReferenceSource = Literal["given", "evidence", "lowest-norm"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class UndertrainedReport:
     source: SourceSummary
     rows: int
     cosine_matrix: str  # the tensor the Magikarp cosine was computed on
-    cosine_matrix_role: str  # head | input
+    cosine_matrix_role: CosineRole
     tokenizer_vocab_size: int | None
     norm_median: float | None  # None when no row is finite
     norm_mad: float | None
@@ -86,12 +89,12 @@ class UndertrainedReport:
     unreachable_rows: int | None  # None without a tokenizer
     unreachable_ids: list[int]  # the first MAX_LISTED
     unreachable_tested: int  # ids put to the test
-    reference_source: str  # given | evidence | lowest-norm
+    reference_source: ReferenceSource
     reference_rows: int
     reference_ids: list[int]  # the first MAX_LISTED
     reference_detail: str
     cosine_computed: bool  # False below MIN_COSINE_DIM dimensions or without a reference
-    pc_method: str | None  # exact | randomized; None when no component was sought
+    pc_method: pca.Method | None  # None when no component was sought
     pc_passes: int  # products with the covariance, one pass over the matrix each
     pc_width: int  # vectors in the subspace block
     pc_explained: float | None  # share of the centred matrix's variance on the top component
@@ -103,25 +106,6 @@ class UndertrainedReport:
     candidates: list[Candidate]  # the top rows outside the reference set
     reference_candidates: list[Candidate]  # the top rows inside it
     notes: list[str]
-
-
-def _row_stats(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row float64 sums of squares, and the column sums over the finite rows."""
-    import numpy as np
-
-    rows, dim = block.shape
-    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
-    buf = np.empty((min(sub, rows), dim), dtype=np.float64)
-    sq = np.empty(rows, dtype=np.float64)
-    colsum = np.zeros(dim, dtype=np.float64)
-    with np.errstate(all="ignore"):  # NaN/Inf rows: found by their sums, left out below
-        for i in range(0, rows, sub):
-            b = buf[: min(sub, rows - i)]
-            np.copyto(b, block[i : i + b.shape[0]])
-            s = np.vecdot(b, b, out=sq[i : i + b.shape[0]])
-            ok = np.isfinite(s)
-            colsum += b.sum(axis=0) if ok.all() else b[ok].sum(axis=0)
-    return sq, colsum
 
 
 def _tokenizer_facts(
@@ -153,13 +137,99 @@ def _tokenizer_facts(
 Stream = Callable[[], Iterator[tuple[int, "np.ndarray"]]]
 
 
-@dataclass
-class _Pass1:
-    """The first pass: input norms, and the cosine matrix's squares, sums and first product."""
+@dataclass(frozen=True)
+class Evidence:
+    """Step 1: what the tokenizer says of each row, independent of the values."""
+
+    vocab: Vocab | None
+    tok: Tokenizer | None
+    tokens: TokenEvidence | None  # declared-unused and unreachable ids; None without a tokenizer
+    tokenizer_vocab_size: int | None
+    beyond: np.ndarray  # per row: past the tokenizer's vocabulary
+    special: set[int]
+    added: dict[int, str]  # added tokens' texts by id
+    template: str  # the chat template
+    notes: list[str]
+
+
+def _gather_evidence(source: TableSource, rows: int, token_types: Sequence[str] | None) -> Evidence:
+    import numpy as np
+
+    notes = []
+    vocab = source.vocab(fetch=True)
+    if token_types is None and vocab is not None:
+        token_types = vocab.all_types()  # GGUF records unused, control, byte ...
+    try:
+        tok = source.tokenizer()
+    except InputError as exc:  # a GGUF tokenizer emb cannot run exactly: no encode test
+        tok = None
+        notes.append(f"no unreachable-token test: {exc.message}")
+    ev = evidence(tok, token_types)
+    tok_size = ev.vocab_size if ev is not None else None
+    beyond = np.zeros(rows, dtype=bool)
+    if tok_size is not None and tok_size < rows:
+        beyond[tok_size:] = True
+    special, added, template = _tokenizer_facts(source, tok)
+    return Evidence(vocab, tok, ev, tok_size, beyond, special, added, template, notes)
+
+
+@dataclass(frozen=True)
+class CosineInput:
+    """Step 2: the matrix the Magikarp cosine is computed on."""
+
+    name: str
+    role: CosineRole
+    stream: Stream  # its blocks from the first row, anew on each call
+    read_rows: Callable[[Sequence[int]], np.ndarray]
+    notes: list[str]
+
+
+def _cosine_input(source: TableSource) -> CosineInput:
+    """The separate head when its shape matches the table's, else the input table."""
+    info = source.info
+    rows, dim = info.vocab_size, info.embed_dim
+    head = source.head()
+    if head is not None and tuple(head.shape) == (rows, dim):
+        head_ref = head
+
+        def head_chunks() -> Iterator[tuple[int, np.ndarray]]:
+            return head_ref.iter_chunks(rows_per_chunk(dim))
+
+        return CosineInput(head.name, "head", head_chunks, head.read_rows, [])
+    notes = []
+    if head is not None:
+        notes.append(
+            f"head {head.name} has shape {list(head.shape)}, not the table's; used the input table"
+        )
+    return CosineInput(info.tensor_name or info.name, "input", source.chunks, source.rows, notes)
+
+
+def _sketch(
+    source: TableSource, cosine_input: CosineInput, p: pca.Plan
+) -> pca.CovarianceSketch | None:
+    """The first pass's covariance sketch; None below MIN_COSINE_DIM dimensions."""
+    import numpy as np
+
+    info = source.info
+    if info.embed_dim < MIN_COSINE_DIM:
+        return None
+    q0 = pca.start_basis(info.embed_dim, p.width)
+    if p.method == "randomized":
+        sample = cosine_input.read_rows(pca.sample_ids(info.vocab_size, spread=not info.built))
+        sample = sample[np.isfinite(sample).all(axis=1)]
+        if sample.shape[0] > 1:
+            q0 = pca.sample_basis(sample, p.width)
+    # exact: the covariance itself, from centred rows
+    return pca.CovarianceSketch(q0, explicit=p.method == "exact")
+
+
+@dataclass(frozen=True)
+class FirstPass:
+    """Step 3: input norms, and the cosine matrix's squares, sums and first product."""
 
     in_sq: np.ndarray  # input rows' sums of squares
     m_sq: np.ndarray  # cosine-matrix rows' sums of squares (the same array for "input")
-    colsum: np.ndarray
+    colsum: np.ndarray  # the cosine matrix's column sums over its finite rows
 
 
 def _first_pass(
@@ -168,7 +238,10 @@ def _first_pass(
     head_stream: Stream | None,
     sketch: pca.CovarianceSketch | None,
     n_workers: int,
-) -> _Pass1:
+    scan: ScanPass | None = None,
+) -> FirstPass:
+    """One read of the input table (and the head beside it); `scan` measures the same
+    input blocks as init-stats does, when a caller wants both from one read."""
     import numpy as np
 
     info = source.info
@@ -191,26 +264,87 @@ def _first_pass(
 
     def work(
         item: tuple[int, np.ndarray, np.ndarray | None],
-    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None]:
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, pca.Part | None, ScanPart | None]:
         start, block, m_block = item
-        sq, cs = _row_stats(block)
+        measured = None
+        if scan is not None:  # its sub-blocks give the squares and sums too, digit for digit
+            measured = scan.measure(start, block, squares=True)
+            assert measured.squares is not None
+            sq, cs = measured.squares
+        else:
+            sq, cs = row_squares(block)
         msq = sq
         if m_block is not None:
-            msq, cs = _row_stats(m_block)
+            msq, cs = row_squares(m_block)
         part = None
         if sketch is not None:
             bad = ~np.isfinite(msq)
             part = sketch.compute(block if m_block is None else m_block, bad if bad.any() else None)
-        return start, sq, msq, cs, part
+        return start, sq, msq, cs, part, measured
 
-    for start, sq, msq, cs, part in bounded_map(work, items(), n_workers):
+    for start, sq, msq, cs, part, measured in bounded_map(work, items(), n_workers):
         in_sq[start : start + sq.size] = sq
         if m_sq is not in_sq:
             m_sq[start : start + sq.size] = msq
         colsum += cs
         if sketch is not None and part is not None:
             sketch.merge(part)
-    return _Pass1(in_sq, m_sq, colsum)
+        if scan is not None and measured is not None:
+            scan.add(measured)
+    return FirstPass(in_sq, m_sq, colsum)
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """Step 4: the input rows' norms against the bulk, and which rows take part."""
+
+    norms: np.ndarray
+    finite: np.ndarray  # finite in the input table and the cosine matrix
+    m_finite: np.ndarray  # finite in the cosine matrix
+    usable: np.ndarray  # finite and nonzero: rows that can point somewhere
+    zero: np.ndarray
+    median: float | None  # None when no row is finite
+    mad: float | None
+    robust_z: np.ndarray  # NaN where not finite, or the MAD is zero
+    percentile: np.ndarray
+    notes: list[str]
+
+
+def _norm_statistics(first: FirstPass) -> NormStats:
+    import numpy as np
+
+    in_sq, m_sq = first.in_sq, first.m_sq
+    rows = in_sq.size
+    norms = np.sqrt(in_sq)
+    m_finite = np.isfinite(m_sq)
+    finite = np.isfinite(norms) & m_finite
+    bad_ids = np.flatnonzero(~finite)
+    notes = []
+    if bad_ids.size:
+        notes.append(
+            f"{bad_ids.size} rows hold NaN/Inf: left out of the ranking, the principal "
+            f"component and the reference mean: {bad_ids[:20].tolist()}"
+        )
+    good = norms[finite]
+    med = float(np.median(good)) if good.size else None
+    mad = float(np.median(np.abs(good - med))) if med is not None else None
+    z = np.full(rows, np.nan)
+    if med is not None and mad:
+        z[finite] = (norms[finite] - med) / (MAD_SCALE * mad)
+    pct = np.full(rows, np.nan)
+    pct[finite] = 100.0 * np.searchsorted(np.sort(good), good, side="left") / max(1, good.size)
+    usable = m_finite & (m_sq > 0) & np.isfinite(norms)
+    return NormStats(norms, finite, m_finite, usable, norms == 0, med, mad, z, pct, notes)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Step 5: the rows whose mean the Magikarp cosine measures against."""
+
+    ids: list[int]
+    source: ReferenceSource
+    detail: str
+    notes: list[str]
 
 
 def _reference(
@@ -219,32 +353,187 @@ def _reference(
     beyond_ids: np.ndarray,
     usable: np.ndarray,
     norms: np.ndarray,
-) -> tuple[list[int], str, str, list[str]]:
-    """(reference ids, source, detail, notes)."""
+) -> Reference:
     import numpy as np
 
     if given is not None:
         ids = sorted({int(t) for t in given})
-        return ids, "given", f"{len(ids)} ids from --reference", []
+        return Reference(ids, "given", f"{len(ids)} ids from --reference", [])
     found: set[int] = set(beyond_ids.tolist())
-    parts = [f"{beyond_ids.size} rows past the tokenizer"]
+    parts = [(beyond_ids.size, f"{beyond_ids.size} rows past the tokenizer")]
     if ev is not None:
         found.update(i for i in ev.declared_unused if i < usable.size)
         found.update(i for i in ev.unreachable if i < usable.size)
-        parts.append(f"{len(ev.declared_unused)} declared unused or reserved")
-        parts.append(f"{len(ev.unreachable)} unreachable of {ev.tested:,} tested")
+        parts.append(
+            (len(ev.declared_unused), f"{len(ev.declared_unused)} declared unused or reserved")
+        )
+        parts.append(
+            (len(ev.unreachable), f"{len(ev.unreachable)} unreachable of {ev.tested:,} tested")
+        )
     if any(usable[i] for i in found):
-        return sorted(found), "evidence", ", ".join(parts), []
+        return Reference(sorted(found), "evidence", ", ".join(t for _, t in parts), [])
     candidates = np.flatnonzero(usable)
     k = max(REFERENCE_MIN, math.ceil(REFERENCE_SHARE * usable.size))
     k = min(k, max(1, candidates.size // 2))
     tail = candidates[np.argsort(norms[candidates], kind="stable")[:k]]
-    why = "no tokenizer" if ev is None else "the tokenizer declares no unused token and reaches all"
+    if found:  # the evidence names rows, but none of them can point anywhere
+        named = ", ".join(t for n, t in parts if n)
+        why = f"the {len(found)} rows known unused ({named}) are all zero or hold NaN/Inf"
+    elif ev is None:
+        why = "no evidence of unused rows independent of the values (no tokenizer)"
+    else:
+        why = (
+            "no evidence of unused rows independent of the values "
+            "(the tokenizer declares no unused token and reaches all)"
+        )
     note = (
-        f"no evidence of unused rows independent of the values ({why}): the reference is the "
-        f"{tail.size} lowest-norm rows, which rank high by construction; they are listed apart"
+        f"{why}: the reference is the {tail.size} lowest-norm rows, which rank high by "
+        "construction; they are listed apart"
     )
-    return sorted(tail.tolist()), "lowest-norm", f"the {tail.size} lowest-norm rows", [note]
+    return Reference(
+        sorted(tail.tolist()), "lowest-norm", f"the {tail.size} lowest-norm rows", [note]
+    )
+
+
+@dataclass(frozen=True)
+class Cosines:
+    """Step 6: each row's Magikarp cosine, and the component removed before it."""
+
+    values: np.ndarray  # NaN where not computed, or the row is not usable
+    component: pca.Component | None
+    notes: list[str]
+
+
+def _cosine_indicator(
+    cosine_input: CosineInput,
+    sketch: pca.CovarianceSketch | None,
+    p: pca.Plan,
+    first: FirstPass,
+    stats: NormStats,
+    ref: Reference,
+    n_workers: int,
+) -> Cosines:
+    import numpy as np
+
+    rows, dim = first.m_sq.size, first.colsum.size
+    none = np.full(rows, np.nan)
+    if sketch is None:
+        return Cosines(
+            none,
+            None,
+            [
+                f"the table has {dim} dimensions: below {MIN_COSINE_DIM}, cosines between rows "
+                "carry little information, so the Magikarp cosine is not computed; scores come "
+                "from the norm alone (at most 0.5)"
+            ],
+        )
+    ref_rows = [i for i in ref.ids if stats.usable[i]]
+    if not ref_rows:
+        return Cosines(none, None, ["no reference row is finite and nonzero: no cosine indicator"])
+    r0 = np.zeros(dim)
+    for i in range(0, len(ref_rows), READ_IDS):
+        r0 += cosine_input.read_rows(ref_rows[i : i + READ_IDS]).astype(np.float64).sum(axis=0)
+    r0 /= len(ref_rows)
+    n_m = int(stats.m_finite.sum())
+    if n_m <= 1:
+        return Cosines(none, None, [])
+    mean = first.colsum / n_m
+    total = max(0.0, float(first.m_sq[stats.m_finite].sum()) - n_m * float(mean @ mean))
+    comp, proj, dot_r0 = _component_and_products(
+        cosine_input.stream, sketch, p, n_m, mean, total, r0, rows, stats.m_finite, n_workers
+    )
+    cosine = _cosines(comp, proj, dot_r0, first.m_sq, r0)
+    cosine[~stats.usable] = np.nan
+    return Cosines(cosine, comp, _component_notes(comp, cosine_input.role, p))
+
+
+def _component_notes(comp: pca.Component, role: CosineRole, p: pca.Plan) -> list[str]:
+    if not comp.separated:
+        return [
+            "no dominant direction: the top two variances of the "
+            f"{role} are within {comp.gap:.0%} of each other, so no component was removed"
+        ]
+    if comp.angle_bound > pca.MAX_ANGLE:
+        deg = math.degrees(math.asin(comp.angle_bound))
+        return [
+            f"the top component was located to within about {deg:.0f} degrees in "
+            f"{p.passes} passes; scores near {FLAG_SCORE} may differ slightly from an "
+            "exact decomposition"
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Step 7: each row's score, and the rows flagged."""
+
+    score: np.ndarray  # -inf for rows holding NaN/Inf: never ranked
+    flagged: np.ndarray
+
+
+def _scores(stats: NormStats, cosine: np.ndarray, beyond: np.ndarray) -> Scores:
+    import numpy as np
+
+    s_cos = np.where(np.isnan(cosine), 0.0, np.clip(cosine, 0.0, 1.0))
+    z = stats.robust_z
+    s_z = np.where(np.isnan(z), 0.0, np.clip(-z, 0.0, Z_CAP) / Z_CAP)
+    score = 0.5 * s_cos + 0.5 * s_z
+    score[stats.zero] = 1.0
+    score[~stats.finite] = -np.inf
+    flagged = stats.finite & (stats.zero | beyond | (score >= FLAG_SCORE))
+    return Scores(score, flagged)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Step 8: the top candidates outside the reference set, and inside it."""
+
+    outside: list[Candidate]
+    inside: list[Candidate]
+
+
+def _candidates(
+    ev: Evidence, stats: NormStats, cosine: np.ndarray, scores: Scores, in_ref: np.ndarray, top: int
+) -> Ranked:
+    import numpy as np
+
+    tok, tok_size, vocab = ev.tok, ev.tokenizer_vocab_size, ev.vocab
+    unused = set(ev.tokens.declared_unused) if ev.tokens is not None else set()
+    unreached = set(ev.tokens.unreachable) if ev.tokens is not None else set()
+    z = stats.robust_z
+
+    def candidate(i: int) -> Candidate:
+        token = decoded = None
+        if tok is not None and (tok_size is None or i < tok_size):
+            token = tok.id_to_token(i)
+            decoded = tok.decode([i], skip_special_tokens=False)
+        elif vocab is not None:
+            token = vocab.tokens([i])[0]
+        text = ev.added.get(i)
+        return Candidate(
+            id=i,
+            score=float(scores.score[i]),
+            token=token if token is not None else text,
+            decoded=decoded,
+            norm=float(stats.norms[i]),
+            norm_percentile=float(stats.percentile[i]),
+            robust_z=None if math.isnan(z[i]) else float(z[i]),
+            cosine=None if math.isnan(cosine[i]) else float(cosine[i]),
+            zero=bool(stats.zero[i]),
+            beyond_tokenizer=bool(ev.beyond[i]),
+            special=i in ev.special,
+            in_chat_template=bool(text and ev.template and text in ev.template),
+            in_reference=bool(in_ref[i]),
+            declared_unused=i in unused,
+            unreachable=i in unreached,
+        )
+
+    order = np.argsort(-scores.score, kind="stable")
+    order = order[stats.finite[order]]
+    return Ranked(
+        outside=[candidate(int(i)) for i in order[~in_ref[order]][:top]],
+        inside=[candidate(int(i)) for i in order[in_ref[order]][:top]],
+    )
 
 
 def find_undertrained(
@@ -254,10 +543,13 @@ def find_undertrained(
     token_types: Sequence[str] | None = None,
     *,
     pc_plan: pca.Plan | None = None,
+    scan: ScanPass | None = None,
 ) -> UndertrainedReport:
     """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
     "unused", "control", "byte", ...), when the reader has them. `pc_plan` overrides
-    pca.plan's choice of method and block (tests compare the two methods)."""
+    pca.plan's choice of method and block (tests compare the two methods). `scan`: measures
+    of the input table (init_stats.scan_pass) that the first pass fills as it reads it, so
+    that init-stats, NaN/Inf rows and the pad row's norm need no pass of their own."""
     check_top(top, "--top")
     if reference is not None:
         if not reference:
@@ -265,7 +557,8 @@ def find_undertrained(
         check_ids(reference, source.info.vocab_size)
     # Workers share the cores when BLAS can be held to one thread each (blas_threads.py).
     with one_blas_thread() as limited:
-        return _find(source, top, reference, token_types, pc_plan, workers() if limited else 1)
+        n_workers = workers() if limited else 1
+        return _find(source, top, reference, token_types, pc_plan, n_workers, scan)
 
 
 def scratch_bytes(rows: int, dim: int, p: pca.Plan, n_workers: int) -> int:
@@ -286,189 +579,66 @@ def _find(
     token_types: Sequence[str] | None,
     pc_plan: pca.Plan | None,
     n_workers: int,
+    scan: ScanPass | None,
 ) -> UndertrainedReport:
+    """The steps in order: evidence, cosine input, the first pass and norm statistics, the
+    reference and the cosines (the remaining passes), scores, candidates, the report."""
     import numpy as np
 
     info = source.info
     rows, dim = info.vocab_size, info.embed_dim
-    notes: list[str] = []
     # First: a built table too large to stream is refused before any per-row array below.
     blocks = source.chunks(rows_per_chunk(dim))
-
-    vocab = source.vocab(fetch=True)
-    if token_types is None and vocab is not None:
-        token_types = vocab.all_types()  # GGUF records unused, control, byte ...
-    try:
-        tok = source.tokenizer()
-    except InputError as exc:  # a GGUF tokenizer emb cannot run exactly: no encode test
-        tok = None
-        notes.append(f"no unreachable-token test: {exc.message}")
-    ev = evidence(tok, token_types)
-    tok_size = ev.vocab_size if ev is not None else None
-    beyond = np.zeros(rows, dtype=bool)
-    if tok_size is not None and tok_size < rows:
-        beyond[tok_size:] = True
-    beyond_ids = np.flatnonzero(beyond)
-
-    # The cosine matrix: the separate head when its shape matches, else the input table.
-    head = source.head()
-    head_stream: Stream | None = None
-    if head is not None and tuple(head.shape) == (rows, dim):
-        head_ref = head
-
-        def head_chunks() -> Iterator[tuple[int, np.ndarray]]:
-            return head_ref.iter_chunks(rows_per_chunk(dim))
-
-        head_stream = head_chunks
-        stream: Stream = head_chunks
-        matrix, role = head.name, "head"
-        read_rows: Callable[[Sequence[int]], np.ndarray] = head.read_rows
-    else:
-        if head is not None:
-            notes.append(
-                f"head {head.name} has shape {list(head.shape)}, not the table's; "
-                "used the input table"
-            )
-        stream, read_rows = source.chunks, source.rows
-        matrix, role = info.tensor_name or info.name, "input"
-
-    cosine_on = dim >= MIN_COSINE_DIM
+    ev = _gather_evidence(source, rows, token_types)
+    cin = _cosine_input(source)
     p = pc_plan or pca.plan(rows, dim)
     ensure_memory(
         scratch_bytes(rows, dim, p, n_workers),
         f"undertrained on a {rows:,} x {dim:,} table",
         "the principal component alone needs that much scratch; use a smaller --dim",
     )
-    sketch = None
-    if cosine_on:  # exact: the covariance itself, from centred rows
-        q0 = pca.start_basis(dim, p.width)
-        if p.method == "randomized":
-            sample = read_rows(pca.sample_ids(rows, spread=not info.built))
-            sample = sample[np.isfinite(sample).all(axis=1)]
-            if sample.shape[0] > 1:
-                q0 = pca.sample_basis(sample, p.width)
-        sketch = pca.CovarianceSketch(q0, explicit=p.method == "exact")
-
-    # Pass 1: norms of both tables; sums and the first covariance product of the cosine matrix.
-    first = _first_pass(source, blocks, head_stream, sketch, n_workers)
-    in_sq, m_sq = first.in_sq, first.m_sq
-    norms = np.sqrt(in_sq)
-    m_finite = np.isfinite(m_sq)
-    finite = np.isfinite(norms) & m_finite
-    bad_ids = np.flatnonzero(~finite)
-    if bad_ids.size:
-        notes.append(
-            f"{bad_ids.size} rows hold NaN/Inf: left out of the ranking, the principal "
-            f"component and the reference mean: {bad_ids[:20].tolist()}"
-        )
-    zero = norms == 0
-    zero_ids = np.flatnonzero(zero)
-
-    good = norms[finite]
-    med = float(np.median(good)) if good.size else None
-    mad = float(np.median(np.abs(good - med))) if med is not None else None
-    z = np.full(rows, np.nan)
-    if med is not None and mad:
-        z[finite] = (norms[finite] - med) / (MAD_SCALE * mad)
-    pct = np.full(rows, np.nan)
-    pct[finite] = 100.0 * np.searchsorted(np.sort(good), good, side="left") / max(1, good.size)
-
-    usable = m_finite & (m_sq > 0) & np.isfinite(norms)  # rows that can point somewhere
-    ref_ids, ref_source, ref_detail, ref_notes = _reference(
-        reference, ev, beyond_ids, usable, norms
-    )
-    notes.extend(ref_notes)
+    sketch = _sketch(source, cin, p)
+    head_stream = cin.stream if cin.role == "head" else None
+    first = _first_pass(source, blocks, head_stream, sketch, n_workers, scan)
+    stats = _norm_statistics(first)
+    ref = _reference(reference, ev.tokens, np.flatnonzero(ev.beyond), stats.usable, stats.norms)
+    cos = _cosine_indicator(cin, sketch, p, first, stats, ref, n_workers)
+    scores = _scores(stats, cos.values, ev.beyond)
     in_ref = np.zeros(rows, dtype=bool)
-    in_ref[ref_ids] = True
+    in_ref[ref.ids] = True
+    ranked = _candidates(ev, stats, cos.values, scores, in_ref, top)
+    notes = ev.notes + cin.notes + stats.notes + ref.notes + cos.notes
+    return _report(source, ev, cin, stats, ref, cos, scores, ranked, notes)
 
-    cosine = np.full(rows, np.nan)
-    comp: pca.Component | None = None
-    n_m = int(m_finite.sum())
-    mean = first.colsum / max(1, n_m)
-    if not cosine_on:
-        notes.append(
-            f"the table has {dim} dimensions: below {MIN_COSINE_DIM}, cosines between rows "
-            "carry little information, so the Magikarp cosine is not computed; scores come "
-            "from the norm alone (at most 0.5)"
-        )
-    ref_rows = [i for i in ref_ids if usable[i]]
-    r0 = np.zeros(dim)
-    if cosine_on and ref_rows:
-        for i in range(0, len(ref_rows), READ_IDS):
-            r0 += read_rows(ref_rows[i : i + READ_IDS]).astype(np.float64).sum(axis=0)
-        r0 /= len(ref_rows)
-    elif cosine_on:
-        notes.append("no reference row is finite and nonzero: no cosine indicator")
-    if cosine_on and ref_rows and n_m > 1 and sketch is not None:
-        total = max(0.0, float(m_sq[m_finite].sum()) - n_m * float(mean @ mean))
-        comp, proj, dot_r0 = _component_and_products(
-            stream, sketch, p, n_m, mean, total, r0, rows, m_finite, n_workers
-        )
-        cosine = _cosines(comp, proj, dot_r0, m_sq, r0)
-        cosine[~usable] = np.nan
-        if not comp.separated:
-            notes.append(
-                "no dominant direction: the top two variances of the "
-                f"{role} are within {comp.gap:.0%} of each other, so no component was removed"
-            )
-        elif comp.angle_bound > pca.MAX_ANGLE:
-            deg = math.degrees(math.asin(comp.angle_bound))
-            notes.append(
-                f"the top component was located to within about {deg:.0f} degrees in "
-                f"{p.passes} passes; scores near {FLAG_SCORE} may differ slightly from an "
-                "exact decomposition"
-            )
 
-    s_cos = np.where(np.isnan(cosine), 0.0, np.clip(cosine, 0.0, 1.0))
-    s_z = np.where(np.isnan(z), 0.0, np.clip(-z, 0.0, Z_CAP) / Z_CAP)
-    score = 0.5 * s_cos + 0.5 * s_z
-    score[zero] = 1.0
-    score[~finite] = -np.inf
-    flagged = finite & (zero | beyond | (score >= FLAG_SCORE))
+def _report(
+    source: TableSource,
+    ev: Evidence,
+    cin: CosineInput,
+    stats: NormStats,
+    ref: Reference,
+    cos: Cosines,
+    scores: Scores,
+    ranked: Ranked,
+    notes: list[str],
+) -> UndertrainedReport:
+    """Step 9: the counts and the first MAX_LISTED ids of each kind of row."""
+    import numpy as np
 
-    special, added, template = _tokenizer_facts(source, tok)
-    unused = set(ev.declared_unused) if ev is not None else set()
-    unreached = set(ev.unreachable) if ev is not None else set()
-
-    def candidate(i: int) -> Candidate:
-        token = decoded = None
-        if tok is not None and (tok_size is None or i < tok_size):
-            token = tok.id_to_token(i)
-            decoded = tok.decode([i], skip_special_tokens=False)
-        elif vocab is not None:
-            token = vocab.tokens([i])[0]
-        text = added.get(i)
-        return Candidate(
-            id=i,
-            score=float(score[i]),
-            token=token if token is not None else text,
-            decoded=decoded,
-            norm=float(norms[i]),
-            norm_percentile=float(pct[i]),
-            robust_z=None if math.isnan(z[i]) else float(z[i]),
-            cosine=None if math.isnan(cosine[i]) else float(cosine[i]),
-            zero=bool(zero[i]),
-            beyond_tokenizer=bool(beyond[i]),
-            special=i in special,
-            in_chat_template=bool(text and template and text in template),
-            in_reference=bool(in_ref[i]),
-            declared_unused=i in unused,
-            unreachable=i in unreached,
-        )
-
-    order = np.argsort(-score, kind="stable")
-    order = order[finite[order]]
-    outside = order[~in_ref[order]][:top]
-    inside = order[in_ref[order]][:top]
-    unreachable_ids = sorted(unreached)
+    zero_ids = np.flatnonzero(stats.zero)
+    beyond_ids = np.flatnonzero(ev.beyond)
+    bad_ids = np.flatnonzero(~stats.finite)
+    unused = sorted(set(ev.tokens.declared_unused)) if ev.tokens is not None else []
+    unreached = sorted(set(ev.tokens.unreachable)) if ev.tokens is not None else []
+    comp = cos.component
     return UndertrainedReport(
-        source=summarize(info),
-        rows=rows,
-        cosine_matrix=matrix,
-        cosine_matrix_role=role,
-        tokenizer_vocab_size=tok_size,
-        norm_median=med,
-        norm_mad=mad,
+        source=summarize(source.info),
+        rows=source.info.vocab_size,
+        cosine_matrix=cin.name,
+        cosine_matrix_role=cin.role,
+        tokenizer_vocab_size=ev.tokenizer_vocab_size,
+        norm_median=stats.median,
+        norm_mad=stats.mad,
         zero_rows=int(zero_ids.size),
         zero_row_ids=zero_ids[:MAX_LISTED].tolist(),
         beyond_tokenizer_rows=int(beyond_ids.size),
@@ -476,14 +646,14 @@ def _find(
         nonfinite_rows=int(bad_ids.size),
         nonfinite_row_ids=bad_ids[:MAX_LISTED].tolist(),
         declared_unused_rows=len(unused),
-        declared_unused_ids=sorted(unused)[:MAX_LISTED],
-        unreachable_rows=len(unreached) if tok is not None else None,
-        unreachable_ids=unreachable_ids[:MAX_LISTED],
-        unreachable_tested=ev.tested if ev is not None else 0,
-        reference_source=ref_source,
-        reference_rows=len(ref_ids),
-        reference_ids=ref_ids[:MAX_LISTED],
-        reference_detail=ref_detail,
+        declared_unused_ids=unused[:MAX_LISTED],
+        unreachable_rows=len(unreached) if ev.tok is not None else None,
+        unreachable_ids=unreached[:MAX_LISTED],
+        unreachable_tested=ev.tokens.tested if ev.tokens is not None else 0,
+        reference_source=ref.source,
+        reference_rows=len(ref.ids),
+        reference_ids=ref.ids[:MAX_LISTED],
+        reference_detail=ref.detail,
         cosine_computed=comp is not None,
         pc_method=comp.method if comp is not None else None,
         pc_passes=comp.passes if comp is not None else 0,
@@ -493,9 +663,9 @@ def _find(
         pc_angle_bound=comp.angle_bound if comp is not None else None,
         pc_removed=comp is not None and comp.separated,
         flag_score=FLAG_SCORE,
-        flagged=int(flagged.sum()),
-        candidates=[candidate(int(i)) for i in outside],
-        reference_candidates=[candidate(int(i)) for i in inside],
+        flagged=int(scores.flagged.sum()),
+        candidates=ranked.outside,
+        reference_candidates=ranked.inside,
         notes=notes,
     )
 

@@ -387,3 +387,29 @@ def test_scratch_larger_than_memory_is_refused_first(emb: Any) -> None:
     from tests.helpers import assert_refused
 
     assert_refused(emb("undertrained", "--vocab", "1", "--dim", "100000000"), "memory", "scratch")
+
+
+def test_declared_unused_rows_all_zero_are_said_so(emb: Any, tmp_path: Path) -> None:
+    """Evidence that names only zero rows leaves nothing to average: the note says that,
+    not that the tokenizer declares no unused token."""
+    import torch
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    unused = list(range(3, 13))
+    model = tiny_llama(64, 32, tied=True)
+    with torch.no_grad():
+        model.model.embed_tokens.weight[unused] = 0
+    model.save_pretrained(tmp_path)
+    vocab = {f"w{i}": i for i in range(64)} | {f"[unused{n}]": i for n, i in enumerate(unused)}
+    for i in unused:
+        del vocab[f"w{i}"]
+    Tokenizer(WordLevel(vocab, unk_token="w0")).save(str(tmp_path / "tokenizer.json"))
+    r = emb.json("undertrained", "--from", tmp_path)
+    assert r["declared_unused_ids"] == unused and r["reference_source"] == "lowest-norm"
+    (note,) = [n for n in r["notes"] if "lowest-norm rows" in n]
+    assert note.startswith(
+        "the 10 rows known unused (10 declared unused or reserved) are all zero or hold "
+        "NaN/Inf: the reference is the 8 lowest-norm rows"
+    )
+    assert "declares no unused token" not in note
