@@ -154,18 +154,30 @@ PathVerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", help="A remote source: print bytes and requests fetched to stderr."),
 ]
+
+
+def _one_format(ctx: typer.Context, value: bool) -> bool:
+    # refused as the options are parsed, before a table is read; ctx.params holds the
+    # options parsed so far, so whichever of the two comes second sees the first
+    if value and (ctx.params.get("json_") or ctx.params.get("tsv")):
+        raise UsageError("pass either --json or --tsv, not both")
+    return value
+
+
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (keys in the README).")
+    bool,
+    typer.Option(
+        "--json", help="Print one JSON document (keys in the README).", callback=_one_format
+    ),
 ]
 TsvOpt = Annotated[
     bool,
-    typer.Option("--tsv", help="Print the rows tab-separated, one header line (for cut/awk)."),
+    typer.Option(
+        "--tsv",
+        help="Print the rows tab-separated, one header line (for cut/awk).",
+        callback=_one_format,
+    ),
 ]
-
-
-def check_tsv(json_: bool, tsv: bool) -> None:
-    if json_ and tsv:
-        raise UsageError("pass either --json or --tsv, not both")
 
 
 _SOURCE_PARAMS = {

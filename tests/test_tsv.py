@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emb_cli.render.console import tsv_cell
+from emb_cli.render.output import tsv_cell
 from tests.helpers import assert_refused
 
 

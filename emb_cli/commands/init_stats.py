@@ -42,8 +42,8 @@ def init_stats(
     """
     from emb_cli.analysis.init_stats import contradicts, init_stats
     from emb_cli.errors import UsageError
-    from emb_cli.render.console import print_json
     from emb_cli.render.init_stats import render_init_stats
+    from emb_cli.render.output import emit
 
     if plot is not None and (plot.exists() or plot.is_symlink()) and not force:
         # checked before the pass over the table: a refusal costs nothing
@@ -55,6 +55,6 @@ def init_stats(
 
         write_plot(report, plot, force=force)
         note(f"wrote {plot}")  # stderr: stdout stays the result (one JSON document)
-    print_json(report) if json_ else render_init_stats(report, histograms=not no_hist)
+    emit(report, json_, human=lambda r: render_init_stats(r, histograms=not no_hist))
     if expect is not None:
         finish(not contradicts(report, expect.value))

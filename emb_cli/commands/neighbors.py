@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TsvOpt, check_tsv, open_source, parse_ids, with_source
+from emb_cli.options import JsonOpt, TsvOpt, open_source, parse_ids, with_source
 from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
 
 
@@ -70,10 +70,9 @@ def neighbors(
     from emb_cli.analysis.common import check_top
     from emb_cli.analysis.lookup import encode_text
     from emb_cli.analysis.neighbors import build_queries, nearest
-    from emb_cli.render.console import print_json
     from emb_cli.render.neighbors import render_neighbors, tsv_neighbors
+    from emb_cli.render.output import emit
 
-    check_tsv(json_, tsv)
     check_top(k)
     source = open_source(src)
     seq = parse_ids(ids)
@@ -89,4 +88,4 @@ def neighbors(
         ids_given=bool(ids),
     )
     report = nearest(source, queries, metric.value, k, exclude_query=not include_query)
-    print_json(report) if json_ else tsv_neighbors(report) if tsv else render_neighbors(report)
+    emit(report, json_, tsv, human=render_neighbors, tsv_rows=tsv_neighbors)

@@ -30,11 +30,11 @@ def padding(
     Example: emb padding --preset bert-base-uncased
     """
     from emb_cli.analysis.padding import check_padding
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.padding import render_padding
 
     report = check_padding(
         open_source(src), parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx
     )
-    print_json(report) if json_ else render_padding(report)
+    emit(report, json_, human=render_padding)
     finish(report.ok)

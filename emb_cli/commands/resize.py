@@ -54,7 +54,7 @@ def resize(
         resized_tensors,
         validate,
     )
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.resize import render_resize
     from emb_cli.sources.files.output import check_output, save_tensors
     from emb_cli.sources.resolve import resize_args
@@ -72,4 +72,4 @@ def resize(
         save_tensors(write, tensors, force, inputs)
         written = WriteResult(path=str(write), seed=seed, tensors=parts)
     report = plan_resize(source, new_num_tokens, pad_to_multiple_of, mean_resizing, written)
-    print_json(report) if json_ else render_resize(report)
+    emit(report, json_, human=render_resize)

@@ -14,7 +14,7 @@ def stats(json_: JsonOpt = False, *, src: SourceArgs) -> None:
     """
     from emb_cli.analysis.counting import count
     from emb_cli.analysis.ties import has_lm_head
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.stats import render_count
     from emb_cli.sources.resolve import resolve_spec
 
@@ -22,4 +22,4 @@ def stats(json_: JsonOpt = False, *, src: SourceArgs) -> None:
         resolve_spec(src)  # validate sizes without building anything
     source = open_source(src)
     report = count(source.info, has_lm_head(source))
-    print_json(report) if json_ else render_count(report)
+    emit(report, json_, human=render_count)

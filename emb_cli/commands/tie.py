@@ -27,9 +27,9 @@ def tie(
     Example: emb tie --from ./tiny-llama
     """
     from emb_cli.analysis.ties import verify_tie
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.tie import render_tie
 
     report = verify_tie(open_source(src), parse_ids(ids), all_rows=all_rows)
-    print_json(report) if json_ else render_tie(report)
+    emit(report, json_, human=render_tie)
     finish(report.ok)

@@ -9,7 +9,6 @@ import typer
 from emb_cli.options import (
     JsonOpt,
     TsvOpt,
-    check_tsv,
     finish,
     open_source,
     parse_ids,
@@ -36,16 +35,11 @@ def undertrained(
     Example: emb undertrained --from ./Meta-Llama-3-8B --top 30
     """
     from emb_cli.analysis.undertrained import find_undertrained
-
-    check_tsv(json_, tsv)
-    ref = parse_ids(reference) if reference is not None else None
-    report = find_undertrained(open_source(src), top=top, reference=ref)
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.undertrained import render_undertrained, tsv_undertrained
 
-    if json_:
-        print_json(report)
-    else:
-        tsv_undertrained(report) if tsv else render_undertrained(report)
+    ref = parse_ids(reference) if reference is not None else None
+    report = find_undertrained(open_source(src), top=top, reference=ref)
+    emit(report, json_, tsv, human=render_undertrained, tsv_rows=tsv_undertrained)
     if check:
         finish(report.flagged == 0)
