@@ -11,32 +11,19 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import Field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, accepted_inputs
-from emb_cli.sources.config.spec import Overrides, parse_token_id
+from emb_cli.sources.config.spec import Overrides, flag_of, parse_token_id
 from emb_cli.sources.resolve import SourceArgs, is_remote
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class InitScheme(StrEnum):
-    normal = "normal"
-    torch_default = "torch-default"
-    uniform = "uniform"
-    xavier_normal = "xavier-normal"
-    xavier_uniform = "xavier-uniform"
-
-
-class BuildDtype(StrEnum):
-    float32 = "float32"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
 
 
 SRC = "Table source"
@@ -47,23 +34,6 @@ def _choices(enum: type[StrEnum]) -> str:
     return "<" + " | ".join(m.value for m in enum) + ">"
 
 
-# str, not Path: Path("https://host/f") collapses the "//"; resolve makes local ones Paths.
-FromOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--from",
-        help=f"Checkpoint: {accepted_inputs()}.",
-        rich_help_panel=SRC,
-    ),
-]
-TensorOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC
-    ),
-]
-
-
 def complete_preset(incomplete: str) -> list[str]:
     """`--preset <TAB>`: the shipped preset names, not file names."""
     from emb_cli.sources.config.spec import preset_names
@@ -71,77 +41,43 @@ def complete_preset(incomplete: str) -> list[str]:
     return [name for name in preset_names() if name.startswith(incomplete)]
 
 
-PresetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--preset",
-        help="A preset from `emb presets`.",
+def _option_table() -> dict[str, Field[Any]]:
+    """The table-source flags in --help order: SourceArgs' fields, Overrides' in its place."""
+    nested = (fields(Overrides) if f.name == "overrides" else [f] for f in fields(SourceArgs))
+    return {g.name: g for group in nested for g in group}
+
+
+_TABLE = _option_table()
+_HINTS = get_type_hints(SourceArgs) | get_type_hints(Overrides)
+
+
+def source_option(name: str) -> Any:
+    """The Typer option of one table-source flag (`--tensor` for `info` too)."""
+    f = _TABLE[name]
+    flag = flag_of(f)
+    enum = flag.parse if isinstance(flag.parse, type) and issubclass(flag.parse, StrEnum) else None
+    return typer.Option(
+        flag.decl,
+        help=flag.help,
         rich_help_panel=SRC,
-        autocompletion=complete_preset,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="An emb TOML file or a Hugging Face config.json.", rich_help_panel=SRC
-    ),
-]
-VocabOpt = Annotated[
-    int | None, typer.Option("--vocab", help="vocab_size (rows).", rich_help_panel=SRC)
-]
-DimOpt = Annotated[
-    int | None,
-    typer.Option("--dim", help="embed_dim / hidden_size (columns).", rich_help_panel=SRC),
-]
-PadOpt = Annotated[
-    str | None, typer.Option("--pad", help="Pad token id, or 'none'.", rich_help_panel=SRC)
-]
-StdOpt = Annotated[
-    float | None,
-    typer.Option("--init-std", help="initializer_range for --init normal.", rich_help_panel=SRC),
-]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option("--seed", help="torch.manual_seed before the init.", rich_help_panel=SRC),
-]
-DtypeOpt = Annotated[
-    BuildDtype | None,
-    typer.Option(
-        "--dtype",
-        help="Cast after the fp32 init.",
-        rich_help_panel=SRC,
-        metavar=_choices(BuildDtype),
-    ),
-]
-TieOpt = Annotated[
-    bool | None,
-    typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC),
-]
-InitOpt = Annotated[
-    InitScheme | None,
-    typer.Option(
-        "--init",
-        help="Init recipe (see README).",
-        rich_help_panel=SRC,
-        metavar=_choices(InitScheme),
-    ),
-]
-LowOpt = Annotated[
-    float | None,
-    typer.Option("--low", help="Lower bound for --init uniform (-0.1).", rich_help_panel=SRC),
-]
-HighOpt = Annotated[
-    float | None,
-    typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC),
-]
-RawOpt = Annotated[
-    bool,
-    typer.Option(
-        "--raw",
-        help="--from: read an integer table as the integers it stores (no quantization).",
-        rich_help_panel=SRC,
-    ),
-]
+        metavar=_choices(enum) if enum is not None else None,
+        autocompletion=complete_preset if name == "preset" else None,
+    )
+
+
+def _source_parameter(name: str) -> inspect.Parameter:
+    f = _TABLE[name]
+    parse = flag_of(f).parse
+    kind = _HINTS[name] if parse is None else parse | None  # a parsed flag may be left out
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=f.default,
+        annotation=Annotated[kind, source_option(name)],
+    )
+
+
+TensorOpt = Annotated[str | None, source_option("tensor")]
 VerboseOpt = Annotated[
     bool,
     typer.Option(
@@ -180,60 +116,27 @@ TsvOpt = Annotated[
 ]
 
 
-_SOURCE_PARAMS = {
-    "from_": FromOpt,
-    "tensor": TensorOpt,
-    "preset": PresetOpt,
-    "config": ConfigOpt,
-    "vocab": VocabOpt,
-    "dim": DimOpt,
-    "pad": PadOpt,
-    "init_std": StdOpt,
-    "seed": SeedOpt,
-    "dtype": DtypeOpt,
-    "tie": TieOpt,
-    "init": InitOpt,
-    "low": LowOpt,
-    "high": HighOpt,
-    "raw": RawOpt,
-    "verbose": VerboseOpt,
-}
-
-
 def _source_args(kw: dict[str, Any]) -> SourceArgs:
-    dtype, init = kw.pop("dtype"), kw.pop("init")
-    return SourceArgs(
-        raw=kw.pop("raw"),
-        from_=kw.pop("from_"),
-        tensor=kw.pop("tensor"),
-        preset=kw.pop("preset"),
-        config=kw.pop("config"),
-        overrides=Overrides(
-            vocab_size=kw.pop("vocab"),
-            embed_dim=kw.pop("dim"),
-            pad=kw.pop("pad"),
-            init_std=kw.pop("init_std"),
-            seed=kw.pop("seed"),
-            dtype=dtype.value if dtype is not None else None,
-            tied=kw.pop("tie"),
-            init=init.value if init is not None else None,
-            low=kw.pop("low"),
-            high=kw.pop("high"),
-        ),
-    )
+    """Take the table-source options out of a command's keywords."""
+
+    def take(cls: type) -> dict[str, Any]:
+        values = {f.name: kw.pop(f.name) for f in fields(cls) if f.name in _TABLE}
+        # a StrEnum choice travels as its plain string, as a config file gives it
+        return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
+
+    return SourceArgs(overrides=Overrides(**take(Overrides)), **take(SourceArgs))
 
 
 def with_source(fn: F) -> F:
     """Append the shared table-source options to a command; it receives `src: SourceArgs`."""
     sig = inspect.signature(fn, eval_str=True)
     params = [p for p in sig.parameters.values() if p.name != "src"]
-    for name, annotation in _SOURCE_PARAMS.items():
-        default = False if name in ("verbose", "raw") else None
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-            )
+    params += [_source_parameter(name) for name in _TABLE]
+    params.append(
+        inspect.Parameter(
+            "verbose", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=VerboseOpt
         )
+    )
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
