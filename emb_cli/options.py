@@ -1,7 +1,8 @@
-"""Options shared by the commands: the table source, --json, id lists.
+"""Options shared by the commands: the table source, --json/--tsv, id lists.
 
 Each command declares its own options and gets the table-source ones appended by
-`with_source`, the way huggingface_hub's CLI shares `TokenOpt`.
+`with_source`, the way huggingface_hub's CLI shares `TokenOpt`. Those options come from one
+table, the fields of SourceArgs and Overrides (sources/), each naming its flag.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from emb_cli.sources.resolve import SourceArgs, is_remote
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
 SRC = "Table source"
 
 
@@ -48,13 +48,11 @@ def _option_table() -> dict[str, Field[Any]]:
 
 
 _TABLE = _option_table()
-_HINTS = get_type_hints(SourceArgs) | get_type_hints(Overrides)
 
 
 def source_option(name: str) -> Any:
-    """The Typer option of one table-source flag (`--tensor` for `info` too)."""
-    f = _TABLE[name]
-    flag = flag_of(f)
+    """The Typer option of one table-source flag (`info` takes `--tensor` too)."""
+    flag = flag_of(_TABLE[name])
     enum = flag.parse if isinstance(flag.parse, type) and issubclass(flag.parse, StrEnum) else None
     return typer.Option(
         flag.decl,
@@ -62,18 +60,6 @@ def source_option(name: str) -> Any:
         rich_help_panel=SRC,
         metavar=_choices(enum) if enum is not None else None,
         autocompletion=complete_preset if name == "preset" else None,
-    )
-
-
-def _source_parameter(name: str) -> inspect.Parameter:
-    f = _TABLE[name]
-    parse = flag_of(f).parse
-    kind = _HINTS[name] if parse is None else parse | None  # a parsed flag may be left out
-    return inspect.Parameter(
-        name,
-        inspect.Parameter.KEYWORD_ONLY,
-        default=f.default,
-        annotation=Annotated[kind, source_option(name)],
     )
 
 
@@ -90,6 +76,64 @@ PathVerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", help="A remote source: print bytes and requests fetched to stderr."),
 ]
+
+
+def _source_parameters() -> list[inspect.Parameter]:
+    """What `with_source` appends to a command: the table's options, then --verbose."""
+    hints = get_type_hints(SourceArgs) | get_type_hints(Overrides)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = []
+    for name, f in _TABLE.items():
+        parse = flag_of(f).parse
+        kind = hints[name] if parse is None else parse | None  # a parsed flag may be left out
+        params.append(
+            inspect.Parameter(
+                name, keyword, default=f.default, annotation=Annotated[kind, source_option(name)]
+            )
+        )
+    return [*params, inspect.Parameter("verbose", keyword, default=False, annotation=VerboseOpt)]
+
+
+_SOURCE_PARAMETERS = _source_parameters()
+# A command's `source`/`src` annotation may be imported under TYPE_CHECKING only.
+_INJECTED = {"TableSource": TableSource, "SourceArgs": SourceArgs}
+
+
+def _source_args(kw: dict[str, Any]) -> SourceArgs:
+    """Take the table-source options out of a command's keywords."""
+
+    def take(cls: type) -> dict[str, Any]:
+        values = {f.name: kw.pop(f.name) for f in fields(cls) if f.name in _TABLE}
+        # a StrEnum choice travels as its plain string, as a config file gives it
+        return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
+
+    return SourceArgs(overrides=Overrides(**take(Overrides)), **take(SourceArgs))
+
+
+def with_source(fn: F) -> F:
+    """Append the table-source options to a command; it receives the table opened, as
+    `source: TableSource`. A command that needs the options themselves declares
+    `src: SourceArgs` instead (resize: with --from, --seed seeds the resize)."""
+    sig = inspect.signature(fn, eval_str=True, locals=_INJECTED)
+    wants_args = "src" in sig.parameters
+    own = [p for p in sig.parameters.values() if p.name not in ("source", "src")]
+    params = [*own, *_SOURCE_PARAMETERS]
+
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> Any:
+        from emb_cli.sources.files.inputs import forget_reads
+
+        forget_reads()  # outputs are checked against this command's inputs only
+        verbose = kw.pop("verbose")
+        src = _source_args(kw)
+        with fetch_report(verbose, src.from_):
+            if wants_args:
+                return fn(src=src, **kw)
+            return fn(source=open_source(src), **kw)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper  # type: ignore[return-value]
 
 
 def _one_format(ctx: typer.Context, value: bool) -> bool:
@@ -114,43 +158,6 @@ TsvOpt = Annotated[
         callback=_one_format,
     ),
 ]
-
-
-def _source_args(kw: dict[str, Any]) -> SourceArgs:
-    """Take the table-source options out of a command's keywords."""
-
-    def take(cls: type) -> dict[str, Any]:
-        values = {f.name: kw.pop(f.name) for f in fields(cls) if f.name in _TABLE}
-        # a StrEnum choice travels as its plain string, as a config file gives it
-        return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
-
-    return SourceArgs(overrides=Overrides(**take(Overrides)), **take(SourceArgs))
-
-
-def with_source(fn: F) -> F:
-    """Append the shared table-source options to a command; it receives `src: SourceArgs`."""
-    sig = inspect.signature(fn, eval_str=True)
-    params = [p for p in sig.parameters.values() if p.name != "src"]
-    params += [_source_parameter(name) for name in _TABLE]
-    params.append(
-        inspect.Parameter(
-            "verbose", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=VerboseOpt
-        )
-    )
-
-    @functools.wraps(fn)
-    def wrapper(**kw: Any) -> Any:
-        from emb_cli.sources.files.inputs import forget_reads
-
-        forget_reads()  # outputs are checked against this command's inputs only
-        verbose = kw.pop("verbose")
-        src = _source_args(kw)
-        with fetch_report(verbose, src.from_):
-            return fn(src=src, **kw)
-
-    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper  # type: ignore[return-value]
 
 
 @contextlib.contextmanager

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, finish, open_source, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, finish, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 class Expect(StrEnum):
@@ -34,7 +36,7 @@ def init_stats(
     ] = False,
     json_: JsonOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Measure the table's statistics beside what its init predicts, with a verdict.
 
@@ -48,7 +50,7 @@ def init_stats(
     if plot is not None and (plot.exists() or plot.is_symlink()) and not force:
         # checked before the pass over the table: a refusal costs nothing
         raise UsageError(f"--plot: {plot} already exists; pass --force to replace it")
-    report = init_stats(open_source(src))
+    report = init_stats(source)
     if plot is not None:
         from emb_cli.render.console import note
         from emb_cli.render.plot import write_plot

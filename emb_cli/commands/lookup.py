@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TsvOpt, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, TsvOpt, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
@@ -41,7 +43,7 @@ def lookup(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Show the rows for token ids, as nn.Embedding's forward returns them (1, T, D).
 
@@ -52,7 +54,6 @@ def lookup(
     from emb_cli.render.lookup import render_batch, render_lookup, tsv_batch, tsv_lookup
     from emb_cli.render.output import emit
 
-    source = open_source(src)
     token_ids = parse_ids(ids)
     if text is not None:
         token_ids += encode_text(source, text, special)

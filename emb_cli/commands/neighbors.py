@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TsvOpt, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, TsvOpt, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 class Metric(StrEnum):
@@ -61,7 +63,7 @@ def neighbors(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Find the nearest tokens to an id, a text, or an arithmetic of words.
 
@@ -74,7 +76,6 @@ def neighbors(
     from emb_cli.render.output import emit
 
     check_top(k)
-    source = open_source(src)
     seq = parse_ids(ids)
     if text is not None:
         seq += encode_text(source, text, False)

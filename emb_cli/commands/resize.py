@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from emb_cli.options import JsonOpt, open_source, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+
+if TYPE_CHECKING:
+    from emb_cli.sources.resolve import SourceArgs
 
 
 @with_source

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import (
-    JsonOpt,
-    TsvOpt,
-    finish,
-    open_source,
-    parse_ids,
-    with_source,
-)
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, TsvOpt, finish, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
@@ -28,7 +23,7 @@ def undertrained(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Find tokens whose rows were never trained: zero rows, low norms, Magikarp cosine.
 
@@ -39,7 +34,7 @@ def undertrained(
     from emb_cli.render.undertrained import render_undertrained, tsv_undertrained
 
     ref = parse_ids(reference) if reference is not None else None
-    report = find_undertrained(open_source(src), top=top, reference=ref)
+    report = find_undertrained(source, top=top, reference=ref)
     emit(report, json_, tsv, human=render_undertrained, tsv_rows=tsv_undertrained)
     if check:
         finish(report.flagged == 0)
