@@ -1,7 +1,8 @@
-"""Options shared by the commands: the table source, --json, id lists.
+"""Options shared by the commands: the table source, --json/--tsv, id lists.
 
 Each command declares its own options and gets the table-source ones appended by
-`with_source`, the way huggingface_hub's CLI shares `TokenOpt`.
+`with_source`, the way huggingface_hub's CLI shares `TokenOpt`. Those options come from one
+table, the fields of SourceArgs and Overrides (sources/), each naming its flag.
 """
 
 from __future__ import annotations
@@ -11,33 +12,19 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import Field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource, accepted_inputs
-from emb_cli.sources.config.spec import Overrides, parse_token_id
+from emb_cli.sources.config.spec import Overrides, flag_of, parse_token_id
 from emb_cli.sources.resolve import SourceArgs, is_remote
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class InitScheme(StrEnum):
-    normal = "normal"
-    torch_default = "torch-default"
-    uniform = "uniform"
-    xavier_normal = "xavier-normal"
-    xavier_uniform = "xavier-uniform"
-
-
-class BuildDtype(StrEnum):
-    float32 = "float32"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
-
 
 SRC = "Table source"
 
@@ -47,23 +34,6 @@ def _choices(enum: type[StrEnum]) -> str:
     return "<" + " | ".join(m.value for m in enum) + ">"
 
 
-# str, not Path: Path("https://host/f") collapses the "//"; resolve makes local ones Paths.
-FromOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--from",
-        help=f"Checkpoint: {accepted_inputs()}.",
-        rich_help_panel=SRC,
-    ),
-]
-TensorOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tensor", help="Tensor name in --from (default: found by name).", rich_help_panel=SRC
-    ),
-]
-
-
 def complete_preset(incomplete: str) -> list[str]:
     """`--preset <TAB>`: the shipped preset names, not file names."""
     from emb_cli.sources.config.spec import preset_names
@@ -71,77 +41,29 @@ def complete_preset(incomplete: str) -> list[str]:
     return [name for name in preset_names() if name.startswith(incomplete)]
 
 
-PresetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--preset",
-        help="A preset from `emb presets`.",
+def _option_table() -> dict[str, Field[Any]]:
+    """The table-source flags in --help order: SourceArgs' fields, Overrides' in its place."""
+    nested = (fields(Overrides) if f.name == "overrides" else [f] for f in fields(SourceArgs))
+    return {g.name: g for group in nested for g in group}
+
+
+_TABLE = _option_table()
+
+
+def source_option(name: str) -> Any:
+    """The Typer option of one table-source flag (`info` takes `--tensor` too)."""
+    flag = flag_of(_TABLE[name])
+    enum = flag.parse if isinstance(flag.parse, type) and issubclass(flag.parse, StrEnum) else None
+    return typer.Option(
+        flag.decl,
+        help=flag.help,
         rich_help_panel=SRC,
-        autocompletion=complete_preset,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="An emb TOML file or a Hugging Face config.json.", rich_help_panel=SRC
-    ),
-]
-VocabOpt = Annotated[
-    int | None, typer.Option("--vocab", help="vocab_size (rows).", rich_help_panel=SRC)
-]
-DimOpt = Annotated[
-    int | None,
-    typer.Option("--dim", help="embed_dim / hidden_size (columns).", rich_help_panel=SRC),
-]
-PadOpt = Annotated[
-    str | None, typer.Option("--pad", help="Pad token id, or 'none'.", rich_help_panel=SRC)
-]
-StdOpt = Annotated[
-    float | None,
-    typer.Option("--init-std", help="initializer_range for --init normal.", rich_help_panel=SRC),
-]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option("--seed", help="torch.manual_seed before the init.", rich_help_panel=SRC),
-]
-DtypeOpt = Annotated[
-    BuildDtype | None,
-    typer.Option(
-        "--dtype",
-        help="Cast after the fp32 init.",
-        rich_help_panel=SRC,
-        metavar=_choices(BuildDtype),
-    ),
-]
-TieOpt = Annotated[
-    bool | None,
-    typer.Option("--tie/--no-tie", help="Tie the LM head to the embedding.", rich_help_panel=SRC),
-]
-InitOpt = Annotated[
-    InitScheme | None,
-    typer.Option(
-        "--init",
-        help="Init recipe (see README).",
-        rich_help_panel=SRC,
-        metavar=_choices(InitScheme),
-    ),
-]
-LowOpt = Annotated[
-    float | None,
-    typer.Option("--low", help="Lower bound for --init uniform (-0.1).", rich_help_panel=SRC),
-]
-HighOpt = Annotated[
-    float | None,
-    typer.Option("--high", help="Upper bound for --init uniform (0.1).", rich_help_panel=SRC),
-]
-RawOpt = Annotated[
-    bool,
-    typer.Option(
-        "--raw",
-        help="--from: read an integer table as the integers it stores (no quantization).",
-        rich_help_panel=SRC,
-    ),
-]
+        metavar=_choices(enum) if enum is not None else None,
+        autocompletion=complete_preset if name == "preset" else None,
+    )
+
+
+TensorOpt = Annotated[str | None, source_option("tensor")]
 VerboseOpt = Annotated[
     bool,
     typer.Option(
@@ -154,74 +76,48 @@ PathVerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", help="A remote source: print bytes and requests fetched to stderr."),
 ]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (keys in the README).")
-]
-TsvOpt = Annotated[
-    bool,
-    typer.Option("--tsv", help="Print the rows tab-separated, one header line (for cut/awk)."),
-]
 
 
-def check_tsv(json_: bool, tsv: bool) -> None:
-    if json_ and tsv:
-        raise UsageError("pass either --json or --tsv, not both")
+def _source_parameters() -> list[inspect.Parameter]:
+    """What `with_source` appends to a command: the table's options, then --verbose."""
+    hints = get_type_hints(SourceArgs) | get_type_hints(Overrides)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = []
+    for name, f in _TABLE.items():
+        parse = flag_of(f).parse
+        kind = hints[name] if parse is None else parse | None  # a parsed flag may be left out
+        params.append(
+            inspect.Parameter(
+                name, keyword, default=f.default, annotation=Annotated[kind, source_option(name)]
+            )
+        )
+    return [*params, inspect.Parameter("verbose", keyword, default=False, annotation=VerboseOpt)]
 
 
-_SOURCE_PARAMS = {
-    "from_": FromOpt,
-    "tensor": TensorOpt,
-    "preset": PresetOpt,
-    "config": ConfigOpt,
-    "vocab": VocabOpt,
-    "dim": DimOpt,
-    "pad": PadOpt,
-    "init_std": StdOpt,
-    "seed": SeedOpt,
-    "dtype": DtypeOpt,
-    "tie": TieOpt,
-    "init": InitOpt,
-    "low": LowOpt,
-    "high": HighOpt,
-    "raw": RawOpt,
-    "verbose": VerboseOpt,
-}
+_SOURCE_PARAMETERS = _source_parameters()
+# A command's `source`/`src` annotation may be imported under TYPE_CHECKING only.
+_INJECTED = {"TableSource": TableSource, "SourceArgs": SourceArgs}
 
 
 def _source_args(kw: dict[str, Any]) -> SourceArgs:
-    dtype, init = kw.pop("dtype"), kw.pop("init")
-    return SourceArgs(
-        raw=kw.pop("raw"),
-        from_=kw.pop("from_"),
-        tensor=kw.pop("tensor"),
-        preset=kw.pop("preset"),
-        config=kw.pop("config"),
-        overrides=Overrides(
-            vocab_size=kw.pop("vocab"),
-            embed_dim=kw.pop("dim"),
-            pad=kw.pop("pad"),
-            init_std=kw.pop("init_std"),
-            seed=kw.pop("seed"),
-            dtype=dtype.value if dtype is not None else None,
-            tied=kw.pop("tie"),
-            init=init.value if init is not None else None,
-            low=kw.pop("low"),
-            high=kw.pop("high"),
-        ),
-    )
+    """Take the table-source options out of a command's keywords."""
+
+    def take(cls: type) -> dict[str, Any]:
+        values = {f.name: kw.pop(f.name) for f in fields(cls) if f.name in _TABLE}
+        # a StrEnum choice travels as its plain string, as a config file gives it
+        return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
+
+    return SourceArgs(overrides=Overrides(**take(Overrides)), **take(SourceArgs))
 
 
 def with_source(fn: F) -> F:
-    """Append the shared table-source options to a command; it receives `src: SourceArgs`."""
-    sig = inspect.signature(fn, eval_str=True)
-    params = [p for p in sig.parameters.values() if p.name != "src"]
-    for name, annotation in _SOURCE_PARAMS.items():
-        default = False if name in ("verbose", "raw") else None
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-            )
-        )
+    """Append the table-source options to a command; it receives the table opened, as
+    `source: TableSource`. A command that needs the options themselves declares
+    `src: SourceArgs` instead (resize: with --from, --seed seeds the resize)."""
+    sig = inspect.signature(fn, eval_str=True, locals=_INJECTED)
+    wants_args = "src" in sig.parameters
+    own = [p for p in sig.parameters.values() if p.name not in ("source", "src")]
+    params = [*own, *_SOURCE_PARAMETERS]
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
@@ -231,11 +127,37 @@ def with_source(fn: F) -> F:
         verbose = kw.pop("verbose")
         src = _source_args(kw)
         with fetch_report(verbose, src.from_):
-            return fn(src=src, **kw)
+            if wants_args:
+                return fn(src=src, **kw)
+            return fn(source=open_source(src), **kw)
 
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper  # type: ignore[return-value]
+
+
+def _one_format(ctx: typer.Context, value: bool) -> bool:
+    # refused as the options are parsed, before a table is read; ctx.params holds the
+    # options parsed so far, so whichever of the two comes second sees the first
+    if value and (ctx.params.get("json_") or ctx.params.get("tsv")):
+        raise UsageError("pass either --json or --tsv, not both")
+    return value
+
+
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print one JSON document (keys in the README).", callback=_one_format
+    ),
+]
+TsvOpt = Annotated[
+    bool,
+    typer.Option(
+        "--tsv",
+        help="Print the rows tab-separated, one header line (for cut/awk).",
+        callback=_one_format,
+    ),
+]
 
 
 @contextlib.contextmanager

@@ -40,6 +40,21 @@ def test_bad_input_exit_2_one_line(emb, args, needle):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--vocab", "5"], "--vocab describe"),
+        (["--dim", "5", "--no-tie"], "--dim, --tie/--no-tie describe"),
+        (["--init", "uniform"], "--init describe"),
+    ],
+)
+def test_build_flags_beside_from_are_refused_by_their_names(emb, arange_file, flags, named):
+    """The refusal names the flags as typed (not the field names, `--vocab-size`)."""
+    r = emb("stats", "--from", arange_file, *flags)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert f"{named} a table to build; a file from --from has its own" in r.stderr
+
+
 def test_every_command_has_help(emb):
     import typer
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emb_cli.render.console import tsv_cell
+from emb_cli.render.output import tsv_cell
 from tests.helpers import assert_refused
 
 
@@ -105,5 +105,9 @@ def test_tsv_cells_never_break_a_row(value: object, cell: str) -> None:
     assert tsv_cell(value) == cell
 
 
-def test_json_and_tsv_together_are_refused(emb: Any) -> None:
-    assert_refused(emb("presets", "--json", "--tsv"), "--json or --tsv")
+@pytest.mark.parametrize("order", [("--json", "--tsv"), ("--tsv", "--json")])
+def test_json_and_tsv_together_are_refused(emb: Any, order: tuple[str, str]) -> None:
+    assert_refused(emb("presets", *order), "--json or --tsv")
+    # refused as the options are parsed: the missing file is never looked for
+    missing = ("lookup", "1", "--from", "/nonexistent/x.safetensors", *order)
+    assert_refused(emb(*missing), "--json or --tsv")

@@ -28,7 +28,6 @@ def cache(
     """
     from emb_cli.analysis.cached_models import cache_models
     from emb_cli.render.cache import render_cache
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
 
-    report = cache_models(cache_dir)
-    print_json(report) if json_ else render_cache(report)
+    emit(cache_models(cache_dir), json_, human=render_cache)

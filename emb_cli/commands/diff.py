@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, PathVerboseOpt, TsvOpt, check_tsv, fetch_report, finish
+from emb_cli.options import JsonOpt, PathVerboseOpt, TsvOpt, fetch_report, finish
 
 
 def diff(
@@ -47,11 +47,10 @@ def diff(
     """
     from emb_cli.analysis.common import check_top
     from emb_cli.analysis.diff import INIT_NOTE, check_diff_args, diff_tables
-    from emb_cli.render.console import print_json
     from emb_cli.render.diff import render_diff, tsv_diff
+    from emb_cli.render.output import emit
     from emb_cli.sources.resolve import open_checkpoint_source, open_init_twin
 
-    check_tsv(json_, tsv)
     check_top(k)
     check_diff_args(b is not None, init, tensor_b is not None, seed is not None)
     with fetch_report(verbose, a, b):
@@ -61,6 +60,6 @@ def diff(
         else:
             # the init is the "before" side, the checkpoint the "after"
             report = diff_tables(open_init_twin(src_a, a, seed), src_a, k, notes=[INIT_NOTE])
-    print_json(report) if json_ else tsv_diff(report) if tsv else render_diff(report)
+    emit(report, json_, tsv, human=render_diff, tsv_rows=tsv_diff)
     if check:
         finish(not report.differ)

@@ -11,7 +11,6 @@ from emb_cli.options import (
     PathVerboseOpt,
     TensorOpt,
     TsvOpt,
-    check_tsv,
     fetch_report,
     source_path_help,
 )
@@ -29,11 +28,10 @@ def info(
     Example: emb info ./Llama-3-8B
     """
     from emb_cli.analysis.info import checkpoint_info
-    from emb_cli.render.console import print_json
     from emb_cli.render.info import render_info, tsv_info
+    from emb_cli.render.output import emit
     from emb_cli.sources.resolve import open_checkpoint_source
 
-    check_tsv(json_, tsv)
     with fetch_report(verbose, path):
         report = checkpoint_info(open_checkpoint_source(path, tensor, tokenizer_only=True))
-    print_json(report) if json_ else tsv_info(report) if tsv else render_info(report)
+    emit(report, json_, tsv, human=render_info, tsv_rows=tsv_info)

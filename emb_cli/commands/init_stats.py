@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, finish, open_source, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, finish, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 class Expect(StrEnum):
@@ -34,7 +36,7 @@ def init_stats(
     ] = False,
     json_: JsonOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Measure the table's statistics beside what its init predicts, with a verdict.
 
@@ -42,19 +44,19 @@ def init_stats(
     """
     from emb_cli.analysis.init_stats import contradicts, init_stats
     from emb_cli.errors import UsageError
-    from emb_cli.render.console import print_json
     from emb_cli.render.init_stats import render_init_stats
+    from emb_cli.render.output import emit
 
     if plot is not None and (plot.exists() or plot.is_symlink()) and not force:
         # checked before the pass over the table: a refusal costs nothing
         raise UsageError(f"--plot: {plot} already exists; pass --force to replace it")
-    report = init_stats(open_source(src))
+    report = init_stats(source)
     if plot is not None:
         from emb_cli.render.console import note
         from emb_cli.render.plot import write_plot
 
         write_plot(report, plot, force=force)
         note(f"wrote {plot}")  # stderr: stdout stays the result (one JSON document)
-    print_json(report) if json_ else render_init_stats(report, histograms=not no_hist)
+    emit(report, json_, human=lambda r: render_init_stats(r, histograms=not no_hist))
     if expect is not None:
         finish(not contradicts(report, expect.value))

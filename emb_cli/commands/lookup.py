@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TsvOpt, check_tsv, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, TsvOpt, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
@@ -41,7 +43,7 @@ def lookup(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Show the rows for token ids, as nn.Embedding's forward returns them (1, T, D).
 
@@ -49,11 +51,9 @@ def lookup(
     """
     from emb_cli.analysis.lookup import encode_text, lookup_batch, lookup_rows
     from emb_cli.errors import UsageError
-    from emb_cli.render.console import print_json
     from emb_cli.render.lookup import render_batch, render_lookup, tsv_batch, tsv_lookup
+    from emb_cli.render.output import emit
 
-    check_tsv(json_, tsv)
-    source = open_source(src)
     token_ids = parse_ids(ids)
     if text is not None:
         token_ids += encode_text(source, text, special)
@@ -64,7 +64,7 @@ def lookup(
                 "pass ids either as arguments/--text/--ids or as --batch sequences, not both"
             )
         result = lookup_batch(source, [parse_ids([seq]) for seq in batch])
-        print_json(result) if json_ else tsv_batch(result) if tsv else render_batch(result, full)
+        emit(result, json_, tsv, human=lambda r: render_batch(r, full), tsv_rows=tsv_batch)
         return
     report = lookup_rows(source, token_ids)
-    print_json(report) if json_ else tsv_lookup(report) if tsv else render_lookup(report, full)
+    emit(report, json_, tsv, human=lambda r: render_lookup(r, full), tsv_rows=tsv_lookup)

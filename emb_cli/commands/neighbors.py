@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, TsvOpt, check_tsv, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, TsvOpt, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 class Metric(StrEnum):
@@ -61,7 +63,7 @@ def neighbors(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Find the nearest tokens to an id, a text, or an arithmetic of words.
 
@@ -70,12 +72,10 @@ def neighbors(
     from emb_cli.analysis.common import check_top
     from emb_cli.analysis.lookup import encode_text
     from emb_cli.analysis.neighbors import build_queries, nearest
-    from emb_cli.render.console import print_json
     from emb_cli.render.neighbors import render_neighbors, tsv_neighbors
+    from emb_cli.render.output import emit
 
-    check_tsv(json_, tsv)
     check_top(k)
-    source = open_source(src)
     seq = parse_ids(ids)
     if text is not None:
         seq += encode_text(source, text, False)
@@ -89,4 +89,4 @@ def neighbors(
         ids_given=bool(ids),
     )
     report = nearest(source, queries, metric.value, k, exclude_query=not include_query)
-    print_json(report) if json_ else tsv_neighbors(report) if tsv else render_neighbors(report)
+    emit(report, json_, tsv, human=render_neighbors, tsv_rows=tsv_neighbors)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, finish, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, finish, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
@@ -23,18 +25,18 @@ def padding(
     ] = False,
     json_: JsonOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Check the pad row: exactly zero, and (built tables) zero gradient in a real backward pass.
 
     Example: emb padding --preset bert-base-uncased
     """
     from emb_cli.analysis.padding import check_padding
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.padding import render_padding
 
     report = check_padding(
-        open_source(src), parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx
+        source, parse_ids(ids), strict=strict, without_padding_idx=no_padding_idx
     )
-    print_json(report) if json_ else render_padding(report)
+    emit(report, json_, human=render_padding)
     finish(report.ok)

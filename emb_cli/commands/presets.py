@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emb_cli.options import JsonOpt, TsvOpt, check_tsv
+from emb_cli.options import JsonOpt, TsvOpt
 
 
 def presets(json_: JsonOpt = False, tsv: TsvOpt = False) -> None:
@@ -11,9 +11,7 @@ def presets(json_: JsonOpt = False, tsv: TsvOpt = False) -> None:
     Example: emb presets
     """
     from emb_cli.analysis.presets import list_presets
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.presets import render_presets, tsv_presets
 
-    check_tsv(json_, tsv)
-    report = list_presets()
-    print_json(report) if json_ else tsv_presets(report) if tsv else render_presets(report)
+    emit(list_presets(), json_, tsv, human=render_presets, tsv_rows=tsv_presets)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from emb_cli.options import JsonOpt, open_source, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+
+if TYPE_CHECKING:
+    from emb_cli.sources.resolve import SourceArgs
 
 
 @with_source
@@ -54,7 +56,7 @@ def resize(
         resized_tensors,
         validate,
     )
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.resize import render_resize
     from emb_cli.sources.files.output import check_output, save_tensors
     from emb_cli.sources.resolve import resize_args
@@ -72,4 +74,4 @@ def resize(
         save_tensors(write, tensors, force, inputs)
         written = WriteResult(path=str(write), seed=seed, tensors=parts)
     report = plan_resize(source, new_num_tokens, pad_to_multiple_of, mean_resizing, written)
-    print_json(report) if json_ else render_resize(report)
+    emit(report, json_, human=render_resize)

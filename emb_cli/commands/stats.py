@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from emb_cli.options import JsonOpt, open_source, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from typing import TYPE_CHECKING
+
+from emb_cli.options import JsonOpt, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
-def stats(json_: JsonOpt = False, *, src: SourceArgs) -> None:
+def stats(json_: JsonOpt = False, *, source: TableSource) -> None:
     """Count parameters and memory (arithmetic: nothing is allocated).
 
     Example: emb stats --vocab 100352 --dim 4096
     """
     from emb_cli.analysis.counting import count
     from emb_cli.analysis.ties import has_lm_head
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.stats import render_count
-    from emb_cli.sources.resolve import resolve_spec
 
-    if src.from_ is None:
-        resolve_spec(src)  # validate sizes without building anything
-    source = open_source(src)
-    report = count(source.info, has_lm_head(source))
-    print_json(report) if json_ else render_count(report)
+    emit(count(source.info, has_lm_head(source)), json_, human=render_count)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import JsonOpt, finish, open_source, parse_ids, with_source
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, finish, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
@@ -20,16 +22,16 @@ def tie(
     ] = False,
     json_: JsonOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Verify whether the LM head is tied to the input embedding, with the evidence.
 
     Example: emb tie --from ./tiny-llama
     """
     from emb_cli.analysis.ties import verify_tie
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.tie import render_tie
 
-    report = verify_tie(open_source(src), parse_ids(ids), all_rows=all_rows)
-    print_json(report) if json_ else render_tie(report)
+    report = verify_tie(source, parse_ids(ids), all_rows=all_rows)
+    emit(report, json_, human=render_tie)
     finish(report.ok)

@@ -32,7 +32,7 @@ def tokenize(
     """
     from emb_cli.analysis.tokenize import tokenize as run
     from emb_cli.errors import UsageError
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.tokenize import render_tokenize
     from emb_cli.sources.resolve import open_checkpoint_source, read_text_file
 
@@ -44,4 +44,4 @@ def tokenize(
         text = read_text_file(file)
     assert text is not None
     report = run(open_checkpoint_source(from_, tokenizer_only=True), text, special)
-    print_json(report) if json_ else render_tokenize(report)
+    emit(report, json_, human=render_tokenize)

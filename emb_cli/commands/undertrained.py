@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import (
-    JsonOpt,
-    TsvOpt,
-    check_tsv,
-    finish,
-    open_source,
-    parse_ids,
-    with_source,
-)
-from emb_cli.sources.resolve import SourceArgs  # with_source reads the annotation at runtime
+from emb_cli.options import JsonOpt, TsvOpt, finish, parse_ids, with_source
+
+if TYPE_CHECKING:
+    from emb_cli.sources.base import TableSource
 
 
 @with_source
@@ -29,23 +23,18 @@ def undertrained(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     *,
-    src: SourceArgs,
+    source: TableSource,
 ) -> None:
     """Find tokens whose rows were never trained: zero rows, low norms, Magikarp cosine.
 
     Example: emb undertrained --from ./Meta-Llama-3-8B --top 30
     """
     from emb_cli.analysis.undertrained import find_undertrained
-
-    check_tsv(json_, tsv)
-    ref = parse_ids(reference) if reference is not None else None
-    report = find_undertrained(open_source(src), top=top, reference=ref)
-    from emb_cli.render.console import print_json
+    from emb_cli.render.output import emit
     from emb_cli.render.undertrained import render_undertrained, tsv_undertrained
 
-    if json_:
-        print_json(report)
-    else:
-        tsv_undertrained(report) if tsv else render_undertrained(report)
+    ref = parse_ids(reference) if reference is not None else None
+    report = find_undertrained(source, top=top, reference=ref)
+    emit(report, json_, tsv, human=render_undertrained, tsv_rows=tsv_undertrained)
     if check:
         finish(report.flagged == 0)

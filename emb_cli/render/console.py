@@ -1,12 +1,10 @@
-"""What every renderer shares: the stdout/stderr consoles, JSON, number formats, progress.
+"""What every renderer shares: the stdout/stderr consoles, number formats, progress.
 
 render/ is the only package that imports rich; one module per command.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import sys
@@ -98,43 +96,9 @@ def err() -> Console:
     return _console(stderr=True)
 
 
-def print_tsv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """One header line, then tab-separated rows for cut/awk/sort; see `tsv_cell`."""
-    lines = ["\t".join(header)]
-    lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-def tsv_cell(v: object) -> str:
-    """None is empty; floats in full (repr round-trips); \\, tab, newline, CR escaped."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    text = repr(v) if isinstance(v, float) else str(v)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 def token_cell(token: str | None) -> str:
     """A token as Python writes it ('▁the'); `-` for an id without one."""
     return "-" if not token else repr(token)
-
-
-def clean(obj: Any) -> Any:
-    """JSON has no NaN/Infinity: write null, and keep every finite float exact."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
-    return obj
-
-
-def print_json(report: Any) -> None:
-    is_instance = dataclasses.is_dataclass(report) and not isinstance(report, type)
-    data = dataclasses.asdict(report) if is_instance else report
-    sys.stdout.write(json.dumps(clean(data), allow_nan=False) + "\n")
 
 
 def note(message: str) -> None:

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import num, out, print_tsv, source_line, token_cell
+from emb_cli.analysis.diff import ChangedRow
+from emb_cli.render.console import num, out, source_line, token_cell
+from emb_cli.render.output import Tsv, cells, columns
 
 if TYPE_CHECKING:
-    from emb_cli.analysis.diff import ChangedRow, DiffReport
+    from emb_cli.analysis.diff import DiffReport
 
 
 def _changed_table(rows: list[ChangedRow], title: str) -> Table:
@@ -55,11 +57,12 @@ def render_diff(r: DiffReport) -> None:
     c.print(Text("verdict: " + ("differ" if r.differ else "identical"), style=style))
 
 
-def tsv_diff(r: DiffReport) -> None:
-    """The most-changed rows: by (l2 or cosine, the list it is in), rank, id, token, l2, cosine."""
+def tsv_diff(r: DiffReport) -> Tsv:
+    """The most-changed rows: by (l2 or cosine, the list it is in), rank, a ChangedRow."""
+    cols = columns(ChangedRow)
     rows = [
-        [by, rank, x.id, x.token, x.l2, x.cosine]
+        [by, rank, *cells(x, cols)]
         for by, items in (("l2", r.most_changed_l2), ("cosine", r.most_changed_cosine))
         for rank, x in enumerate(items, 1)
     ]
-    print_tsv(["by", "rank", "id", "token", "l2", "cosine"], rows)
+    return Tsv(["by", "rank", *cols], rows)

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import out, print_tsv, scheme_line
+from emb_cli.analysis.info import TensorEntry
+from emb_cli.render.console import out, scheme_line
+from emb_cli.render.output import Tsv, cells, columns
 
 if TYPE_CHECKING:
     from emb_cli.analysis.info import InfoReport
@@ -71,9 +73,7 @@ def render_info(r: InfoReport) -> None:
         c.print(Text(f"note: {note}", style="yellow"))
 
 
-def tsv_info(r: InfoReport) -> None:
-    """The tensors table: name, role, dtype, shape (as 3x4), bytes, file (full path)."""
-    rows = [
-        [e.name, e.role, e.dtype, "x".join(map(str, e.shape)), e.bytes, e.file] for e in r.tensors
-    ]
-    print_tsv(["name", "role", "dtype", "shape", "bytes", "file"], rows)
+def tsv_info(r: InfoReport) -> Tsv:
+    """The tensors table: a TensorEntry a line, its shape written 3x4, its file in full."""
+    cols = columns(TensorEntry)
+    return Tsv(cols, [cells(e, cols, shape="x".join(map(str, e.shape))) for e in r.tensors])

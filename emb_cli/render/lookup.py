@@ -10,11 +10,11 @@ from emb_cli.render.console import (
     TORCH_THRESHOLD,
     fmt_vector,
     out,
-    print_tsv,
     source_line,
     token_cell,
     use_sci,
 )
+from emb_cli.render.output import Tsv
 
 if TYPE_CHECKING:
     from emb_cli.analysis.lookup import BatchLookupResult, LookupResult
@@ -73,22 +73,17 @@ def render_batch(r: BatchLookupResult, full: bool) -> None:
         )
 
 
-def tsv_lookup(r: LookupResult) -> None:
+def tsv_lookup(r: LookupResult) -> Tsv:
     """pos, id, token, norm, then one column per value (v0 ... v{D-1}), full precision."""
     header = ["pos", "id", "token", "norm", *(f"v{j}" for j in range(r.shape[2]))]
     tokens: list[str | None] = list(r.tokens) if r.tokens is not None else [None] * len(r.ids)
-    print_tsv(
-        header,
-        [
-            [pos, tid, tok, norm, *row]
-            for pos, (tid, tok, norm, row) in enumerate(
-                zip(r.ids, tokens, r.norms, r.vectors, strict=True)
-            )
-        ],
+    rows = zip(r.ids, tokens, r.norms, r.vectors, strict=True)
+    return Tsv(
+        header, [[pos, tid, tok, norm, *row] for pos, (tid, tok, norm, row) in enumerate(rows)]
     )
 
 
-def tsv_batch(r: BatchLookupResult) -> None:
+def tsv_batch(r: BatchLookupResult) -> Tsv:
     """b, t, id, pad (true at a padded position), then one column per value."""
     padded = {(b, t) for b, t in r.padded_positions}
     header = ["b", "t", "id", "pad", *(f"v{j}" for j in range(r.shape[2]))]
@@ -97,4 +92,4 @@ def tsv_batch(r: BatchLookupResult) -> None:
         for b, seq in enumerate(r.vectors)
         for t, row in enumerate(seq)
     ]
-    print_tsv(header, rows)
+    return Tsv(header, rows)

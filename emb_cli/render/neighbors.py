@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import out, print_tsv, source_line, token_cell
+from emb_cli.analysis.neighbors import Neighbor
+from emb_cli.render.console import out, source_line, token_cell
+from emb_cli.render.output import Tsv, cells, columns
 
 if TYPE_CHECKING:
     from emb_cli.analysis.neighbors import NeighborsReport
@@ -36,11 +38,12 @@ def render_neighbors(r: NeighborsReport) -> None:
         c.print(Text(f"note: {note}", style="yellow"))
 
 
-def tsv_neighbors(r: NeighborsReport) -> None:
-    """query (its expression), rank, id, token, score (the metric's value)."""
+def tsv_neighbors(r: NeighborsReport) -> Tsv:
+    """query (its expression), rank, a Neighbor; its score column is named after the metric."""
+    cols = columns(Neighbor)
     rows = [
-        [q.expression, rank, n.id, n.token, n.score]
+        [q.expression, rank, *cells(n, cols)]
         for q in r.queries
         for rank, n in enumerate(q.results, 1)
     ]
-    print_tsv(["query", "rank", "id", "token", r.metric], rows)
+    return Tsv(["query", "rank", *(r.metric if c == "score" else c for c in cols)], rows)

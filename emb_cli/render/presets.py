@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from emb_cli.render.console import out, print_tsv
+from emb_cli.analysis.presets import PresetRow
+from emb_cli.render.console import out
+from emb_cli.render.output import Tsv, cells, columns
 
 if TYPE_CHECKING:
     from emb_cli.analysis.presets import PresetsReport
@@ -31,21 +33,7 @@ def render_presets(r: PresetsReport) -> None:
     out().print(t)
 
 
-def tsv_presets(r: PresetsReport) -> None:
+def tsv_presets(r: PresetsReport) -> Tsv:
     """One preset a line, the JSON fields in order; pad empty when there is none."""
-    header = ["name", "vocab_size", "embed_dim", "pad_token_id", "tied", "dtype",
-              "initializer_range", "params"]  # fmt: skip
-    rows = [
-        [
-            p.name,
-            p.vocab_size,
-            p.embed_dim,
-            p.pad_token_id,
-            p.tied,
-            p.dtype,
-            p.initializer_range,
-            p.params,
-        ]  # fmt: skip
-        for p in r.presets
-    ]
-    print_tsv(header, rows)
+    cols = columns(PresetRow)
+    return Tsv(cols, [cells(p, cols) for p in r.presets])

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from emb_cli.render.console import out, print_tsv, source_line
+from emb_cli.analysis.undertrained import Candidate
+from emb_cli.render.console import out, source_line
+from emb_cli.render.output import Tsv, cells, columns
 
 if TYPE_CHECKING:
     from emb_cli.analysis.undertrained import UndertrainedReport
@@ -82,35 +84,13 @@ def render_undertrained(r: UndertrainedReport) -> None:
     c.print(Text(f"flagged: {r.flagged:,} rows ({why})", style="yellow" if r.flagged else "green"))
 
 
-def tsv_undertrained(r: UndertrainedReport) -> None:
-    """The candidates, then the reference set's: one column per JSON field, flags as
-    true/false, and `set` (candidates | reference) saying which list a row is from."""
-    header = [
-        "rank", "id", "token", "decoded", "score", "cosine", "norm", "norm_percentile",
-        "robust_z", "zero", "beyond_tokenizer", "special", "in_chat_template", "in_reference",
-        "declared_unused", "unreachable", "set",
-    ]  # fmt: skip
+def tsv_undertrained(r: UndertrainedReport) -> Tsv:
+    """The candidates, then the reference set's: rank, a Candidate (flags as true/false), and
+    `set` (candidates | reference) saying which list a row is from."""
+    cols = columns(Candidate, first=("id", "token", "decoded", "score", "cosine"))
     rows = [
-        [
-            rank,
-            x.id,
-            x.token,
-            x.decoded,
-            x.score,
-            x.cosine,
-            x.norm,
-            x.norm_percentile,
-            x.robust_z,
-            x.zero,
-            x.beyond_tokenizer,
-            x.special,
-            x.in_chat_template,
-            x.in_reference,
-            x.declared_unused,
-            x.unreachable,
-            where,
-        ]  # fmt: skip
+        [rank, *cells(x, cols), where]
         for where, cands in (("candidates", r.candidates), ("reference", r.reference_candidates))
         for rank, x in enumerate(cands, 1)
     ]
-    print_tsv(header, rows)
+    return Tsv(["rank", *cols, "set"], rows)

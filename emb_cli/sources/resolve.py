@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from emb_cli.errors import UsageError
-from emb_cli.sources.base import PadSource, TableSource
+from emb_cli.sources.base import PadSource, TableSource, accepted_inputs
 from emb_cli.sources.config.spec import (
     Overrides,
     TableSpec,
     apply_overrides,
     check_seed,
+    flag,
+    flag_of,
     load_config,
     load_preset,
     parse_pad,
@@ -20,18 +22,23 @@ from emb_cli.sources.config.spec import (
 )
 from emb_cli.sources.remote import urls as remote
 
-# Flags that describe how to build a table; meaningless with --from.
-_BUILD_ONLY = ("vocab_size", "embed_dim", "init_std", "seed", "dtype", "init", "low", "high")
-
 
 @dataclass(frozen=True)
 class SourceArgs:
-    from_: Path | str | None = None  # str: as typed, so a URL keeps its "//"
-    tensor: str | None = None
-    preset: str | None = None
-    config: Path | None = None
+    """Where a command's table comes from: each field but `overrides` is a flag (see Flag),
+    and the flags of Overrides stand in its place in --help."""
+
+    # str on the command line: a Path turns https:// into https:/
+    from_: Path | str | None = flag("--from", f"Checkpoint: {accepted_inputs()}.", parse=str)
+    tensor: str | None = flag("--tensor", "Tensor name in --from (default: found by name).")
+    preset: str | None = flag("--preset", "A preset from `emb presets`.")
+    config: Path | None = flag("--config", "An emb TOML file or a Hugging Face config.json.")
     overrides: Overrides = Overrides()
-    raw: bool = False  # an integer table read as its integers
+    raw: bool = flag(
+        "--raw",
+        "--from: read an integer table as the integers it stores (no quantization).",
+        default=False,
+    )
 
 
 def is_remote(from_: Path | str | None) -> bool:
@@ -65,9 +72,13 @@ def open_source(args: SourceArgs) -> TableSource:
         return BuiltSource(spec, pad_source)
     if args.preset is not None or args.config is not None:
         raise UsageError("--from reads a checkpoint; it cannot be combined with --preset/--config")
-    given = [k for k in _BUILD_ONLY if getattr(args.overrides, k) is not None]
-    if given or args.overrides.tied is not None:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given) or "--tie/--no-tie"
+    given = [
+        flag_of(f).decl
+        for f in fields(Overrides)
+        if flag_of(f).build_only and getattr(args.overrides, f.name) is not None
+    ]
+    if given:
+        flags = ", ".join(given)
         raise UsageError(f"{flags} describe a table to build; a file from --from has its own")
     from emb_cli.sources.checkpoint import open_checkpoint
     from emb_cli.sources.loaded import LoadedSource

@@ -8,7 +8,8 @@ This is the one place that translates each family's keys (`hidden_size`,
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import Field, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
@@ -20,8 +21,23 @@ __all__ = ["read_json_object"]  # re-exported: readers of config.json import it 
 
 T = TypeVar("T")
 
-INIT_SCHEMES = ("normal", "torch-default", "uniform", "xavier-normal", "xavier-uniform")
-BUILD_DTYPES = ("float32", "bfloat16", "float16")
+
+class InitScheme(StrEnum):
+    normal = "normal"
+    torch_default = "torch-default"
+    uniform = "uniform"
+    xavier_normal = "xavier-normal"
+    xavier_uniform = "xavier-uniform"
+
+
+class BuildDtype(StrEnum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+INIT_SCHEMES = tuple(InitScheme)
+BUILD_DTYPES = tuple(BuildDtype)
 
 # transformers' default for `tie_word_embeddings` when config.json omits the key: True for
 # most families (gpt2, bert, t5, gemma*, cohere, falcon, starcoder2); these override it to
@@ -404,19 +420,52 @@ def check_seed(seed: int, where: str = "") -> int:
 
 
 @dataclass(frozen=True)
-class Overrides:
-    """Flags that define or override a spec; None means `not given`."""
+class Flag:
+    """How a field of SourceArgs or Overrides is given on the command line (its metadata)."""
 
-    vocab_size: int | None = None
-    embed_dim: int | None = None
-    pad: str | None = None  # an integer, or "none"
-    init_std: float | None = None
-    seed: int | None = None
-    dtype: str | None = None
-    tied: bool | None = None
-    init: str | None = None
-    low: float | None = None
-    high: float | None = None
+    decl: str  # "--vocab"; a switch "--tie/--no-tie"
+    help: str
+    parse: type | None = None  # what the option parses, where not the field's type
+    build_only: bool = False  # describes a table to build: refused beside --from
+
+
+def flag(
+    decl: str,
+    help: str,
+    *,
+    default: Any = None,
+    parse: type | None = None,
+    build_only: bool = False,
+) -> Any:
+    """A dataclass field that is also a table-source flag: options.py makes the option."""
+    return field(default=default, metadata={"flag": Flag(decl, help, parse, build_only)})
+
+
+def build_flag(decl: str, help: str, parse: type | None = None) -> Any:
+    """A flag that describes a table to build: meaningless, so refused, beside --from."""
+    return flag(decl, help, parse=parse, build_only=True)
+
+
+def flag_of(f: Field[Any]) -> Flag:
+    meta: Flag = f.metadata["flag"]
+    return meta
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Flags that define or override a spec; None means `not given`. With SourceArgs, the
+    one table of the table-source options: each field is a flag (see Flag)."""
+
+    vocab_size: int | None = build_flag("--vocab", "vocab_size (rows).")
+    embed_dim: int | None = build_flag("--dim", "embed_dim / hidden_size (columns).")
+    pad: str | None = flag("--pad", "Pad token id, or 'none'.")  # an integer, or "none"
+    init_std: float | None = build_flag("--init-std", "initializer_range for --init normal.")
+    seed: int | None = build_flag("--seed", "torch.manual_seed before the init.")
+    dtype: str | None = build_flag("--dtype", "Cast after the fp32 init.", BuildDtype)
+    tied: bool | None = build_flag("--tie/--no-tie", "Tie the LM head to the embedding.")
+    init: str | None = build_flag("--init", "Init recipe (see README).", InitScheme)
+    low: float | None = build_flag("--low", "Lower bound for --init uniform (-0.1).")
+    high: float | None = build_flag("--high", "Upper bound for --init uniform (0.1).")
 
     def any(self) -> bool:
         return any(v is not None for v in vars(self).values())
