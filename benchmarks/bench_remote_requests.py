@@ -1,7 +1,7 @@
 """Bytes and requests of remote reads, counted by the test range server (not a timing).
 
 Serves a 20 MB float32 table (20000 x 256) from 127.0.0.1 with the range server of
-tests/sources/test_remote.py and runs remote commands in-process, printing what the client
+tests/helpers/range_server.py and runs remote commands in-process, printing what the client
 says it fetched (--verbose) next to what the server counted. Run it on two checkouts to
 compare them side by side:
 
@@ -24,7 +24,7 @@ def main() -> int:
     from typer.testing import CliRunner
 
     from emb_cli.cli import app
-    from tests.sources.test_remote import Server, _handler
+    from tests.helpers.range_server import Server, _handler
 
     root = Path(tempfile.mkdtemp(prefix="emb-remote-bench-"))
     table = np.random.default_rng(0).standard_normal((20000, 256), dtype=np.float32)

@@ -170,7 +170,7 @@ def fetch_report(verbose: bool, *paths: Path | str | None) -> Iterator[None]:
     if not any(is_remote(p) or looks_like_repo_id(p) for p in paths):
         yield
         return
-    from emb_cli.sources.remote.urls import FETCHED, reset_fetched
+    from emb_cli.sources.remote.http import FETCHED, reset_fetched
 
     reset_fetched()
     ok = False

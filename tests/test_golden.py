@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from emb_cli.cli import app
+from tests.helpers.golden import CASES, GOLDEN
+from tests.helpers.hub_cache import cache_repo
 from tests.models import tiny_llama
-from tests.sources.test_hub import cache_repo
 
-GOLDEN = Path(__file__).parent / "data" / "golden"
 DATA = Path(__file__).parent / "data" / "gguf-vocab"
 UPDATE = os.environ.get("EMB_UPDATE_GOLDEN") == "1"
 
@@ -56,7 +56,7 @@ def fx(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> dict[str, 
     w.close()
     import mlx.core as mx
 
-    from tests.sources.test_quantized import _quantized, _save_mlx, _table
+    from tests.helpers.mlx_checkpoints import _quantized, _save_mlx, _table
 
     parts, _ = _quantized("model.embed_tokens", _table(40, 64, 3, mx.bfloat16), 32, 4)
     mlx_dir = _save_mlx(root / "mlx-q4", parts, {"group_size": 32, "bits": 4}, hidden_size=64)
@@ -77,42 +77,6 @@ def fx(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> dict[str, 
         "mlx": str(mlx_dir),
         "vocab": str(DATA / "ggml-vocab-llama-spm.gguf"),
     }
-
-
-TABLES = ["arange", "tied", "untied", "sharded", "sharded_index", "pt", "gguf", "minilm", "mlx"]
-CASES: dict[str, list[str]] = {
-    "presets": ["presets"],
-    "built-lookup": ["lookup", "73", "786", "2934"],
-    "built-lookup-batch": ["lookup", "--batch", "1,2,3", "--batch", "4,5"],
-    "built-stats": ["stats", "--vocab", "100352", "--dim", "4096"],
-    "built-stats-preset": ["stats", "--preset", "llama-3-8b"],
-    "built-init-stats": ["init-stats", "--no-hist"],
-    "built-init-stats-uniform": ["init-stats", "--init", "uniform", "--vocab", "300"],
-    "built-padding": ["padding"],
-    "built-tie": ["tie", "--tie"],
-    "built-untie": ["tie"],
-    "built-neighbors": ["neighbors", "5"],
-    "built-undertrained": ["undertrained", "--vocab", "300", "--dim", "64"],
-    "built-resize": ["resize", "3010"],
-    "diff-two": ["diff", "{untied}", "{sharded}"],
-    "diff-init": ["diff", "{tied}", "--init"],
-    "minilm-text": ["lookup", "--from", "{minilm}", "--text", "hello world"],
-    "minilm-neighbors": ["neighbors", "--from", "{minilm}", "--text", "king"],
-    "cache": ["cache", "--cache-dir", "{hf_cache}"],
-    "tokenize": ["tokenize", "--from", "{vocab}", "Hello world, 3 tokens!"],
-    "vocab-info": ["info", "{vocab}"],
-}
-for _t in TABLES:
-    _ref = "{" + _t + "}"
-    CASES[f"{_t}-lookup"] = ["lookup", "1", "2", "3", "--from", _ref]
-    CASES[f"{_t}-stats"] = ["stats", "--from", _ref]
-    CASES[f"{_t}-init-stats"] = ["init-stats", "--from", _ref]
-    CASES[f"{_t}-padding"] = ["padding", "--from", _ref]
-    CASES[f"{_t}-tie"] = ["tie", "--from", _ref]
-    CASES[f"{_t}-info"] = ["info", _ref]
-    CASES[f"{_t}-undertrained"] = ["undertrained", "--from", _ref]
-    CASES[f"{_t}-resize"] = ["resize", "9" if _t == "arange" else "70", "--from", _ref]
-    CASES[f"{_t}-neighbors"] = ["neighbors", "1", "--from", _ref]
 
 
 def _normalise(text: str, fx: dict[str, str]) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from emb_cli.cli import COMMANDS
-from tests.test_golden import CASES, GOLDEN
+from tests.helpers.golden import CASES, GOLDEN
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Backticked names in the JSON text that are values, not keys.
@@ -67,7 +67,7 @@ def outputs(command: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("command", [name for name, _, _ in COMMANDS])
 def test_json_keys_are_the_documented_ones(command: str) -> None:
     docs = outputs(command)
-    assert docs, f"no golden output for {command}: add a case to tests/test_golden.py"
+    assert docs, f"no golden output for {command}: add a case to tests/helpers/golden.py"
     names = documented(command)
     top = set().union(*(d.keys() for d in docs))
     assert top - names == set(), f"{command}: keys missing from the README"

@@ -6,13 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from tests.helpers import assert_refused
-from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401  (fixtures)
+from tests.helpers.range_server import Server
+
+pytestmark = pytest.mark.usefixtures("only_loopback")
 
 FETCHED = re.compile(r"fetched ([\d,]+) bytes in (\d+) requests\n")
 
 
-def test_info_and_diff_take_verbose(emb: Any, server: Server) -> None:  # noqa: F811
+def test_info_and_diff_take_verbose(emb: Any, server: Server) -> None:
     url = server.url("files/llama/model.safetensors")
     r = emb("info", url, "--json", "--verbose", ok=True)
     assert r.stdout.startswith("{")
@@ -24,7 +28,7 @@ def test_info_and_diff_take_verbose(emb: Any, server: Server) -> None:  # noqa: 
     assert emb("info", url, "--json", ok=True).stderr == ""
 
 
-def test_a_fetch_that_failed_at_once_prints_only_its_error(emb: Any, server: Server) -> None:  # noqa: F811
+def test_a_fetch_that_failed_at_once_prints_only_its_error(emb: Any, server: Server) -> None:
     missing = server.url("files/nowhere/model.safetensors")
     for argv in (
         ("lookup", "3", "--from", missing, "--verbose"),

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import assert_refused
-from tests.sources.test_gguf_tokenizer import DATA, cases, ids
-from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
+from tests.helpers.gguf_vocab import DATA, cases, ids
+from tests.helpers.range_server import Server
+
+pytestmark = pytest.mark.usefixtures("only_loopback")
 
 VOCAB = DATA / "ggml-vocab-gpt-2.gguf"
 DIM = 8
@@ -104,7 +106,7 @@ def test_tie_reason_says_what_the_file_holds(emb: Any, tmp_path: Path) -> None:
 
 def test_remote_gguf_by_ranges(
     emb: Any,
-    server: Server,  # noqa: F811
+    server: Server,
     gpt2_gguf: tuple[Path, np.ndarray],
 ) -> None:
     path, table = gpt2_gguf

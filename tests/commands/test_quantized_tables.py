@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import assert_refused
-from tests.sources.test_quantized import EMBED, HEAD, _quantized, _save_mlx, _table
+from tests.helpers.mlx_checkpoints import EMBED, HEAD, _quantized, _save_mlx, _table
 
 mx = pytest.importorskip("mlx.core")
 

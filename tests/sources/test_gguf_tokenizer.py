@@ -3,7 +3,7 @@
 The six vocab-only GGUF files and expected ids in tests/data/gguf-vocab are llama.cpp's own
 (models/ggml-vocab-*.gguf{,.inp,.out}, what its tests/test-tokenizer-0 checks): every text must
 give exactly those ids. The BPE pre-tokenizers without such a file are held to a line-by-line
-port of llama.cpp's splitter (llama_cpp_reference.py) instead.
+port of llama.cpp's splitter (tests/helpers/llama_cpp_reference.py) instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer
 
 from emb_cli.errors import InputError
 from emb_cli.sources.gguf.tokenizer import (
@@ -27,53 +26,8 @@ from emb_cli.sources.gguf.tokenizer import (
     token_types,
     tokenizer_from_gguf,
 )
-from tests.sources import llama_cpp_reference as ref
-
-DATA = Path(__file__).resolve().parent.parent / "data" / "gguf-vocab"
-NAMES = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt")
-
-
-@cache
-def read_meta(name: str) -> dict[str, Any]:
-    """Every key of the file, arrays as Python lists, read with emb's header reader
-    (tests/sources/test_gguf_header.py checks it against gguf's GGUFReader key by key)."""
-    from emb_cli.sources.gguf.header import GGUFArray, read_gguf_header
-
-    header = read_gguf_header(DATA / f"ggml-vocab-{name}.gguf")
-    return {k: v.values() if isinstance(v, GGUFArray) else v for k, v in header.kv.items()}
-
-
-@cache
-def cases(name: str) -> list[tuple[str, list[int]]]:
-    """(text, ids) as test-tokenizer-0's read_tests splits the .inp and .out files."""
-    raw = (DATA / f"ggml-vocab-{name}.gguf.inp").read_bytes().decode("utf-8")
-    sep = "\n__ggml_vocab_test__\n"
-    texts, pos = [], 0
-    while pos < len(raw):
-        nxt = raw.find(sep, pos)
-        if nxt < 0:
-            texts.append(raw[pos:])
-            break
-        texts.append(raw[pos:nxt])
-        pos = nxt + len(sep)
-    lines = (DATA / f"ggml-vocab-{name}.gguf.out").read_text("utf-8").split("\n")
-    assert len(lines) >= len(texts) and not any(lines[len(texts) :])
-    return [
-        (t, [int(x) for x in line.split()])
-        for t, line in zip(texts, lines[: len(texts)], strict=True)
-    ]
-
-
-@cache
-def built(name: str, parse_special: bool = False) -> Tokenizer:
-    return tokenizer_from_gguf(
-        read_meta(name), f"ggml-vocab-{name}.gguf", parse_special=parse_special
-    )
-
-
-def ids(name: str, text: str, **kw: Any) -> list[int]:
-    return built(name, **kw).encode(text, add_special_tokens=False).ids
-
+from tests.helpers import llama_cpp_reference as ref
+from tests.helpers.gguf_vocab import DATA, NAMES, built, cases, ids, read_meta
 
 ALL_CASES = [(name, i) for name in NAMES for i in range(len(cases(name)))]
 

@@ -3,13 +3,12 @@
 The cache is laid out here as huggingface_hub writes it (blobs/, refs/, snapshots/ of
 relative symlinks) and checked with huggingface_hub's own scan_cache_dir and
 try_to_load_from_cache. Every test runs offline against an empty cache unless it says
-otherwise; the Hub is the range server of test_remote.py, named by HF_ENDPOINT.
+otherwise; the Hub is the range server of tests/helpers/range_server.py, named by HF_ENDPOINT.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import subprocess
@@ -23,13 +22,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import assert_refused
-from tests.sources.test_remote import (  # noqa: F401 - fixtures
-    VOCAB,
-    Server,
-    only_loopback,
-    quick_retries,
-    server,
-)
+from tests.helpers.hub_cache import cache_repo
+from tests.helpers.range_server import VOCAB, Server
+
+pytestmark = pytest.mark.usefixtures("only_loopback", "quick_retries")
 
 ROWS, COLS = 8, 4
 EMBED = "model.embed_tokens.weight"
@@ -57,25 +53,6 @@ def _config(tied: bool = False) -> bytes:
     return json.dumps({**cfg, "tie_word_embeddings": tied}).encode()
 
 
-def cache_repo(
-    cache: Path, repo_id: str, snapshots: dict[str, dict[str, bytes]], refs: dict[str, str]
-) -> Path:
-    """models--ORG--NAME as huggingface_hub's file_download writes it; returns that folder."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    (repo / "blobs").mkdir(parents=True, exist_ok=True)
-    for commit, files in snapshots.items():
-        for name, data in files.items():
-            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-            blob.write_bytes(data)
-            link = repo / "snapshots" / commit / name
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(os.path.relpath(blob, link.parent))
-    for ref, commit in refs.items():
-        (repo / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
-        (repo / "refs" / ref).write_text(commit)  # no newline, as huggingface_hub writes
-    return repo
-
-
 @dataclass
 class Cache:
     path: Path
@@ -98,7 +75,7 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def hf_cache(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    only_loopback: None,  # noqa: F811 - first: it sets huggingface_hub online
+    only_loopback: None,  # first: it sets huggingface_hub online
 ) -> Iterator[Cache]:
     """huggingface_hub read HF_HUB_CACHE and HF_HUB_OFFLINE at import: set its constants."""
     from huggingface_hub import constants
@@ -282,14 +259,14 @@ def test_snapshot_without_weights_offline(emb: Any, hf_cache: Cache) -> None:
 
 
 @pytest.fixture
-def online(monkeypatch: pytest.MonkeyPatch, server: Server) -> dict[str, str]:  # noqa: F811
+def online(monkeypatch: pytest.MonkeyPatch, server: Server) -> dict[str, str]:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     return {"HF_ENDPOINT": server.base}
 
 
-def test_not_cached_read_from_the_hub(emb: Any, server: Server, online: dict[str, str]) -> None:  # noqa: F811
+def test_not_cached_read_from_the_hub(emb: Any, server: Server, online: dict[str, str]) -> None:
     local = _doc(emb, "lookup", "2", "9", "--from", str(server.root / "llama"))
     server.clear()
     r = emb("lookup", "2", "9", "--from", "org/tiny-llama", "--json", "--verbose", env=online)
@@ -302,7 +279,7 @@ def test_not_cached_read_from_the_hub(emb: Any, server: Server, online: dict[str
     assert info["table_rows"] == VOCAB
 
 
-def test_cached_repo_makes_no_request(emb: Any, server: Server, online: dict[str, str]) -> None:  # noqa: F811
+def test_cached_repo_makes_no_request(emb: Any, server: Server, online: dict[str, str]) -> None:
     server.clear()
     r = emb("lookup", "3", "--from", "org/tiny", "--json", "--verbose", env=online)
     assert r.exit_code == 0, r.stderr
@@ -311,7 +288,7 @@ def test_cached_repo_makes_no_request(emb: Any, server: Server, online: dict[str
 
 def test_repo_nowhere_names_every_place(
     emb: Any,
-    server: Server,  # noqa: F811
+    server: Server,
     online: dict[str, str],
     hf_cache: Cache,
 ) -> None:

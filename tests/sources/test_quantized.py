@@ -26,8 +26,8 @@ from emb_cli.sources.quant.guard import (
 from emb_cli.sources.quant.tensor import QuantizedTensor
 from emb_cli.sources.safetensors_file import read_header
 from emb_cli.sources.tensors import FileTensor
+from tests.helpers.mlx_checkpoints import EMBED, HEAD, _quantized, _save_mlx, _table
 
-EMBED, HEAD = "model.embed_tokens.weight", "lm_head.weight"
 MX_DTYPES = {"float16": mx.float16, "bfloat16": mx.bfloat16, "float32": mx.float32}
 
 
@@ -53,33 +53,6 @@ def _same(a: np.ndarray, b: np.ndarray) -> None:
 
 
 # MLX -----------------------------------------------------------------------------------
-
-
-def _table(rows: int, cols: int, seed: int, dtype: Any) -> Any:
-    """Rows of very different scales (1e-3 to 50), as real tables have outlier rows."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((rows, cols)) * rng.uniform(1e-3, 50, (rows, 1))
-    return mx.array(w.astype(np.float32)).astype(dtype)
-
-
-def _save_mlx(folder: Path, tensors: dict[str, Any], quantization: Any, **config: Any) -> Path:
-    """As mlx_lm saves: mx.save_safetensors with format mlx, config.json with quantization
-    and quantization_config (the same dict)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(folder / "model.safetensors"), tensors, metadata={"format": "mlx"})
-    cfg = {"model_type": "llama", **config}
-    if quantization is not None:
-        cfg["quantization"] = cfg["quantization_config"] = quantization
-    (folder / "config.json").write_text(json.dumps(cfg))
-    return folder
-
-
-def _quantized(prefix: str, w: Any, gs: int, bits: int) -> tuple[dict[str, Any], np.ndarray]:
-    q, s, b = mx.quantize(w, group_size=gs, bits=bits)
-    ref = mx.dequantize(q, s, b, group_size=gs, bits=bits)
-    assert ref.dtype == w.dtype  # mlx returns the scales' dtype
-    parts = {f"{prefix}.weight": q, f"{prefix}.scales": s, f"{prefix}.biases": b}
-    return parts, np.array(ref.astype(mx.float32))
 
 
 @pytest.mark.parametrize("dtype", list(MX_DTYPES))

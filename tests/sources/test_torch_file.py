@@ -12,7 +12,8 @@ import pytest
 from emb_cli.sources.checkpoint import open_checkpoint
 from emb_cli.sources.loaded import LoadedSource
 from tests.helpers import assert_refused
-from tests.sources.test_remote import Server, only_loopback, server  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("only_loopback")
 
 V, D = 10, 6
 

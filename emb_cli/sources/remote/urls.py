@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
-from emb_cli.sources.remote.http import FETCHED as FETCHED  # re-exported for options.py
 from emb_cli.sources.remote.http import HttpReader, HttpStatusError, clean, fetch
-from emb_cli.sources.remote.http import reset_fetched as reset_fetched  # for options.py
 
 if TYPE_CHECKING:
     from emb_cli.sources.remote.hub import Resolved
