@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
 from emb_cli.sources.gguf.header import GGUFArray, GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf.vocab_keys import INFO_ID_KEYS, token_type_name
 from emb_cli.sources.tensors import FileTensor
 
 if TYPE_CHECKING:
@@ -38,19 +39,8 @@ PLAIN_TYPES: dict[str, tuple[str, int]] = {
     "I64": ("int64", 8),
 }
 HEAD = "output.weight"
-# llama.cpp's llama_token_type (src/llama-vocab.h, LLAMA_TOKEN_TYPE_*).
-TOKEN_TYPES = {
-    0: "undefined",
-    1: "normal",
-    2: "unknown",
-    3: "control",
-    4: "user-defined",
-    5: "unused",
-    6: "byte",
-}
 # Up to this many ids are decoded one by one; more decode the whole array at once.
 FEW = 64
-SPECIAL_KEYS = ("bos", "eos", "unk", "sep", "pad", "cls", "mask", "eot", "eom")
 
 DIR_FILES: tuple[tuple[int, str], ...] = ()
 DIR_GLOB: str | None = "*.gguf"
@@ -118,7 +108,7 @@ class GGUFVocab:
         arr = self._types_array
         if arr is None or len(arr) != self.size:
             return None
-        return [TOKEN_TYPES.get(int(t), f"type-{int(t)}") for t in arr.numpy().tolist()]
+        return [token_type_name(int(t)) for t in arr.numpy().tolist()]
 
     def tokens(self, ids: Sequence[int]) -> list[str | None]:
         if len(ids) <= FEW and "_tokens" not in self.__dict__:
@@ -133,7 +123,7 @@ class GGUFVocab:
             if arr is None or len(arr) != self.size:
                 return None
             return [
-                TOKEN_TYPES.get(int(arr.get(i)), f"type-{arr.get(i)}")  # type: ignore[arg-type]
+                token_type_name(int(arr.get(i)))  # type: ignore[arg-type]
                 if 0 <= i < self.size
                 else "unknown"
                 for i in ids
@@ -206,9 +196,9 @@ def _build_tokenizer(header: GGUFHeader, where: str) -> Tokenizer:
 
     meta: dict[str, Any] = {}
     for key, value in header.kv.items():
-        if key.startswith("tokenizer."):
+        if key.startswith("tokenizer.") or key in ("general.architecture", "general.name"):
             meta[key] = value.values() if isinstance(value, GGUFArray) else value
-    return tokenizer_from_gguf(meta, where)
+    return tokenizer_from_gguf(meta, where)  # type: ignore[return-value]
 
 
 def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:
@@ -217,9 +207,9 @@ def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:
     if tokens is None:
         return None
     specials = {
-        f"{k}_token_id": header.int_value(f"tokenizer.ggml.{k}_token_id")
-        for k in SPECIAL_KEYS
-        if header.int_value(f"tokenizer.ggml.{k}_token_id") is not None
+        f"{role}_token_id": header.int_value(key)
+        for role, key in INFO_ID_KEYS
+        if header.int_value(key) is not None
     }
     merges = header.array("tokenizer.ggml.merges")
     scores = header.array("tokenizer.ggml.scores")
