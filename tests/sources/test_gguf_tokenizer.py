@@ -438,3 +438,45 @@ def test_two_fim_candidates_that_matter_are_refused() -> None:
     tokenizer_from_gguf(normal, "m.gguf")  # normal tokens: the same ids either way
     with pytest.raises(InputError, match="several fim_pre tokens"):
         tokenizer_from_gguf(normal, "m.gguf", parse_special=True)
+
+
+PRE_IDS = DATA.parent / "llama-cpp-pre-ids.json"
+
+
+@cache
+def pre_ids() -> dict[str, Any]:
+    import json
+
+    doc: dict[str, Any] = json.loads(PRE_IDS.read_text("utf-8"))
+    return doc
+
+
+def _groups() -> list[list[str]]:
+    return [g["names"] for g in pre_ids()["groups"]]
+
+
+@pytest.mark.parametrize("names", _groups(), ids=lambda names: names[0])
+def test_every_pre_name_gives_llama_cpps_ids(names: list[str]) -> None:
+    """llama.cpp's ids, recorded from llama.cpp itself, for each pre name on a real vocabulary:
+    gpt-2's for byte-level names, Gemma 4's (as model gpt2) for the UTF-8 ones. Names in one
+    group give the same ids on these texts; one of them is built, the others must share its
+    llama.cpp behaviour (regexes and flags)."""
+    doc = pre_ids()
+    group = next(g for g in doc["groups"] if g["names"] == names)
+    first = BPE_PRE_TOKENIZERS[names[0]]
+    vocab = "gpt-2" if first.byte_encode else "gemma-4"
+    meta = {**read_meta(vocab), "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": names[0]}
+    tok = tokenizer_from_gguf(meta, f"{vocab} as {names[0]}")
+    texts = doc["texts"]
+    got = tok.encode_many(texts)
+    for text, want, ids in zip(texts, group["ids"], got, strict=True):
+        if want is not None:
+            assert ids == want, (names[0], text)
+    for other in names[1:]:
+        spec = BPE_PRE_TOKENIZERS[other]
+        assert (spec.regexes, spec.byte_encode) == (first.regexes, first.byte_encode), other
+
+
+def test_the_recorded_ids_cover_every_pre_name() -> None:
+    recorded = {n for names in _groups() for n in names}
+    assert recorded == set(llama_cpp_names("pre"))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, RangeReader, Reader
@@ -187,18 +187,24 @@ def _checkpoint(
         ),
     )
     if tokens is not None:
-        ckpt.tokenizer_build = lambda: _build_tokenizer(header, file)
+        local = path if reader is None and isinstance(path, Path) else None
+        ckpt.tokenizer_build = lambda: _build_tokenizer(header, file, local)
     return ckpt
 
 
-def _build_tokenizer(header: GGUFHeader, where: str) -> Tokenizer:
-    from emb_cli.sources.gguf.tokenizer import tokenizer_from_gguf
+def _build_tokenizer(header: GGUFHeader, where: str, path: Path | None) -> Tokenizer:
+    """The file's tokenizer (cached on disk for a local file). A GGUFTokenizer answers the part
+    of tokenizers.Tokenizer's interface emb uses, hence the cast."""
+    from emb_cli.sources.gguf.tokenizer import gguf_tokenizer
 
-    meta: dict[str, Any] = {}
-    for key, value in header.kv.items():
-        if key.startswith("tokenizer.") or key in ("general.architecture", "general.name"):
-            meta[key] = value.values() if isinstance(value, GGUFArray) else value
-    return tokenizer_from_gguf(meta, where)  # type: ignore[return-value]
+    def meta() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in header.kv.items():
+            if key.startswith("tokenizer.") or key in ("general.architecture", "general.name"):
+                out[key] = value.values() if isinstance(value, GGUFArray) else value
+        return out
+
+    return cast("Tokenizer", gguf_tokenizer(meta, path, where))
 
 
 def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:

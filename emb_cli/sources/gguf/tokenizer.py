@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emb_cli.errors import InputError
@@ -153,11 +154,14 @@ class GGUFTokenizer:
     def encode_ids(self, text: str, add_special: bool = False) -> list[int]:
         return self.encode_many([text], add_special)[0]
 
-    def encode_many(self, texts: Sequence[str], add_special: bool = False) -> list[list[int]]:
-        """llama_tokenize for each text: fragments of all texts go to the model at once."""
+    def encode_many(
+        self, texts: Sequence[str], add_special: bool = False, continuation: bool = False
+    ) -> list[list[int]]:
+        """llama_tokenize for each text: fragments of all texts go to the model at once.
+        `continuation`: each text goes on from a cut made by `stream_cut` (no space prefix)."""
         parts = [self.partition(t) for t in texts]
-        raw = [(p, i == 0 or isinstance(ps[i - 1], int)) for ps in parts for i, p in
-               enumerate(ps) if isinstance(p, str)]  # fmt: skip
+        raw = [(p, (i == 0 and not continuation) or (i > 0 and isinstance(ps[i - 1], int)))
+               for ps in parts for i, p in enumerate(ps) if isinstance(p, str)]  # fmt: skip
         encoded = iter(self.encoder.encode_fragments(raw)) if raw else iter(())
         out = []
         for ps in parts:
@@ -172,14 +176,31 @@ class GGUFTokenizer:
             out.append(ids)
         return out
 
+    def special_head(self) -> list[int]:
+        """The ids llama_tokenize puts before the text with add_special (BOS)."""
+        return self._head()
+
+    def special_tail(self) -> list[int]:
+        """The ids it puts after the text (EOS, or SEP for WordPiece)."""
+        return self._tail()
+
     def _head(self) -> list[int]:
-        return [self.core.special["bos"]] if self.core.add_bos else []
+        return [self._role("bos", "add_bos")] if self.core.add_bos else []
 
     def _tail(self) -> list[int]:
         c = self.core
         if c.kind == "wpm":
-            return [c.special["sep"]]
-        return [c.special["eos"]] if c.add_eos else []
+            return [self._role("sep", "add_sep")]
+        return [self._role("eos", "add_eos")] if c.add_eos else []
+
+    def _role(self, role: str, flag: str) -> int:
+        tid = self.core.special.get(role)
+        if tid is None:  # llama.cpp's GGML_ASSERT when special tokens are added
+            raise InputError(
+                f"{self.where}: tokenizer.ggml.{flag}_token is true but the file sets no {role} "
+                "token id, so llama.cpp aborts when adding special tokens; run without --special"
+            )
+        return tid
 
     def partition(self, text: str) -> list[str | int]:
         """tokenizer_st_partition: the text cut at special tokens, longest token first."""
@@ -199,6 +220,39 @@ class GGUFTokenizer:
                     _split_at(p, token, tid, attr, nxt)
             parts = nxt
         return parts
+
+    def stream_cut(self, text: str, limit: int) -> int | None:
+        """A place before `limit` where the text can be cut and each side tokenized alone with
+        the same ids: right after a newline, before a character no pre-split, merge or special
+        token crosses to from a newline. None where there is none (or the model has none)."""
+        stop = self._stop_chars
+        if stop is None:
+            return None
+        at = text.rfind("\n", 0, min(limit, len(text) - 1))
+        while at >= 0:
+            nxt = text[at + 1]
+            if not nxt.isspace() and nxt not in stop:
+                return at + 1
+            at = text.rfind("\n", 0, at)
+        return None
+
+    @cached_property
+    def _stop_chars(self) -> frozenset[str] | None:
+        kind = self.core.kind
+        if kind in ("ugm", "test", "rwkv") or self.core.model == "hybriddna":
+            return None  # normalisation, escaped bytes or grouping that span lines
+        texts = [t for t, _, _ in self.core.partition]
+        if kind in ("spm", "plamo2"):  # merges and matches that cross newlines
+            texts += self._vocab().tokens
+        stop: set[str] = set()
+        for t in texts:
+            at = t.find("\n")
+            while 0 <= at < len(t) - 1:
+                stop.add(t[at + 1])
+                at = t.find("\n", at + 1)
+        # an LSTRIP token would eat the newline before it; PLaMo-2 drops a BOM at the start
+        stop |= {t[0] for t, _, a in self.core.partition if a & LSTRIP} | {"\ufeff"}
+        return frozenset(stop)
 
     # -- tokenizers.Tokenizer's interface, the part emb uses ----------------------------
 
@@ -314,3 +368,45 @@ def tokenizer_from_gguf(
     spec = read_spec(meta, where)
     encoder, rust = build_encoder(spec, where)
     return GGUFTokenizer(Core.of(spec), encoder, lambda: spec, where, parse_special, rust)
+
+
+def gguf_tokenizer(
+    read_meta: Callable[[], Mapping[str, Any]], path: Path | None, where: str
+) -> GGUFTokenizer:
+    """The tokenizer of a GGUF file: from the on-disk cache when a trusted entry exists for
+    `path` (a local file), else built from `read_meta()` and kept. The vocabulary itself
+    (for decoding) is read from the file only when asked."""
+    from emb_cli.sources.gguf import tokenizer_cache
+
+    @cache
+    def spec() -> TokenizerSpec:
+        return read_spec(read_meta(), where)
+
+    def load(payload: dict[str, Any]) -> GGUFTokenizer | None:
+        from tokenizers import Tokenizer
+
+        from emb_cli.sources.gguf.encoders import encoder_from_rust, rust_call
+
+        try:
+            core = Core.from_json(payload["core"])
+            rust = rust_call(where, lambda: Tokenizer.from_str(payload["rust"]))
+            encoder, _ = encoder_from_rust(
+                core.kind, core.model, core.special, rust, where, core.newline_tokens
+            )
+            return GGUFTokenizer(core, encoder, spec, where, False, rust)
+        except (InputError, KeyError, TypeError, ValueError):
+            return None  # a damaged entry: rebuilt
+
+    def build() -> tuple[GGUFTokenizer, dict[str, Any] | None]:
+        from emb_cli.sources.gguf.encoders import build_encoder
+
+        encoder, rust = build_encoder(spec(), where)
+        core = Core.of(spec())
+        tok = GGUFTokenizer(core, encoder, spec, where, False, rust)
+        keep = {"core": core.to_json(), "rust": rust.to_str()} if rust is not None else None
+        return tok, keep
+
+    if path is None:
+        return build()[0]
+    got: GGUFTokenizer = tokenizer_cache.cached(path, load, build)
+    return got

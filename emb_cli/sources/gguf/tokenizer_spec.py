@@ -127,7 +127,7 @@ def read_spec(meta: Mapping[str, Any], where: str) -> TokenizerSpec:
     ids = dict(zip(tokens, range(n), strict=True))
     ambiguous = _mark_by_text(attrs, tokens, ids, special)
     _mark_strip(attrs, ids, meta)
-    add_bos, add_eos, add_sep = _add_flags(kind, pre, flags, special, where)
+    add_bos, add_eos, add_sep = _add_flags(kind, pre, flags)
     lowercase = flags.get("normalizer.lowercase", pre is None or pre.name != "whitespace")
     return TokenizerSpec(
         model=model,
@@ -310,11 +310,7 @@ def _special_ids(
 
 
 def _add_flags(
-    kind: ModelKind,
-    pre: PreSpec | None,
-    flags: dict[str, bool],
-    special: dict[str, int],
-    where: str,
+    kind: ModelKind, pre: PreSpec | None, flags: dict[str, bool]
 ) -> tuple[bool, bool, bool]:
     bos = kind in ("spm", "wpm") or (pre is not None and pre.add_bos)
     eos = kind == "ugm"
@@ -330,12 +326,6 @@ def _add_flags(
         return False, False, False
     if kind == "wpm":
         bos, eos, sep = True, False, True
-    for role, on in (("bos", bos), ("eos", eos), ("sep", sep)):
-        if on and role not in special:
-            raise InputError(
-                f"{where}: tokenizer.ggml.add_{role}_token is true but the file sets no "
-                f"{role} token id, which llama.cpp refuses to load"
-            )
     return bos, eos, sep
 
 
