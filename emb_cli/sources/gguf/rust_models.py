@@ -66,8 +66,31 @@ def bpe_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
     splits += [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in pre.regexes]
     if pre.byte_encode:
         splits.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
+    barrier = _unknown_chars(spec.tokens, pre.byte_encode)
+    if barrier is not None:
+        splits.append(pre_tokenizers.Split(Regex(barrier), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
     return tok
+
+
+def _unknown_chars(tokens: Sequence[str], byte_encode: bool) -> str | None:
+    """A class of the byte symbols that are no token, or None. llama.cpp keeps such a symbol
+    as one no merge joins and drops it at the end; tokenizers drops it before merging,
+    joining its neighbours. Alone in its own word they behave the same. (Without byte
+    encoding, encoders.RustBpe isolates unknown characters itself.)"""
+    if not byte_encode:
+        return None
+    missing = sorted(set(_byte_symbols()) - {t for t in tokens if len(t) == 1})
+    if not missing:
+        return None
+    return "[" + "".join(f"\\x{{{ord(c):X}}}" for c in missing) + "]"
+
+
+def _byte_symbols() -> list[str]:
+    """GPT-2's byte-to-unicode symbols, one per byte."""
+    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    extra = [b for b in range(256) if b not in keep]
+    return [chr(b) for b in keep] + [chr(256 + n) for n in range(len(extra))]
 
 
 def bpe_pairs(merges: Sequence[str], ids: dict[str, int], where: str) -> list[tuple[str, str]]:
