@@ -31,7 +31,7 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
         )
     # Saved tokenizers may pad to a fixed length (MiniLM's pads to 128) or truncate:
     # a lookup wants the text's own tokens.
-    from emb_cli.analysis.tokenize import check_text
+    from emb_cli.analysis.text_input import check_text
     from emb_cli.sources.gguf.encoders import rust_call
 
     check_text(text, "--text")

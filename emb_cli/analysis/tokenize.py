@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from emb_cli.analysis.lookup import token_strings, token_types
+from emb_cli.analysis.text_input import check_text
 from emb_cli.errors import UsageError
 from emb_cli.sources.base import TableSource
 
@@ -45,18 +46,6 @@ class TokenCountReport:
     text_chars: int
     special: bool
     count: int
-
-
-def check_text(text: str, what: str = "the text") -> None:
-    """UsageError for text that is not Unicode: a lone surrogate, which is how Python passes
-    on argv bytes that are not UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise UsageError(
-            f"{what} is not valid UTF-8 (character {exc.start + 1} is a byte that is not); "
-            "pass UTF-8 text or use --file"
-        ) from None
 
 
 def encode_ids(source: TableSource, text: str, special: bool) -> list[int]:

@@ -45,12 +45,8 @@ def tokenize(
 
     Example: emb tokenize --from ./ggml-vocab-llama-spm.gguf "Hello world"
     """
-    from emb_cli.analysis.tokenize import (
-        TokenCountReport,
-        TokenizeReport,
-        check_text,
-        tokenize_file,
-    )
+    from emb_cli.analysis.text_input import check_text
+    from emb_cli.analysis.tokenize import TokenCountReport, TokenizeReport, tokenize_file
     from emb_cli.analysis.tokenize import tokenize as run
     from emb_cli.errors import UsageError
     from emb_cli.render.console import print_json
