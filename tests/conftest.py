@@ -149,3 +149,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield srv
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tokenizer_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """emb's tokenizer cache under a test folder, never the user's ~/.cache."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))

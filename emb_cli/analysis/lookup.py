@@ -31,9 +31,16 @@ def encode_text(source: TableSource, text: str, special: bool) -> list[int]:
         )
     # Saved tokenizers may pad to a fixed length (MiniLM's pads to 128) or truncate:
     # a lookup wants the text's own tokens.
+    from emb_cli.analysis.text_input import check_text
+    from emb_cli.sources.gguf.encoders import rust_call
+
+    check_text(text, "--text")
     tok.no_padding()
     tok.no_truncation()
-    ids: list[int] = tok.encode(text, add_special_tokens=special).ids
+    # a regex past Oniguruma's retry limit panics inside tokenizers: an InputError here
+    ids: list[int] = rust_call(
+        source.info.name, lambda: tok.encode(text, add_special_tokens=special).ids
+    )
     if not ids:
         raise UsageError(f"the tokenizer turns {text!r} into no tokens; pass ids or other text")
     return ids

@@ -5,12 +5,16 @@ of emb undertrained without circularity:
 - declared unused: `[unusedN]` (BERT), `<unusedN>` (Gemma), `<|reserved_special_token_N|>`
   (Llama 3), `<|unused_token_N|>`, `<madeupwordN>` (XGLM), DeepSeek's `<|place▁holder▁no▁N|>`,
   and GGUF's token type "unused";
-- unreachable (Land and Bartolo 2024, "Fishing for Magikarp", section 3.2): decoding the token
-  alone and encoding the text again does not give the id back. Tried a second time after a
-  prefix token, as Magikarp does, for tokenizers that add a leading space to the text.
+- unreachable (Land and Bartolo 2024, "Fishing for Magikarp", section 3.2): the token's own
+  text, encoded again, does not give the id back. Tried a second time after a prefix, as
+  Magikarp does, for tokenizers that add a leading space to the text. For a GGUF tokenizer
+  the text is the token's own bytes (llama.cpp's token_to_piece), never the detokenizer's
+  output: that one drops spaces (" ." decodes to "."), which made GPT-2's " ." look
+  unreachable. Texts are encoded in batches of BATCH, so memory stays bounded.
   Not tested: special tokens (a template inserts them), WordPiece-style continuation pieces
-  (`##ing` exists only after another piece), GGUF "byte" tokens and tokens that decode to
-  part of a UTF-8 character (U+FFFD): those are reached through other text.
+  (`##ing` exists only after another piece), GGUF tokens whose type settles it (byte, control,
+  unknown, unused, user-defined: matched whole) and tokens that are part of a UTF-8
+  character (U+FFFD): those are reached through other text.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
+BATCH = 4096  # texts encoded at once: a few MB of encodings, whatever the vocabulary
+# GGUF token types that settle reachability without a test
+_SETTLED = frozenset(("byte", "control", "unknown", "unused", "user-defined"))
 _UNUSED = re.compile(r"(unused|reserved|placeholder|madeupword)[a-z]*\d+")
 _BRACKETS = ("<", "["), (">", "]")
 _STRIP = str.maketrans("", "", "<>[]|｜▁_- ")
@@ -66,9 +73,15 @@ def declared_unused(
 
 
 def _round_trips(tok: Tokenizer, seqs: list[list[int]]) -> tuple[list[str], list[bool]]:
-    texts: list[str] = tok.decode_batch(seqs, skip_special_tokens=False)
-    encoded = tok.encode_batch_fast(texts, add_special_tokens=False)
-    return texts, [e.ids == s for e, s in zip(encoded, seqs, strict=True)]
+    texts: list[str] = []
+    ok: list[bool] = []
+    for at in range(0, len(seqs), BATCH):
+        part = seqs[at : at + BATCH]
+        decoded: list[str] = tok.decode_batch(part, skip_special_tokens=False)
+        encoded = tok.encode_batch_fast(decoded, add_special_tokens=False)
+        texts += decoded
+        ok += [e.ids == s for e, s in zip(encoded, part, strict=True)]
+    return texts, ok
 
 
 def unreachable(
@@ -77,8 +90,11 @@ def unreachable(
     token_types: Sequence[str] | None = None,
     tokens: Sequence[str | None] | None = None,
 ) -> tuple[list[int], int, frozenset[int]]:
-    """(unreachable ids, ids tested, special ids). Batched: about 2 s for a 128k vocabulary
-    on two busy cores, most of it in tokenizers' encode_batch_fast."""
+    """(unreachable ids, ids tested, special ids)."""
+    from emb_cli.sources.gguf.tokenizer import GGUFTokenizer
+
+    if isinstance(tok, GGUFTokenizer):
+        return _gguf_unreachable(tok, size, token_types)
     # Saved tokenizers may pad (MiniLM's pads to 128) or truncate: the test wants plain text.
     tok.no_padding()
     tok.no_truncation()
@@ -109,6 +125,45 @@ def unreachable(
         failed = [i for i, good in zip(failed, ok, strict=True) if not good]
         break
     return failed, len(ids), special
+
+
+def _gguf_unreachable(
+    tok: Any, size: int, token_types: Sequence[str] | None
+) -> tuple[list[int], int, frozenset[int]]:
+    """Each token's own bytes, encoded alone, then after a prefix: what llama.cpp can produce."""
+    special = frozenset(i for i, t in tok.get_added_tokens_decoder().items() if t.special)
+    settled = set(special)
+    if token_types is not None:
+        settled.update(i for i, t in enumerate(token_types[:size]) if t in _SETTLED)
+    settled.update(tok.get_added_tokens_decoder())  # user-defined: matched whole in text
+    ids = [i for i in range(size) if i not in settled]
+    if tok.core.kind == "wpm":  # a piece without U+2581 only continues a word
+        ids = [i for i in ids if (tok.id_to_token(i) or "").startswith("\u2581")]
+    failed: list[int] = []
+    tested = 0
+    for at in range(0, len(ids), BATCH):
+        part = ids[at : at + BATCH]
+        texts = {}
+        for i, piece in zip(part, tok.token_pieces(part), strict=True):
+            try:
+                texts[i] = piece.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # part of a character: reached through other text
+        tested += len(texts)
+        failed += _not_produced(tok, texts)
+    return failed, tested, special
+
+
+def _not_produced(tok: Any, texts: dict[int, str]) -> list[int]:
+    todo = [i for i, ids in zip(texts, tok.encode_many(list(texts.values())), strict=True)
+            if ids != [i]]  # fmt: skip
+    for p in PREFIXES:
+        if not todo:
+            break
+        head = tok.encode_ids(p)
+        got = tok.encode_many([p + texts[i] for i in todo])
+        todo = [i for i, ids in zip(todo, got, strict=True) if ids != [*head, i]]
+    return todo
 
 
 def evidence(

@@ -10,6 +10,7 @@ from emb_cli.render.console import err, out
 
 if TYPE_CHECKING:
     from emb_cli.analysis.cached_models import CacheReport
+    from emb_cli.sources.gguf.tokenizer_cache import CacheSummary
 
 
 def fmt_size(n: int) -> str:
@@ -50,3 +51,16 @@ def render_cache(r: CacheReport) -> None:
         )
     for w in r.warnings:
         err().print(f"note: huggingface_hub reports a damaged cache entry: {w}")
+
+
+def render_tokenizer_cache(s: CacheSummary, cleared: bool) -> None:
+    """emb's own cache of built GGUF tokenizers: one line."""
+    if cleared:
+        n = s.entries
+        out().print(f"removed {n} cached tokenizer{'s' if n != 1 else ''} from {s.folder}")
+        return
+    err().print(
+        f"note: {s.entries} built GGUF tokenizer{'s' if s.entries != 1 else ''} "
+        f"({fmt_size(s.bytes)}B) cached in {s.folder}; `emb cache --clear-tokenizers` "
+        "empties it"
+    )

@@ -27,3 +27,8 @@ def render_tokenize(r: TokenizeReport) -> None:
             row.append(r.token_types[n])
         t.add_row(*row)
     c.print(t)
+
+
+def render_count(count: int) -> None:
+    """`--count`: the number alone, for scripts."""
+    out().print(str(count), highlight=False)

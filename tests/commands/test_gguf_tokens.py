@@ -124,3 +124,53 @@ def test_remote_gguf_by_ranges(
     size = (folder / "m.gguf").stat().st_size
     fetched = int(r.stderr.split("fetched ")[1].split(" bytes")[0].replace(",", ""))
     assert fetched < size  # the header and one row, not the file
+
+
+SMALL = ("gpt-2", "llama-spm", "bert-bge")  # one of each algorithm, every case
+EVERY = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt", "command-r",
+         "deepseek-coder", "deepseek-llm", "gemma-4", "llama-bpe", "qwen2", "qwen35", "refact",
+         "starcoder")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EVERY)
+def test_emb_tokenize_gives_llama_cpps_ids_for_each_case(emb: Any, name: str) -> None:
+    """Through `emb tokenize` itself: every case of the small sets, the empty text and a few
+    of the big ones (their tokenizer loads from emb's cache on each call)."""
+    vocab = str(DATA / f"ggml-vocab-{name}.gguf")
+    chosen = cases(name) if name in SMALL else [cases(name)[i] for i in (2, 11, 30, -1)]
+    for text, want in chosen:
+        r = emb("tokenize", "--from", vocab, text, "--json", ok=True)
+        doc = json.loads(r.stdout)
+        assert doc["ids"] == want and doc["count"] == len(want), (name, text)
+
+
+def test_empty_text_gives_zero_ids_and_lookup_keeps_its_refusal(
+    emb: Any, gpt2_gguf: tuple[Path, np.ndarray]
+) -> None:
+    r = emb("tokenize", "--from", str(VOCAB), "", ok=True)
+    assert "0 tokens" in r.stdout
+    assert emb("tokenize", "--from", str(VOCAB), "", "--count", ok=True).stdout.strip() == "0"
+    assert_refused(emb("lookup", "--text", "", "--from", str(gpt2_gguf[0])), "no tokens")
+
+
+def test_tokenize_file_counts_and_refuses_what_is_not_a_file(emb: Any, tmp_path: Path) -> None:
+    text = "".join(t + "\n" for t, _ in cases("gpt-2"))
+    path = tmp_path / "t.txt"
+    path.write_text(text, encoding="utf-8")
+    want = ids("gpt-2", text)
+    got = emb("tokenize", "--from", str(VOCAB), "--file", str(path), "--count", ok=True)
+    assert got.stdout.strip() == str(len(want))
+    assert_refused(emb("tokenize", "--from", str(VOCAB), "--file", str(tmp_path)), "directory")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok \xff")
+    assert_refused(emb("tokenize", "--from", str(VOCAB), "--file", str(bad)), "not UTF-8")
+
+
+def test_no_cache_and_emb_cache_clear(emb: Any) -> None:
+    emb("tokenize", "--from", str(VOCAB), "Hello", ok=True)
+    note = emb("cache", "--cache-dir", str(DATA), ok=True).stderr
+    assert "built GGUF tokenizer" in note and "--clear-tokenizers" in note
+    assert emb("tokenize", "--from", str(VOCAB), "Hello", "--no-cache", ok=True).exit_code == 0
+    cleared = json.loads(emb("cache", "--clear-tokenizers", "--json", ok=True).stdout)
+    assert cleared["entries"] >= 1
+    assert json.loads(emb("cache", "--clear-tokenizers", "--json").stdout)["entries"] == 0

@@ -7,12 +7,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer
-
-from emb_cli.sources.gguf.tokenizer import tokenizer_from_gguf
+from emb_cli.sources.gguf.tokenizer import GGUFTokenizer, tokenizer_from_gguf
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "gguf-vocab"
-NAMES = ("gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt")
+NAMES = (
+    "gpt-2", "llama-spm", "bert-bge", "phi-3", "falcon", "mpt", "command-r", "deepseek-coder",
+    "deepseek-llm", "gemma-4", "llama-bpe", "qwen2", "qwen35", "refact", "starcoder",
+)  # fmt: skip
+# the big vocabularies are built once per session: a few seconds each
+BIG = ("command-r", "gemma-4", "llama-bpe", "qwen2", "qwen35", "deepseek-llm")
 
 
 @cache
@@ -47,11 +50,11 @@ def cases(name: str) -> list[tuple[str, list[int]]]:
 
 
 @cache
-def built(name: str, parse_special: bool = False) -> Tokenizer:
+def built(name: str, parse_special: bool = False) -> GGUFTokenizer:
     return tokenizer_from_gguf(
         read_meta(name), f"ggml-vocab-{name}.gguf", parse_special=parse_special
     )
 
 
 def ids(name: str, text: str, **kw: Any) -> list[int]:
-    return built(name, **kw).encode(text, add_special_tokens=False).ids
+    return built(name, **kw).encode_ids(text)

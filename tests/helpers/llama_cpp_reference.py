@@ -127,7 +127,7 @@ _ASCII = {  # k_ucat_map: what each category is among ASCII code points
     "L": r"A-Za-z",
     "P": r"!-#%-*,-/:-;?-@\[-\]_\{\}",
     "M": "",
-    "S": r"\$\+<->^`\|",
+    "S": r"\$\+<->^`\|~",
 }
 # unicode.cpp k_ucat_enum: the \p{..} it rewrites; every letter class becomes all letters
 _UCATS = {rf"\p{{{c}}}": c[0] for c in ("N", "L", "P", "M", "S", "Lu", "Ll", "Lt", "Lm", "Lo")}

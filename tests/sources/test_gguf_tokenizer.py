@@ -1,13 +1,15 @@
 """tokenizer_from_gguf against llama.cpp.
 
-The six vocab-only GGUF files and expected ids in tests/data/gguf-vocab are llama.cpp's own
-(models/ggml-vocab-*.gguf{,.inp,.out}, what its tests/test-tokenizer-0 checks): every text must
-give exactly those ids. The BPE pre-tokenizers without such a file are held to a line-by-line
-port of llama.cpp's splitter (tests/helpers/llama_cpp_reference.py) instead.
+The vocab-only GGUF files and expected ids in tests/data/gguf-vocab are llama.cpp's own
+(models/ggml-vocab-*.gguf{,.inp,.out}, what its tests/test-tokenizer-0 checks): every text,
+the empty one included, must give exactly those ids. Every pre-tokenizer name llama.cpp knows
+is held to ids recorded from llama.cpp itself (tests/data/llama-cpp-pre-ids.json) and to a
+line-by-line port of llama.cpp's splitter (llama_cpp_reference.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -18,14 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emb_cli.errors import InputError
-from emb_cli.sources.gguf.tokenizer import (
-    BPE_PRE_TOKENIZERS,
-    MODELS,
-    TOKEN_TYPE_NAMES,
-    is_supported,
-    token_types,
-    tokenizer_from_gguf,
-)
+from emb_cli.sources.gguf.pre_tokenizers import MODELS
+from emb_cli.sources.gguf.pre_tokenizers import PRE_TOKENIZERS as BPE_PRE_TOKENIZERS
+from emb_cli.sources.gguf.tokenizer import is_supported, tokenizer_from_gguf
+from emb_cli.sources.gguf.vocab_keys import TOKEN_TYPES, token_type_name
 from tests.helpers import llama_cpp_reference as ref
 from tests.helpers.gguf_vocab import DATA, NAMES, built, cases, ids, read_meta
 
@@ -38,31 +36,29 @@ def test_llama_cpp_ids(name: str, index: int) -> None:
     assert ids(name, text) == want, text
 
 
-def test_every_file_has_its_46_texts() -> None:
-    assert {name: len(cases(name)) for name in NAMES} == dict.fromkeys(NAMES, 46)
+def test_every_file_has_its_texts() -> None:
+    counts = {name: len(cases(name)) for name in NAMES}
+    assert counts == {**dict.fromkeys(NAMES, 46), "qwen35": 50}
+    assert all(cases(name)[2] == ("", []) for name in NAMES)  # llama.cpp's empty text
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_token_types_name_the_files_array(name: str) -> None:
+def test_token_type_names_are_ggufs() -> None:
     from gguf import TokenType
 
-    meta = read_meta(name)
-    want = [TokenType(t).name.lower() for t in meta["tokenizer.ggml.token_type"]]
-    assert token_types(meta) == want
-    assert set(want) <= set(TOKEN_TYPE_NAMES)
+    for t in TokenType:
+        assert token_type_name(t.value) == t.name.lower().replace("_", "-")
+    assert token_type_name(9) == "type-9" and len(TOKEN_TYPES) == 7
 
 
 def test_token_types_counts() -> None:
-    assert Counter(token_types(read_meta("phi-3"))) == {
+    types = read_meta("phi-3")["tokenizer.ggml.token_type"]
+    assert Counter(map(token_type_name, types)) == {
         "normal": 31741,
         "byte": 256,
         "unknown": 53,
         "control": 13,
-        "user_defined": 1,
+        "user-defined": 1,
     }
-    assert token_types(read_meta("gpt-2"))[50256] == "control"
-    # no array: every token normal, as llama.cpp loads it
-    assert token_types({"tokenizer.ggml.tokens": ["a", "b"]}) == ["normal", "normal"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -107,6 +103,8 @@ def test_decode_gives_llama_cpps_text(name: str, index: int) -> None:
     elif name == "bert-bge":
         tokens = read_meta(name)["tokenizer.ggml.tokens"]
         assert got == ref.clean_spaces("".join(tokens[i] for i in want).replace("\u2581", " "))
+    elif not BPE_PRE_TOKENIZERS[read_meta(name).get("tokenizer.ggml.pre", "gemma4")].clean_spaces:
+        assert got == text  # pre names that set clean_spaces = false
     else:
         assert got == ref.clean_spaces(text)
 
@@ -182,13 +180,11 @@ def texts_for_split() -> list[str]:
     return [t for t, _ in cases("gpt-2")] + EXTRA_TEXTS
 
 
-@pytest.mark.parametrize("pre", sorted(BPE_PRE_TOKENIZERS))
+@pytest.mark.parametrize("pre", sorted(ref.PRE_TYPES))
 def test_split_matches_llama_cpp(pre: str) -> None:
-    """Each pre name splits text as llama.cpp's unicode_regex_split does for it."""
-    assert pre in ref.PRE_TYPES, "a pre name llama.cpp does not map this way"
+    """Each pre name the port knows splits text as llama.cpp's unicode_regex_split does."""
     exprs = ref.REGEXES[ref.PRE_TYPES[pre]]
-    pre_tok = tokenizer_from_gguf(tiny_bpe(pre), "tiny.gguf").pre_tokenizer
-    assert pre_tok is not None
+    pre_tok = _tiny_pre(pre)
     for text in texts_for_split():
         got = [p for p, _ in pre_tok.pre_tokenize_str(text)]
         assert got == [byte_level(p) for p in ref.split(text, exprs) if p], (pre, text)
@@ -206,7 +202,7 @@ ALPHABET = (
 def test_split_matches_llama_cpp_on_random_text(text: str) -> None:
     seen: set[tuple[str, ...]] = set()
     for pre, spec in sorted(BPE_PRE_TOKENIZERS.items()):
-        if spec.regexes in seen:
+        if spec.regexes in seen or pre not in ref.PRE_TYPES:
             continue
         seen.add(spec.regexes)
         pre_tok = _tiny_pre(pre)
@@ -217,7 +213,9 @@ def test_split_matches_llama_cpp_on_random_text(text: str) -> None:
 
 @cache
 def _tiny_pre(pre: str) -> Any:
-    return tokenizer_from_gguf(tiny_bpe(pre), "tiny.gguf").pre_tokenizer
+    rust = tokenizer_from_gguf(tiny_bpe(pre), "tiny.gguf").rust
+    assert rust is not None and rust.pre_tokenizer is not None
+    return rust.pre_tokenizer
 
 
 def abc_meta(pre: str) -> dict[str, Any]:
@@ -244,34 +242,64 @@ def test_llama3_takes_a_word_that_is_a_token_whole() -> None:
 def test_add_bos_without_a_bos_id_is_refused() -> None:
     meta = abc_meta("llama-bpe")
     del meta["tokenizer.ggml.bos_token_id"]  # the default, 11, is past this vocabulary
+    tok = tokenizer_from_gguf(meta, "m.gguf")  # llama.cpp loads it, and tokenizes plainly
+    assert tok.encode_ids("abc") == [4]
     with pytest.raises(InputError, match="add_bos_token is true"):
-        tokenizer_from_gguf(meta, "m.gguf")
+        tok.encode_ids("abc", add_special=True)  # where llama.cpp's GGML_ASSERT fires
 
 
 @pytest.mark.parametrize(
     ("model", "pre", "needle"),
     [
-        ("t5", None, "'t5'"),
-        ("rwkv", None, "'rwkv'"),
-        ("gemma4", None, "'gemma4'"),
-        (None, None, "None"),
-        ("gpt2", "deepseek-llm", "'deepseek-llm'"),
-        ("gpt2", "kimi-k2", "'kimi-k2'"),
+        ("no_vocab", None, "'no_vocab'"),
+        ("none", None, "'none'"),
+        ("sentencepiece", None, "'sentencepiece'"),
+        (None, None, "missing"),
         ("gpt2", "no-such-pre", "'no-such-pre'"),
     ],
 )
-def test_unsupported_is_refused(model: str | None, pre: str | None, needle: str) -> None:
+def test_unknown_names_are_refused(model: str | None, pre: str | None, needle: str) -> None:
     meta = {**tiny_bpe(pre or "gpt-2"), "tokenizer.ggml.model": model, "tokenizer.ggml.pre": pre}
     with pytest.raises(InputError) as err:
         tokenizer_from_gguf(meta, "x.gguf")
     msg = err.value.message
-    assert "\n" not in msg and needle in msg and "exactly" in msg and msg.startswith("x.gguf: ")
+    assert "\n" not in msg and needle in msg and msg.startswith("x.gguf: ")
     assert not is_supported(str(model), pre)
 
 
+NAMES_FILE = DATA.parent / "llama-cpp-tokenizer-names.txt"
+
+
+def llama_cpp_names(kind: str) -> list[str]:
+    rows = [line.split(" ", 1) for line in NAMES_FILE.read_text("utf-8").splitlines()]
+    return [name for k, name in rows if k == kind]
+
+
+def test_the_name_list_is_llama_cpps() -> None:
+    assert len(llama_cpp_names("pre")) == 91
+    assert {"kimi-k2", "deepseek-llm", "bloom", "superbpe", "whitespace"} <= set(
+        llama_cpp_names("pre")
+    )
+
+
+@pytest.mark.parametrize("pre", llama_cpp_names("pre"))
+def test_every_llama_cpp_pre_name_is_handled(pre: str) -> None:
+    assert pre in BPE_PRE_TOKENIZERS and is_supported("gpt2", pre)
+    tok = tokenizer_from_gguf(tiny_bpe(pre), "tiny.gguf")
+    assert tok.encode_ids("Hello, world 1234!\n") != []
+
+
+@pytest.mark.parametrize("model", llama_cpp_names("model"))
+def test_every_llama_cpp_model_is_handled_or_names_no_vocabulary(model: str) -> None:
+    if model in ("no_vocab", "none"):
+        assert not is_supported(model, None)  # llama.cpp's "no vocab": nothing to tokenize
+    else:
+        assert model in MODELS and is_supported(model, None)
+
+
 def test_supported_table() -> None:
-    assert set(MODELS) == {"gpt2", "llama", "bert"}
-    assert {"gpt-2", "mpt", "falcon", "llama-bpe", "qwen2", "default"} <= set(BPE_PRE_TOKENIZERS)
+    assert set(MODELS) == set(llama_cpp_names("model")) - {"no_vocab", "none"}
+    assert set(BPE_PRE_TOKENIZERS) == set(llama_cpp_names("pre"))
     assert is_supported("gpt2", "llama-bpe") and is_supported("gpt2", None)
     assert is_supported("llama", "anything") and is_supported("bert", "bert-bge")
 
@@ -281,7 +309,7 @@ def test_bad_vocabularies_are_refused() -> None:
         tokenizer_from_gguf({"tokenizer.ggml.model": "llama"}, "m.gguf")
     with pytest.raises(InputError, match="appears twice"):
         tokenizer_from_gguf({**abc_meta("gpt-2"), "tokenizer.ggml.tokens": ["a", "b", "a"]}, "m")
-    with pytest.raises(InputError, match="merges does not fit"):
+    with pytest.raises(InputError, match="joins a character that is no token"):
         tokenizer_from_gguf({**abc_meta("gpt-2"), "tokenizer.ggml.merges": ["a x"]}, "m.gguf")
     with pytest.raises(InputError, match="token_type has 2 entries"):
         tokenizer_from_gguf({**abc_meta("gpt-2"), "tokenizer.ggml.token_type": [1, 1]}, "m")
@@ -291,9 +319,9 @@ def test_bad_vocabularies_are_refused() -> None:
         "tokenizer.ggml.scores": [0.0, 0.0, 0.0, -1.0, -2.0],
         "tokenizer.ggml.token_type": [2, 3, 3, 1, 1],
     }
-    # llama.cpp can merge "x" + "b" though "x" is no token; a BPE merge cannot
-    with pytest.raises(InputError, match="'xb' is built from 'x' \\+ 'b'"):
-        tokenizer_from_gguf(spm, "m.gguf")
+    # llama.cpp merges "x" + "b" though "x" is no token: so does emb's SentencePiece port
+    spm["tokenizer.ggml.add_space_prefix"] = False
+    assert tokenizer_from_gguf(spm, "m.gguf").encode_ids("xb") == [4]
 
 
 def test_sentencepiece_without_scores_or_types() -> None:
@@ -305,10 +333,11 @@ def test_sentencepiece_without_scores_or_types() -> None:
     # "b" is no token: its byte, <0x62>; the prefix space merges with "a"
     assert tok.encode("ab", add_special_tokens=False).ids == [5, 6]
     assert tok.encode("ab").ids == [1, 5, 6]
-    assert tok.decode([5, 6]) == "ab"
+    # without a token_type array "<0x62>" is a normal token, which renders as its text
+    assert tok.decode([5, 6]) == "a<0x62>"
     # without a token_type array "<s>" is a normal token, so llama.cpp renders it, and only
     # the first piece loses its prefix space
-    assert tok.decode([1, 5, 6]) == "<s> ab"
+    assert tok.decode([1, 5, 6]) == "<s> a<0x62>"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -362,3 +391,41 @@ def test_two_fim_candidates_that_matter_are_refused() -> None:
     tokenizer_from_gguf(normal, "m.gguf")  # normal tokens: the same ids either way
     with pytest.raises(InputError, match="several fim_pre tokens"):
         tokenizer_from_gguf(normal, "m.gguf", parse_special=True)
+
+
+PRE_IDS = DATA.parent / "llama-cpp-pre-ids.json"
+
+
+@cache
+def pre_ids() -> dict[str, Any]:
+    import json
+
+    doc: dict[str, Any] = json.loads(PRE_IDS.read_text("utf-8"))
+    return doc
+
+
+def _groups() -> list[list[str]]:
+    return [g["names"] for g in pre_ids()["groups"]]
+
+
+@pytest.mark.parametrize("names", _groups(), ids=lambda names: names[0])
+def test_every_pre_name_gives_llama_cpps_ids(names: list[str]) -> None:
+    """llama.cpp's ids, recorded from llama.cpp itself, for each pre name on a real vocabulary:
+    gpt-2's for byte-level names, Gemma 4's (as model gpt2) for the UTF-8 ones. Names in one
+    group give the same ids on these texts; one of them is built, the others must share its
+    llama.cpp behaviour (regexes and flags)."""
+    doc = pre_ids()
+    group = next(g for g in doc["groups"] if g["names"] == names)
+    vocab = group["vocab"]
+    distinct = {dataclasses.replace(BPE_PRE_TOKENIZERS[n], name=""): n for n in names}
+    for name in distinct.values():  # one build per distinct behaviour
+        meta = {**read_meta(vocab), "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": name}
+        got = tokenizer_from_gguf(meta, f"{vocab} as {name}").encode_many(doc["texts"])
+        for text, want, got_ids in zip(doc["texts"], group["ids"], got, strict=True):
+            if want is not None:  # None: llama.cpp crashed on this text
+                assert got_ids == want, (name, text)
+
+
+def test_the_recorded_ids_cover_every_pre_name() -> None:
+    recorded = {n for names in _groups() for n in names}
+    assert recorded == set(llama_cpp_names("pre"))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from emb_cli.errors import InputError
 from emb_cli.sources import dtypes
@@ -22,6 +22,7 @@ from emb_cli.sources.base import Checkpoint, CheckpointTokenizer, Format, RangeR
 from emb_cli.sources.gguf.arrays import GGUFArray
 from emb_cli.sources.gguf.constants import MAGIC
 from emb_cli.sources.gguf.header import GGUFHeader, read_gguf_header
+from emb_cli.sources.gguf.vocab_keys import INFO_ID_KEYS, token_type_name
 from emb_cli.sources.tensors import FileTensor, Parts
 
 if TYPE_CHECKING:
@@ -29,19 +30,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 HEAD = "output.weight"
-# llama.cpp's llama_token_type (src/llama-vocab.h, LLAMA_TOKEN_TYPE_*).
-TOKEN_TYPES = {
-    0: "undefined",
-    1: "normal",
-    2: "unknown",
-    3: "control",
-    4: "user-defined",
-    5: "unused",
-    6: "byte",
-}
 # Up to this many ids are decoded one by one; more decode the whole array at once.
 FEW = 64
-SPECIAL_KEYS = ("bos", "eos", "unk", "sep", "pad", "cls", "mask", "eot", "eom")
 
 DIR_FILES: tuple[tuple[int, str], ...] = ()
 DIR_GLOB: str | None = "*.gguf"
@@ -110,7 +100,7 @@ class GGUFVocab:
         arr = self._types_array
         if arr is None or len(arr) != self.size:
             return None
-        return [TOKEN_TYPES.get(int(t), f"type-{int(t)}") for t in arr.numpy().tolist()]
+        return [token_type_name(int(t)) for t in arr.numpy().tolist()]
 
     def tokens(self, ids: Sequence[int]) -> list[str | None]:
         if len(ids) <= FEW and "_tokens" not in self.__dict__:
@@ -125,7 +115,7 @@ class GGUFVocab:
             if arr is None or len(arr) != self.size:
                 return None
             return [
-                TOKEN_TYPES.get(int(arr.get(i)), f"type-{arr.get(i)}")  # type: ignore[arg-type]
+                token_type_name(int(arr.get(i)))  # type: ignore[arg-type]
                 if 0 <= i < self.size
                 else "unknown"
                 for i in ids
@@ -172,6 +162,7 @@ def _checkpoint(
     tokens = header.array("tokenizer.ggml.tokens")
     vocab = GGUFVocab(tokens, header.array("tokenizer.ggml.token_type")) if tokens else None
     stored = HEAD in tensors
+    local = path if reader is None and isinstance(path, Path) else None
     return Checkpoint(
         path=path,
         kind=Format.GGUF,
@@ -181,7 +172,7 @@ def _checkpoint(
         weights_path=path if isinstance(path, Path) else None,
         config=_config(header, tensors),
         tokenizer=CheckpointTokenizer(
-            build=(lambda: _build_tokenizer(header, file)) if tokens is not None else None,
+            build=(lambda: _build_tokenizer(header, file, local)) if tokens is not None else None,
             vocab=vocab,
             facts=tokenizer_facts(header),
         ),
@@ -193,14 +184,19 @@ def _checkpoint(
     )
 
 
-def _build_tokenizer(header: GGUFHeader, where: str) -> Tokenizer:
-    from emb_cli.sources.gguf.tokenizer import tokenizer_from_gguf
+def _build_tokenizer(header: GGUFHeader, where: str, path: Path | None) -> Tokenizer:
+    """The file's tokenizer (cached on disk for a local file). A GGUFTokenizer answers the part
+    of tokenizers.Tokenizer's interface emb uses, hence the cast."""
+    from emb_cli.sources.gguf.tokenizer import gguf_tokenizer
 
-    meta: dict[str, Any] = {}
-    for key, value in header.kv.items():
-        if key.startswith("tokenizer."):
-            meta[key] = value.values() if isinstance(value, GGUFArray) else value
-    return tokenizer_from_gguf(meta, where)
+    def meta() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in header.kv.items():
+            if key.startswith("tokenizer.") or key in ("general.architecture", "general.name"):
+                out[key] = value.values() if isinstance(value, GGUFArray) else value
+        return out
+
+    return cast("Tokenizer", gguf_tokenizer(meta, path, where))
 
 
 def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:
@@ -209,9 +205,9 @@ def tokenizer_facts(header: GGUFHeader) -> dict[str, Any] | None:
     if tokens is None:
         return None
     specials = {
-        f"{k}_token_id": header.int_value(f"tokenizer.ggml.{k}_token_id")
-        for k in SPECIAL_KEYS
-        if header.int_value(f"tokenizer.ggml.{k}_token_id") is not None
+        f"{role}_token_id": header.int_value(key)
+        for role, key in INFO_ID_KEYS
+        if header.int_value(key) is not None
     }
     merges = header.array("tokenizer.ggml.merges")
     scores = header.array("tokenizer.ggml.scores")
