@@ -113,9 +113,9 @@ def _file_ids(
     source: TableSource, text_file: TextFile, special: bool
 ) -> Iterator[tuple[int, list[int]]]:
     """(characters, their ids) piece by piece; BOS first and EOS last when asked."""
+    from emb_cli.progress import tracked
     from emb_cli.sources.files.text_stream import read_blocks
     from emb_cli.sources.gguf.tokenizer import GGUFTokenizer
-    from emb_cli.sources.progress import tracked
 
     tok = _tokenizer(source)
     tracked_blocks = tracked(_sized(read_blocks(text_file)), text_file.size, "tokenizing")

@@ -198,7 +198,7 @@ def install_progress() -> None:
     """Progress bars for chunked full-table passes, only when stderr is a terminal."""
     if not sys.stderr.isatty():
         return
-    from emb_cli.sources.progress import set_progress
+    from emb_cli.progress import set_progress
 
     set_progress(_DelayedBar)
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import TensorNotFound
+from emb_cli.progress import tracked
 from emb_cli.sources import dtypes
 from emb_cli.sources.base import (
     CHUNK_BYTES,
@@ -36,7 +37,6 @@ from emb_cli.sources.base import (
     rows_per_chunk,
 )
 from emb_cli.sources.memory import ensure_memory
-from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
     import numpy as np

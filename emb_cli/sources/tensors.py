@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from emb_cli.errors import InputError
+from emb_cli.progress import tracked
 from emb_cli.sources.base import RangeReader, TensorRef, rows_per_chunk
 from emb_cli.sources.dtypes import numpy_dtype
-from emb_cli.sources.progress import tracked
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

@@ -244,7 +244,7 @@ def test_chunks_never_hold_the_table():
 
 def test_progress_bar_for_a_slow_build(monkeypatch: Any) -> None:
     """A build streams through the progress hook (the CLI shows it after a second)."""
-    from emb_cli.sources import progress
+    from emb_cli import progress
 
     seen: list[tuple[str, int, int]] = []
 
