@@ -30,10 +30,11 @@ class CacheEntry:
     vocab_size: int
     embed_dim: int
     dtype: str
-    tied: (
-        bool | None
-    )  # config.json's statement (family default when absent); GGUF: no output.weight
+    # config.json's statement (family default when absent); GGUF: no output.weight.
+    # None for a base model without an LM head, where `emb tie` says no-head.
+    tied: bool | None
     tied_source: str | None
+    has_lm_head: bool | None  # ties.has_lm_head, the rule `tie` and `stats` use
     size_on_disk: int  # bytes of the blobs this revision links to (all its files)
 
 
@@ -83,6 +84,7 @@ def _targets(snapshot: Path) -> list[Path]:
 
 
 def _entry(snap: CachedSnapshot, target: Path) -> CacheEntry:
+    from emb_cli.analysis.ties import has_lm_head
     from emb_cli.sources.checkpoint import open_checkpoint
     from emb_cli.sources.loaded import LoadedSource
 
@@ -90,7 +92,12 @@ def _entry(snap: CachedSnapshot, target: Path) -> CacheEntry:
     # The pad id is not listed: without the tokenizer the listing reads headers only.
     ckpt.tokenizer.file = None
     ckpt.tokenizer.config = None
-    info = LoadedSource(ckpt, None, None, False).info
+    source = LoadedSource(ckpt, None, None, False)
+    info = source.info
+    head = has_lm_head(source)
+    tied, tied_source = info.tied, info.tied_source
+    if head is False:  # nothing to tie: what `emb tie` says of it (no-head)
+        tied, tied_source = None, f"no LM head: {tied_source}; emb tie says no-head"
     return CacheEntry(
         repo_id=snap.repo_id,
         revision=", ".join(snap.refs) or snap.commit[:12],
@@ -100,7 +107,8 @@ def _entry(snap: CachedSnapshot, target: Path) -> CacheEntry:
         vocab_size=info.vocab_size,
         embed_dim=info.embed_dim,
         dtype=info.dtype,
-        tied=info.tied,
-        tied_source=info.tied_source,
+        tied=tied,
+        tied_source=tied_source,
+        has_lm_head=head,
         size_on_disk=snap.size_on_disk,
     )

@@ -39,7 +39,7 @@ class CountReport:
     bytes: dict[str, int]  # that table in each dtype (int4 rounded up; no quant scales)
     tied: bool | None
     untied_head: dict[str, object]  # the table plus a separate LM head of the same shape
-    has_lm_head: bool | None  # False: an encoder (architectures name no LM head, none stored)
+    has_lm_head: bool | None  # False: a base model (architectures name no LM head, none stored)
     stored_params: int  # what this model stores: 1 table if tied or no head, 2 if untied
     training: list[TrainingMemory]  # for stored_params
     # A quantized table as stored: scheme, bits, group_size, stored_nbytes (scales and
@@ -78,7 +78,7 @@ def training_memory(params: int) -> list[TrainingMemory]:
 
 
 def count(info: TableInfo, has_lm_head: bool | None = None) -> CountReport:
-    """has_lm_head=False (ties.has_lm_head: an encoder) stores one table, whatever `tied`."""
+    """has_lm_head=False (ties.has_lm_head: a base model) stores one table, whatever `tied`."""
     params = info.vocab_size * info.embed_dim
     stored = params if info.tied or has_lm_head is False else 2 * params
     return CountReport(

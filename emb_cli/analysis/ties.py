@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from emb_cli.analysis.common import SourceSummary, summarize
 from emb_cli.sources.base import TableSource, check_ids, rows_per_chunk
+from emb_cli.sources.config.spec import states_config
 from emb_cli.sources.roles import ROLE_HEAD, classify
 
 if TYPE_CHECKING:
@@ -115,8 +116,9 @@ def _shared_storage(a: TensorRef, b: TensorRef) -> bool:
 
 
 def has_lm_head(source: TableSource) -> bool | None:
-    """False for an encoder: its architectures name no LM-head class and no head tensor is
-    stored (then `tie` says no-head and `stats` counts one table); None when unknown."""
+    """False for a base model (BertModel, GPT2Model ...): its architectures name no LM-head
+    class and no head tensor is stored (then `tie` says no-head, `stats` counts one table
+    and `cache` lists no head); None when unknown."""
     facts = source.facts
     if facts.config is None:
         return None
@@ -202,11 +204,13 @@ def _gather_evidence(source: TableSource, all_rows: bool) -> StoredTie:
 def _evidence_lines(stored: StoredTie) -> list[str]:
     """What was found, in words; the verdict's reasons follow them."""
     emb, head, cmp, tied = stored.embedding, stored.head, stored.comparison, stored.config_tied
-    lines = [
-        f"config: tied={tied} ({stored.config_tied_source})"
-        if tied is not None
-        else "no config.json: the tie flag is unknown"
-    ]
+    src = stored.config_tied_source
+    if src is None:
+        lines = ["no config.json: the tie flag is unknown"]
+    elif states_config(src):
+        lines = [f"config: tied={tied} ({src})"]
+    else:  # the format's own rule (GGUF: no flag, what llama.cpp does)
+        lines = [f"tie: {src}"]
     if stored.pointers:
         lines.append(
             "safetensors metadata back-pointers (dropped -> kept): "
@@ -265,7 +269,10 @@ def _decide(stored: StoredTie) -> Decision:
         )
     if cmp.bitwise_equal:
         wasted = head.nbytes
-        return Decision("tied-duplicated", [f"the duplicate head wastes {wasted:,} bytes"], wasted)
+        reasons = [f"the duplicate head wastes {wasted:,} bytes"]
+        if tied is None:
+            reasons.insert(0, "no flag states a tie, but the stored head is a copy of the table")
+        return Decision("tied-duplicated", reasons, wasted)
     if tied:
         return Decision(
             "diverged", ["config ties them but the values differ: transformers will refuse to tie"]
@@ -275,11 +282,13 @@ def _decide(stored: StoredTie) -> Decision:
 
 def _decide_without_head(stored: StoredTie) -> Decision:
     tied, archs = stored.config_tied, stored.architectures
-    re_tied = Decision("tied", ["the head is the embedding: transformers re-ties it at load"])
+    src = stored.config_tied_source
+    how = "transformers re-ties it at load" if src is None or states_config(src) else src
+    re_tied = Decision("tied", [f"the head is the embedding: {how}"])
     if stored.embedding_is_head and tied is not False:
         return re_tied
     if _has_lm_head_arch(archs) is False:
-        why = f"architectures {archs}: an encoder without an LM head; nothing to tie"
+        why = f"architectures {archs}: a base model without an LM head; nothing to tie"
         return Decision("no-head", [why])
     if tied is False:
         return Decision(
@@ -287,7 +296,8 @@ def _decide_without_head(stored: StoredTie) -> Decision:
         )
     if tied is None:
         # a bare table: nothing says a head exists, so nothing says it is tied
-        return Decision("no-head", ["no config and no head tensor: a bare table, nothing to tie"])
+        why = "no config" if src is None else f"no tie flag ({src})"
+        return Decision("no-head", [f"{why} and no head tensor: a bare table, nothing to tie"])
     return re_tied
 
 

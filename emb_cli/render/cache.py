@@ -33,6 +33,8 @@ def render_cache(r: CacheReport) -> None:
             t.add_column(col, justify="right" if col in ("vocab x dim", "size on disk") else "left")
         for m in r.models:
             tie = {True: "tied", False: "untied", None: "unknown"}[m.tied]
+            if m.has_lm_head is False:
+                tie = "no head"
             t.add_row(
                 m.repo_id,
                 m.revision,

@@ -132,8 +132,13 @@ def fmt_vector(row: Sequence[float], summarize: bool, sci: bool) -> str:
     return "[" + ", ".join(fmt_float(v, sci) for v in row) + "]"
 
 
+def pad_label(pad_source: str | None) -> str:
+    """Where a pad id came from, in words: `gguf` is the file's metadata, not a config."""
+    return "gguf metadata" if pad_source == "gguf" else str(pad_source)
+
+
 def source_line(s: SourceSummary) -> str:
-    pad = "none" if s.pad_token_id is None else f"{s.pad_token_id} ({s.pad_source})"
+    pad = "none" if s.pad_token_id is None else f"{s.pad_token_id} ({pad_label(s.pad_source)})"
     tied = {True: "tied", False: "untied", None: "tie unknown"}[s.tied]
     what = f" tensor {s.tensor}" if s.tensor else ""
     init = f", init {s.init}" if s.init else ""
@@ -208,6 +213,6 @@ def scheme_line(q: dict[str, Any], label: str) -> str:
     group = f", groups of {q['group_size']}" if q.get("group_size") else ""
     return (
         f"{label} {q['name']}, {q['bits']}-bit{group}, {q['scale_dtype']} scales: "
-        f"{q['stored_nbytes']:,} bytes, {q['bytes_per_param']:.4g} bytes/param "
-        "(scales and biases counted)"
+        f"{q['stored_nbytes']:,} bytes, {q['bytes_per_param']:.4g} bytes/param = "
+        f"{q['bytes_per_param'] * 8:.4g} bits/param (scales and biases counted)"
     )

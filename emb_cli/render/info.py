@@ -8,8 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from emb_cli.analysis.info import TensorEntry
-from emb_cli.render.console import out, scheme_line
+from emb_cli.render.console import out, pad_label, scheme_line
 from emb_cli.render.output import Tsv, cells, columns
+from emb_cli.sources.config.spec import states_config
 
 if TYPE_CHECKING:
     from emb_cli.analysis.info import InfoReport
@@ -59,11 +60,17 @@ def render_info(r: InfoReport) -> None:
             c.print(f"special tokens: {specials}")
     if r.config is not None:
         c.print("config: " + ", ".join(f"{k}={v}" for k, v in r.config.items() if v is not None))
-    pad = "none" if r.pad_token_id is None else f"{r.pad_token_id} (from {r.pad_source})"
+    pad = "none" if r.pad_token_id is None else f"{r.pad_token_id} (from {pad_label(r.pad_source)})"
     found = ", ".join(f"{k}={v}" for k, v in r.pad_ids_found.items()) or "nothing names one"
     c.print(f"pad token: {pad}; {found}")
-    tied = {True: "tied", False: "untied", None: "unknown"}[r.tied]
-    c.print(f"tie: config {tied} ({r.tied_source}); head stored: {r.head or 'no'}")
+    word = {True: "tied", False: "untied", None: "not stated"}[r.tied]
+    if r.tied_source is None:
+        tie = "no config states it"
+    elif states_config(r.tied_source):
+        tie = f"config {word} ({r.tied_source})"
+    else:  # the format's own rule (GGUF)
+        tie = f"{word} ({r.tied_source})"
+    c.print(f"tie: {tie}; head stored: {r.head or 'no'}")
     if r.metadata_pointers:
         c.print(
             "metadata back-pointers: "

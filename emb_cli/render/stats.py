@@ -38,7 +38,7 @@ def render_count(r: CountReport) -> None:
         False: "untied: head stored separately",
         None: "tie unknown",
     }
-    what = "no LM head (an encoder)" if r.has_lm_head is False else tied[r.tied]
+    what = "no LM head (a base model)" if r.has_lm_head is False else tied[r.tied]
     c.print(f"this model: {what} -> {r.stored_params:,} params stored")
     t = Table(title="training memory for those params, AdamW (GiB)", title_justify="left")
     for col in (

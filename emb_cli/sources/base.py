@@ -59,7 +59,8 @@ def accepted_inputs() -> str:
 # Where a built table's spec came from: the embedded default, a preset, a config file, flags.
 BuiltOrigin = Literal["default", "preset", "config", "flags"]
 # Where a pad id came from: --pad, the files beside a checkpoint, or a built table's spec.
-PadSource = Literal["flag", "config", "generation_config", "tokenizer", "default", "preset"]
+# "gguf": tokenizer.ggml.padding_token_id in a GGUF file's metadata.
+PadSource = Literal["flag", "config", "gguf", "generation_config", "tokenizer", "default", "preset"]
 
 
 @dataclass(frozen=True)
@@ -354,12 +355,17 @@ class Checkpoint:
     weights_path: Path | None = None
     config: dict[str, Any] | None = None  # config.json, or the format's metadata in its keys
     config_path: Path | None = None
+    # What `config` is, where pad facts name their source: a GGUF's is its own metadata.
+    config_label: Literal["config", "gguf"] = "config"
     generation_config: dict[str, Any] | None = None
     tokenizer: CheckpointTokenizer = field(default_factory=CheckpointTokenizer)
     metadata: dict[str, str] = field(default_factory=dict)
     # The format's own tie statement, over the config's: (tied, why). GGUF: llama.cpp
     # writes no output.weight when the head is tied to token_embd.
-    tie_rule: tuple[bool, str] | None = None
+    tie_rule: tuple[bool | None, str] | None = None
+    # A weights file named alone (not its folder): the JSON files read from beside it, as a
+    # folder's are, so the file and its folder give one answer (--no-siblings: none read).
+    beside: tuple[str, ...] = ()
 
     def tensor(self, name: str) -> TensorRef:
         if name not in self.names:

@@ -9,8 +9,9 @@ from typing import Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources import hf_dir, safetensors_file, sharded, torch_file
-from emb_cli.sources.base import Checkpoint, Reader, dispatch
-from emb_cli.sources.files.inputs import kind, record_read
+from emb_cli.sources.base import Checkpoint, Format, Reader, dispatch
+from emb_cli.sources.config.siblings import attach_dir_files
+from emb_cli.sources.files.inputs import is_file, kind, record_read
 from emb_cli.sources.gguf import file as gguf_file
 from emb_cli.sources.remote import repo_id
 from emb_cli.sources.remote import urls as remote
@@ -30,8 +31,18 @@ READERS: tuple[Reader, ...] = (
 NOT_PATHS: tuple[Reader, ...] = (remote, repo_id)
 
 
-def open_checkpoint(path: Path | str) -> Checkpoint:
-    """A local path, an http(s):// URL or hf:// spec (range requests), or ORG/NAME[@REV]."""
+# Weights files that carry no config of their own: the folder's JSON completes them. A GGUF
+# file holds its config and tokenizer in its metadata; llama.cpp reads nothing beside it.
+_COMPLETED_BY_FOLDER = (Format.SAFETENSORS, Format.TORCH, Format.SHARDED)
+
+
+def open_checkpoint(path: Path | str, siblings: bool = True) -> Checkpoint:
+    """A local path, an http(s):// URL or hf:// spec (range requests), or ORG/NAME[@REV].
+
+    siblings: a local weights file (or index, or a file of a cached repo) reads
+    config.json, generation_config.json and the tokenizer files from its folder, as a
+    folder or a URL's siblings are read; False: the file alone.
+    """
     spec = str(path)
     # kind(): a FIFO, a device or an unreadable path is an InputError here, not a hang
     is_path = not remote.recognises(spec) and kind(spec) is not None
@@ -40,6 +51,11 @@ def open_checkpoint(path: Path | str) -> Checkpoint:
     if is_path:
         record_read(spec)  # whatever the format's reader opens, outputs never replace it
     ckpt = dispatch(spec, READERS)
+    local = ckpt.path if isinstance(ckpt.path, Path) else None  # a folder's is a folder
+    if siblings and ckpt.kind in _COMPLETED_BY_FOLDER and local is not None and is_file(local):
+        beside = attach_dir_files(ckpt, local.parent)
+        # an index has always read its folder (its shards are there): only a file says so
+        ckpt.beside = tuple(beside) if ckpt.kind != Format.SHARDED else ()
     if _states_quantization(ckpt.config):
         from emb_cli.sources.quant.guard import quantized_checkpoint
 

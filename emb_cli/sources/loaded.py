@@ -39,7 +39,7 @@ def pad_facts(ckpt: Checkpoint, flag: int | None, flag_given: bool) -> PadFacts:
     found: dict[str, int | None] = {}
     cfg = text_config(ckpt.config) if ckpt.config is not None else None
     if cfg is not None and "pad_token_id" in cfg:
-        found["config"] = config_pad(cfg)
+        found[ckpt.config_label] = config_pad(cfg)
     gen = ckpt.generation_config
     if gen is not None and "pad_token_id" in gen:
         found["generation_config"] = config_pad(gen)
@@ -48,7 +48,7 @@ def pad_facts(ckpt: Checkpoint, flag: int | None, flag_given: bool) -> PadFacts:
         found["tokenizer"] = tok
     if flag_given:
         return PadFacts(flag, "flag", found)
-    order: tuple[PadSource, ...] = ("config", "generation_config", "tokenizer")
+    order: tuple[PadSource, ...] = (ckpt.config_label, "generation_config", "tokenizer")
     for source in order:
         if found.get(source) is not None:
             return PadFacts(found[source], source, found)
@@ -214,6 +214,9 @@ class LoadedSource(_CheckpointParts):
         std = cfg.get("initializer_range")
         config_vocab = cfg.get("vocab_size")
         notes: list[str] = []
+        if ckpt.beside:
+            read = ", ".join(ckpt.beside)
+            notes.append(f"{read} read from beside the file (--no-siblings: the file alone)")
         model_type = cfg.get("model_type")
         if isinstance(model_type, str) and model_type.startswith("gemma"):
             notes.append("Gemma multiplies embeddings by sqrt(hidden_size) in the forward pass")

@@ -39,6 +39,12 @@ class SourceArgs:
         "--from: read an integer table as the integers it stores (no quantization).",
         default=False,
     )
+    no_siblings: bool = flag(
+        "--no-siblings",
+        "--from FILE: read the file alone, not the config.json, generation_config.json and "
+        "tokenizer files beside it.",
+        default=False,
+    )
 
 
 def is_remote(from_: Path | str | None) -> bool:
@@ -63,6 +69,8 @@ def open_source(args: SourceArgs) -> TableSource:
             raise UsageError("--tensor names a tensor in a file; use it with --from PATH")
         if args.raw:
             raise UsageError("--raw reads a stored integer table; use it with --from PATH")
+        if args.no_siblings:
+            raise UsageError("--no-siblings reads a checkpoint file alone; use it with --from PATH")
         from emb_cli.sources.built import BuiltSource
 
         spec = resolve_spec(args)
@@ -85,7 +93,8 @@ def open_source(args: SourceArgs) -> TableSource:
 
     pad_given = args.overrides.pad is not None
     pad = parse_pad(args.overrides.pad) if args.overrides.pad is not None else None
-    source = LoadedSource(open_checkpoint(args.from_), args.tensor, pad, pad_given, args.raw)
+    ckpt = open_checkpoint(args.from_, siblings=not args.no_siblings)
+    source = LoadedSource(ckpt, args.tensor, pad, pad_given, args.raw)
     rows = source.info.vocab_size
     # A pad id from a config may be wrong (a check reports it); one typed as --pad is a typo.
     if pad is not None and not 0 <= pad < rows:

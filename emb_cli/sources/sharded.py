@@ -16,7 +16,6 @@ from typing import Any
 
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
-from emb_cli.sources.config.siblings import attach_dir_files
 from emb_cli.sources.files.inputs import is_file, parse_json, read_input, record_read
 from emb_cli.sources.safetensors_file import SafetensorsHeader, attach_fp8_scale, read_header
 
@@ -68,9 +67,8 @@ def recognises(path: str) -> bool:
 
 
 def open_path(path: str, readers: Sequence[Reader]) -> Checkpoint:
-    ckpt = open_index(Path(path))
-    attach_dir_files(ckpt, Path(path).parent)
-    return ckpt
+    # the JSON beside it: checkpoint.open_checkpoint (an index named), hf_dir (its folder)
+    return open_index(Path(path))
 
 
 def open_index(path: Path) -> Checkpoint:

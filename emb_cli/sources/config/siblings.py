@@ -10,22 +10,27 @@ from emb_cli.sources.config.spec import check_config
 from emb_cli.sources.files.inputs import MAX_TOKENIZER, is_file, read_json_object, record_read
 
 
-def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:
-    """config.json, generation_config.json, tokenizer_config.json and tokenizer.json, if there.
+def attach_dir_files(ckpt: Checkpoint, folder: Path) -> list[str]:
+    """config.json, generation_config.json, tokenizer_config.json and tokenizer.json, if there;
+    returns the names found.
 
     Each is read through inputs (regular files, bounded, depth-guarded); config.json's
     numbers are range-checked once, here.
     """
+    found: list[str] = []
     config = folder / "config.json"
     if is_file(config, "config"):
         ckpt.config = check_config(read_json_object(config, "config"), str(config))
         ckpt.config_path = config
+        found.append(config.name)
     gen = folder / "generation_config.json"
     if is_file(gen, "generation config"):
         ckpt.generation_config = read_json_object(gen, "generation config")
+        found.append(gen.name)
     tok_cfg = folder / "tokenizer_config.json"
     if is_file(tok_cfg, "tokenizer config"):
         ckpt.tokenizer.config = read_json_object(tok_cfg, "tokenizer config")
+        found.append(tok_cfg.name)
     tok = folder / "tokenizer.json"
     if is_file(tok, "tokenizer"):
         # The tokenizers library reads it later, whole: refuse a sparse 50 GB file now.
@@ -37,3 +42,5 @@ def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:
             )
         record_read(tok)  # read on demand, but an input all the same
         ckpt.tokenizer.file = tok
+        found.append(tok.name)
+    return found

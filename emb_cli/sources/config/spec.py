@@ -15,6 +15,12 @@ from typing import Any, TypeGuard, TypeVar
 
 from emb_cli.errors import InputError, UsageError, first_line
 from emb_cli.sources.base import BuiltOrigin, ConfigFacts, InitSpec
+from emb_cli.sources.config.tie_defaults import (
+    NO_TIE_FLAG,
+    TIED_BY_DEFAULT,
+    TRANSFORMERS_VERSION,
+    UNTIED_BY_DEFAULT,
+)
 from emb_cli.sources.files.inputs import MAX_JSON, kind, read_input, read_json_object
 
 __all__ = ["read_json_object"]  # re-exported: readers of config.json import it from here
@@ -39,40 +45,6 @@ class BuildDtype(StrEnum):
 INIT_SCHEMES = tuple(InitScheme)
 BUILD_DTYPES = tuple(BuildDtype)
 
-# transformers' default for `tie_word_embeddings` when config.json omits the key: True for
-# most families (gpt2, bert, t5, gemma*, cohere, falcon, starcoder2); these override it to
-# False. Every model_type whose config class defaults to False in transformers 5.24 (each
-# instantiated with no arguments), plus the remote-code internlm2, kimi_k2 and minicpm.
-_UNTIED_BY_DEFAULT = frozenset(
-    """
-    EvollaModel afmoe apertus apertus1p5 apertus1p5_text arcee aria aria_text axk1 axk2
-    bailing_hybrid bamba beam bitnet blt blt_global_transformer blt_local_decoder
-    blt_local_encoder blt_patcher bridgetower chameleon codegen cohere_asr cohere_compass
-    cosmos3_edge cosmos3_edge_text cosmos3_omni cwm dbrx deepseek_ocr2 deepseek_ocr2_encoder
-    deepseek_ocr2_text deepseek_v2 deepseek_v3 deepseek_v32 deepseek_v4 diffllama doge dory
-    dots1 dots3_note dots3_note_text emu3 emu3_text_model esmc eurobert evolla exaone exaone4
-    exaone4_5 exaone_moe falcon_h1 fast_vlm flex_olmo flint fsmt fuyu git glm glm4 glm46v
-    glm4_moe glm4_moe_lite glm4v glm4v_moe glm4v_moe_text glm5_next glm5_next_text glm_image
-    glm_moe_dsa glm_ocr glmga gpt_neox gpt_oss gptj granite granite4_vision granite4_vision_text
-    granitemoe granitemoe_swa granitemoehybrid granitemoeshared helium higgs_audio_v2 hrm_text
-    hunyuan_v1_dense hunyuan_v1_moe hy_v3 hy_v4 hy_v4_vl hy_v4_vl_text hyperclovax idefics
-    idefics2 idefics3 imagegpt internlm2 internlm3 iquestcoder jais2 jamba kimi_k2 kimi_linear
-    kolibri1 kyutai_speech_to_text laguna llama llama4 llama4_text llava llava_next
-    llava_next_video llava_onevision longcat_flash mamba2 mellum mimo_v2_flash minicpm
-    minicpmv4_6 minicpmv4_7 minimax minimax_m2 minimax_m3_vl minimax_m3_vl_text ministral
-    ministral3 mistral mistral4 mistral_large4 mistral_large4_text mixtral mllama_text_model
-    modernvbert molmo2 molmo2_text moonshine_streaming moshi moshi_depth muse_glimmer_text
-    muse_spark_text musicgen_decoder musicgen_melody_decoder nanochat nemotron nemotron_h
-    neucodec olmo olmo2 olmo3 olmo_hybrid olmoe openai_privacy_filter perception_lm persimmon
-    phi phi3 phi4_multimodal phimoe pix2struct pix2struct_text_model pp_formulanet_text
-    qianfan_ocr qwen2 qwen2_5_omni_talker qwen2_5_omni_thinker qwen2_5_vl qwen2_moe qwen2_vl
-    qwen3 qwen3_5 qwen3_5_moe qwen3_5_moe_text qwen3_5_text qwen3_moe qwen3_next
-    qwen3_omni_moe_talker_code_predictor qwen3_omni_moe_talker_text qwen3_omni_moe_thinker
-    qwen3_vl qwen3_vl_moe qwen4_exp qwen4_exp_text reformer rembert rwkv sarvam_mla sarvam_moe
-    seed_oss smolvlm solar_open stablelm step3p5 ultrabert ultravbert unlimited_ocr
-    unlimited_ocr_text vibevoice video_llama_3 video_llava vipllava xcodec2 xlstm
-    """.split()
-)
 # Keys that name the width of the token-embedding table, most specific first:
 # ALBERT/ELECTRA keep a narrower `embedding_size` than their `hidden_size`.
 _DIM_KEYS = ("embedding_size", "hidden_size", "n_embd", "d_model", "dim")
@@ -317,14 +289,29 @@ def config_facts(config: dict[str, Any], tied: bool | None) -> ConfigFacts:
     )
 
 
-def config_tied(config: dict[str, Any]) -> tuple[bool, str]:
-    """The config's tie flag, or the family default when the key is absent."""
+def config_tied(config: dict[str, Any]) -> tuple[bool | None, str]:
+    """The config's tie flag, or the family default when the key is absent; None where
+    transformers has no default to give (a type it does not know, or none named)."""
     value = config.get("tie_word_embeddings")
     if isinstance(value, bool):
         return value, "config"
-    model_type = str(config.get("model_type") or "")
-    default = model_type not in _UNTIED_BY_DEFAULT
-    return default, f"default for model_type {model_type or '(none)'!r}"
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        return None, "model_type absent: no tie default"
+    if model_type in TIED_BY_DEFAULT or model_type in UNTIED_BY_DEFAULT:
+        return model_type in TIED_BY_DEFAULT, f"default for model_type {model_type!r}"
+    if model_type in NO_TIE_FLAG:
+        return None, f"model_type {model_type!r} has no tie flag in transformers"
+    return None, (
+        f"model_type {model_type!r} is not a transformers {TRANSFORMERS_VERSION} model type: "
+        "no tie default"
+    )
+
+
+def states_config(tied_source: str) -> bool:
+    """A tie statement from config.json (its flag, its family default, or its model_type
+    known to have none), not a format's own rule such as GGUF's (config_tied's words)."""
+    return tied_source == "config" or tied_source.startswith(("default for", "model_type"))
 
 
 def config_pad(config: dict[str, Any]) -> int | None:
@@ -343,7 +330,7 @@ def spec_from_hf_config(config: dict[str, Any], name: str, origin: BuiltOrigin) 
             f"config {name} lacks the sizes: needs integer vocab_size and one of "
             f"{', '.join(_DIM_KEYS)}"
         )
-    tied, _ = config_tied(cfg)
+    tied, _ = config_tied(cfg)  # no default known: untied, as transformers 5 reads it
     std = cfg.get("initializer_range", 0.02)
     model_type = cfg.get("model_type")
     notes: list[str] = []
@@ -355,7 +342,7 @@ def spec_from_hf_config(config: dict[str, Any], name: str, origin: BuiltOrigin) 
         vocab_size=vocab,
         embed_dim=dim,
         pad_token_id=config_pad(cfg),
-        tied=tied,
+        tied=tied is True,
         dtype=_hf_dtype(cfg.get("torch_dtype", cfg.get("dtype"))),
         init=InitSpec(std=_as_float(std, "initializer_range", name) if _is_number(std) else 0.02),
         model_type=model_type if isinstance(model_type, str) else None,

@@ -10,6 +10,7 @@ Q8_0 packs 32 values into 34 bytes, so a 4096-wide row is 128 blocks, 4352 bytes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +19,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from emb_cli.errors import InputError
 from emb_cli.sources import dtypes
-from emb_cli.sources.base import Checkpoint, CheckpointTokenizer, Format, RangeReader, Reader
+from emb_cli.sources.base import (
+    Checkpoint,
+    CheckpointTokenizer,
+    Format,
+    QuantScheme,
+    RangeReader,
+    Reader,
+)
 from emb_cli.sources.gguf.arrays import GGUFArray
 from emb_cli.sources.gguf.constants import MAGIC
 from emb_cli.sources.gguf.header import GGUFHeader, read_gguf_header
@@ -51,6 +59,11 @@ class QuantTensor(FileTensor):
     type_size: int = 1
 
     @property
+    def scheme(self) -> QuantScheme:  # type: ignore[override]
+        """The ggml type as stats and info report it: values per block, bytes per block."""
+        return ggml_scheme(self.dtype.upper(), self.block_size, self.type_size, self.shape)
+
+    @property
     def row_bytes(self) -> int:
         return self.shape[-1] // self.block_size * self.type_size
 
@@ -78,6 +91,36 @@ class QuantTensor(FileTensor):
                 "F16 or F32 with llama.cpp (llama-quantize or convert_hf_to_gguf.py)"
             ) from exc
         return np.asarray(values, dtype=np.float32).reshape(n, self.shape[-1])
+
+
+# ggml types whose blocks hold a minimum beside the scale (w = d * q + m: llama.cpp's
+# ggml-common.h); the others are symmetric. Q8_1's second half is a sum, not an offset.
+_WITH_MIN = frozenset({"Q4_1", "Q5_1", "Q2_K", "Q4_K", "Q5_K"})
+# Block scales that are not ggml_half (ggml-common.h): Q8_K keeps a float, MXFP4 an E8M0
+# exponent, NVFP4 an unsigned E4M3 per 16 values.
+_SCALE_DTYPES = {"Q8_K": "float32", "MXFP4": "e8m0", "NVFP4": "ue4m3"}
+
+
+def ggml_scheme(type_name: str, block: int, size: int, shape: tuple[int, ...]) -> QuantScheme:
+    """A block-quantised ggml type as a QuantScheme: bits is the code width its name says
+    (Q4_K: 4), bytes_per_param the stored bytes with scales and minimums counted
+    (Q4_K: 144 bytes per 256 values, 4.5 bits per weight)."""
+    digits = re.search(r"\d+", type_name)
+    values = 1
+    for n in shape:
+        values *= n
+    stored = values // block * size
+    return QuantScheme(
+        name=f"gguf/{type_name}",
+        bits=int(digits.group()) if digits else size * 8 // block,
+        group_size=block,
+        strategy="group",
+        scale_dtype=_SCALE_DTYPES.get(type_name, "float16"),
+        zero="bias" if type_name in _WITH_MIN else "none",
+        block=None,
+        stored_nbytes=stored,
+        bytes_per_param=size / block,
+    )
 
 
 class GGUFVocab:
@@ -171,17 +214,31 @@ def _checkpoint(
         file_of=lambda _name: file,
         weights_path=path if isinstance(path, Path) else None,
         config=_config(header, tensors),
+        config_label="gguf",  # its keys come from the metadata: pad ids say "gguf"
         tokenizer=CheckpointTokenizer(
             build=(lambda: _build_tokenizer(header, file, local)) if tokens is not None else None,
             vocab=vocab,
             facts=tokenizer_facts(header),
         ),
-        # llama.cpp writes no output.weight when the head is tied to token_embd.
-        tie_rule=(
-            not stored,
-            "gguf: output.weight stored" if stored else "gguf: output.weight absent",
-        ),
+        tie_rule=tie_rule(stored),
     )
+
+
+def tie_rule(head_stored: bool) -> tuple[bool | None, str]:
+    """What llama.cpp does with the head; a GGUF has no tie flag to state it.
+
+    llama.cpp's loader takes output.weight as the head when the file stores one, else
+    token_embd (create_tensor(... TENSOR_DUPLICATED) in src/models/*.cpp). Its converter
+    writes output.weight whenever the Hugging Face state dict holds a head, which for some
+    architectures (GPT-2 among them) is a copy of a tied table: a stored head says nothing
+    about tying, so the comparison decides (tied-duplicated when bit-equal).
+    """
+    if head_stored:
+        return None, (
+            "gguf: no tie flag; llama.cpp uses the stored output.weight as the head, and its "
+            "converter writes one for some tied models (GPT-2)"
+        )
+    return True, "gguf: no output.weight, so llama.cpp uses token_embd as the head"
 
 
 def _build_tokenizer(header: GGUFHeader, where: str, path: Path | None) -> Tokenizer:
