@@ -22,6 +22,14 @@ def info(
     json_: JsonOpt = False,
     tsv: TsvOpt = False,
     verbose: PathVerboseOpt = False,
+    no_siblings: Annotated[
+        bool,
+        typer.Option(
+            "--no-siblings",
+            help="A weights file: read it alone, not the config.json, generation_config.json "
+            "and tokenizer files beside it.",
+        ),
+    ] = False,
 ) -> None:
     """List a checkpoint's embedding tensors, config and tokenizer facts (headers only).
 
@@ -33,5 +41,7 @@ def info(
     from emb_cli.sources.resolve import open_checkpoint_source
 
     with fetch_report(verbose, path):
-        report = checkpoint_info(open_checkpoint_source(path, tensor, tokenizer_only=True))
+        report = checkpoint_info(
+            open_checkpoint_source(path, tensor, tokenizer_only=True, siblings=not no_siblings)
+        )
     emit(report, json_, tsv, human=render_info, tsv_rows=tsv_info)

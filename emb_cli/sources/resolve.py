@@ -103,21 +103,22 @@ def open_source(args: SourceArgs) -> TableSource:
 
 
 def open_checkpoint_source(
-    path: str, tensor: str | None = None, tokenizer_only: bool = False
+    path: str, tensor: str | None = None, tokenizer_only: bool = False, siblings: bool = True
 ) -> TableSource:
     """A checkpoint's table with nothing overridden: `info PATH`, `diff A B`.
 
     tokenizer_only: a file with a tokenizer and no tensors opens too (`info`, `tokenize`).
+    siblings False: a weights file alone, without the JSON beside it (`info --no-siblings`).
     """
     if tokenizer_only and tensor is None:
         from emb_cli.sources.checkpoint import open_checkpoint
         from emb_cli.sources.loaded import LoadedSource, TokenizerOnlySource
 
-        ckpt = open_checkpoint(path)
+        ckpt = open_checkpoint(path, siblings=siblings)
         if ckpt.tokenizer_only:
             return TokenizerOnlySource(ckpt)
         return LoadedSource(ckpt, None, None, False)
-    return open_source(SourceArgs(from_=path, tensor=tensor))
+    return open_source(SourceArgs(from_=path, tensor=tensor, no_siblings=not siblings))
 
 
 def open_init_twin(source: TableSource, path: str, seed: int | None) -> TableSource:

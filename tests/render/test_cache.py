@@ -20,6 +20,7 @@ ENTRY = CacheEntry(
     dtype="float32",
     tied=True,
     tied_source="config",
+    has_lm_head=None,
     size_on_disk=90_868_376,
 )
 

@@ -16,8 +16,8 @@ TIED_BY_DEFAULT = frozenset(
     """
     albert aya_vision bart bert bert-generation big_bird bigbird_pegasus biogpt blenderbot
     blenderbot-small blip blip_text_model bloom camembert canary cohere cohere2 cohere2_moe
-    cohere2_vision cohere_compass_text convbert cpmant csm ctrl d_fine dab-detr data2vec-
-    text deberta deberta-v2 deepseek_vl deepseek_vl_hybrid deformable_detr deimv2
+    cohere2_vision cohere_compass_text convbert cpmant csm ctrl d_fine dab-detr
+    data2vec-text deberta deberta-v2 deepseek_vl deepseek_vl_hybrid deformable_detr deimv2
     diffusion_gemma diffusion_gemma_text distilbert electra ernie ernie4_5 ernie4_5_moe
     ernie4_5_vl_moe ernie4_5_vl_moe_text esm falcon falcon_mamba flaubert flava florence2
     fnet fun_asr_nano funnel gemma gemma2 gemma3 gemma3_text gemma3n gemma3n_text gemma4
@@ -79,9 +79,9 @@ UNTIED_BY_DEFAULT = frozenset(
 NO_TIE_FLAG = frozenset(
     """
     aimv2 aimv2_text_model aimv2_vision_model align align_text_model align_vision_model
-    altclip altclip_text_model altclip_vision_model apertus1p5_vision_tokenizer audio-
-    spectrogram-transformer audioflamingo3 audioflamingo3_encoder autoformer bark beit bit
-    blip-2 blip_2_qformer blip_2_vision_model blip_vision_model bridgetower_text_model
+    altclip altclip_text_model altclip_vision_model apertus1p5_vision_tokenizer
+    audio-spectrogram-transformer audioflamingo3 audioflamingo3_encoder autoformer bark beit
+    bit blip-2 blip_2_qformer blip_2_vision_model blip_vision_model bridgetower_text_model
     bridgetower_vision_model bros canary_decoder canine chameleon_vqgan chinese_clip
     chinese_clip_text_model chinese_clip_vision_model chmv2 clap clap_audio_model
     clap_text_model clip clip_text_model clip_vision_model clipseg clipseg_text_model
