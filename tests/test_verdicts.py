@@ -89,7 +89,7 @@ def test_stats_and_tie_agree_on_an_encoder(emb: Any, minilm_dir: Path) -> None:
     assert stats["has_lm_head"] is False
     assert stats["stored_params"] == stats["params"] == 30522 * 384
     text = emb("stats", "--from", minilm_dir, ok=True).stdout
-    assert "this model: no LM head (an encoder) -> 11,720,448 params stored" in text
+    assert "this model: no LM head (a base model) -> 11,720,448 params stored" in text
     assert "tied: head shares the table" not in text
 
 
@@ -126,3 +126,68 @@ def test_info_tensor_lists_what_it_counts(emb: Any, tmp_path: Path) -> None:
     assert doc["tensors"][0]["role"] == "input_embedding"
     first = emb("info", path, "--tensor", "my_vocab.table", ok=True).stdout.splitlines()[0]
     assert first.endswith(": 6 tensors, 1 embedding-related listed")
+
+
+def test_a_gpt2_base_model_is_a_base_model_not_an_encoder(emb: Any, tmp_path: Path) -> None:
+    """GPT2Model (no LM head) saved by transformers: no-head, in the right words."""
+    import torch
+    from transformers import GPT2Config, GPT2Model
+
+    torch.manual_seed(0)
+    GPT2Model(GPT2Config(vocab_size=32, n_embd=8, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    doc = emb.json("tie", "--from", tmp_path)
+    assert doc["verdict"] == "no-head"
+    assert doc["evidence"][-1] == (
+        "architectures ['GPT2Model']: a base model without an LM head; nothing to tie"
+    )
+    assert "encoder" not in emb("stats", "--from", tmp_path, ok=True).stdout
+
+
+def test_cache_and_tie_agree_on_a_model_without_a_head(emb: Any, tmp_path: Path) -> None:
+    """A BertModel in the Hugging Face cache: tie says no-head, so cache lists no head (its
+    config's family default, tied, is not a tie when there is no head to tie)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from tests.helpers.hub_cache import cache_repo
+
+    torch.manual_seed(0)
+    folder = tmp_path / "bert"
+    config = BertConfig(
+        vocab_size=32,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+    )
+    BertModel(config).save_pretrained(folder)
+    files = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
+    cache = tmp_path / "hub"
+    cache_repo(cache, "org/bert", {"c" * 40: files}, {"main": "c" * 40})
+    snapshot = cache / "models--org--bert" / "snapshots" / ("c" * 40)
+    assert emb.json("tie", "--from", snapshot)["verdict"] == "no-head"
+    entry = emb.json("cache", "--cache-dir", cache)["models"][0]
+    assert (entry["tied"], entry["has_lm_head"]) == (None, False)
+    assert entry["tied_source"] == "a base model without an LM head: emb tie says no-head"
+    rows = emb("cache", "--cache-dir", cache, ok=True).stdout
+    assert "no head" in rows and " tied " not in rows
+
+
+def test_an_unknown_model_type_claims_no_tie_default(emb: Any, tmp_path: Path) -> None:
+    """A config whose model_type transformers does not have (a test model's own): no
+    default is claimed, and nothing prints a raw None."""
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"embed_tokens.weight": torch.zeros(16, 8)}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "tiny_pellm"}))
+    doc = emb.json("tie", "--from", tmp_path)
+    why = "model_type 'tiny_pellm' is not a transformers 5.25.0 model type: no tie default"
+    assert (doc["verdict"], doc["config_tied"], doc["config_tied_source"]) == ("no-head", None, why)
+    assert "default for model_type 'tiny_pellm'" not in json.dumps(doc)
+    text = emb("info", tmp_path, ok=True).stdout
+    assert f"tie: config unknown ({why}); head stored: no" in text
+    assert "None" not in text
+    bare = emb("info", tmp_path / "model.safetensors", "--no-siblings", ok=True).stdout
+    assert "tie: no config states it; head stored: no" in bare
+    assert "None" not in bare

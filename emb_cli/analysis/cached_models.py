@@ -97,7 +97,7 @@ def _entry(snap: CachedSnapshot, target: Path) -> CacheEntry:
     head = has_lm_head(source)
     tied, tied_source = info.tied, info.tied_source
     if head is False:  # nothing to tie: what `emb tie` says of it (no-head)
-        tied, tied_source = None, f"no LM head: {tied_source}; emb tie says no-head"
+        tied, tied_source = None, "a base model without an LM head: emb tie says no-head"
     return CacheEntry(
         repo_id=snap.repo_id,
         revision=", ".join(snap.refs) or snap.commit[:12],

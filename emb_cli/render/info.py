@@ -63,7 +63,7 @@ def render_info(r: InfoReport) -> None:
     pad = "none" if r.pad_token_id is None else f"{r.pad_token_id} (from {pad_label(r.pad_source)})"
     found = ", ".join(f"{k}={v}" for k, v in r.pad_ids_found.items()) or "nothing names one"
     c.print(f"pad token: {pad}; {found}")
-    word = {True: "tied", False: "untied", None: "not stated"}[r.tied]
+    word = {True: "tied", False: "untied", None: "unknown"}[r.tied]
     if r.tied_source is None:
         tie = "no config states it"
     elif states_config(r.tied_source):

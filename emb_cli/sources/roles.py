@@ -115,7 +115,7 @@ def choose(names: list[str], role: Role, where: str, *, required: bool) -> Choic
         shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
         raise TensorNotFound(
             f"no embedding tensor in {where}; looked for names ending in "
-            f"{', '.join(INPUT_SUFFIXES[:4])} (any prefix); it has: {shown or 'no tensors'}; "
+            f"{', '.join(INPUT_SUFFIXES)} (any prefix); it has: {shown or 'no tensors'}; "
             "pass --tensor NAME"
         )
     return Choice(None, "no tensor of that role by name", ())

@@ -26,4 +26,4 @@ def test_stats_of_an_encoder_says_it_has_no_head(
 ) -> None:
     source = open_table(from_=minilm_dir)
     screen.show(render_count, count(source.info, has_lm_head(source)))
-    assert "this model: no LM head (an encoder) -> 11,720,448 params stored" in screen.flat()
+    assert "this model: no LM head (a base model) -> 11,720,448 params stored" in screen.flat()
