@@ -348,6 +348,7 @@ def test_cache_lists_tables(emb: Any, hf_cache: Cache) -> None:
         "dtype": "float32",
         "tied": True,
         "tied_source": "config",
+        "has_lm_head": None,  # the config names no architectures
         "size_on_disk": sizes[("acme/Tied", COMMIT_MAIN)],
     }
     assert [m["tied"] for m in doc["models"]] == [True, False, False]
