@@ -348,3 +348,26 @@ def test_gpt2_converted_with_its_tied_head_is_tied_duplicated(emb: Any, tmp_path
     assert "no flag states a tie, but the stored head is a copy of the table" in got["evidence"]
     info = emb.json("info", str(path))
     assert (info["tied"], info["head_stored"]) == (None, True)
+
+
+@pytest.mark.slow
+def test_gpt2_converted_by_llama_cpp_is_tied_duplicated(emb: Any, tmp_path: Path) -> None:
+    """The file itself made by llama.cpp's convert_hf_to_gguf.py from a tied GPT-2 saved as
+    pytorch_model.bin: it writes output.weight, a copy of token_embd.weight."""
+    from tests.helpers.llama_cpp_converter import convert, save_gpt2
+
+    folder, path = tmp_path / "gpt2", tmp_path / "gpt2.gguf"
+    save_gpt2(folder)
+    convert(folder, path)
+    head_bytes = gguf_reader_nbytes(path, "output.weight")
+    assert head_bytes == gguf_reader_nbytes(path, "token_embd.weight") == 50257 * 8 * 4
+    got = emb.json("tie", "--from", str(path))
+    assert (got["verdict"], got["config_tied"], got["wasted_bytes"]) == (
+        "tied-duplicated",
+        None,
+        head_bytes,
+    )
+    assert got["comparison"]["bitwise_equal"] is True
+    assert not any(line.startswith("config:") for line in got["evidence"])
+    # the folder it came from: one storage for both names in the torch zip
+    assert emb.json("tie", "--from", str(folder))["verdict"] == "tied"
