@@ -22,6 +22,7 @@ def attach_dir_files(ckpt: Checkpoint, folder: Path) -> list[str]:
     if is_file(config, "config"):
         ckpt.config = check_config(read_json_object(config, "config"), str(config))
         ckpt.config_path = config
+        ckpt.config_label = "config"  # over a GGUF's metadata, in a folder that has both
         found.append(config.name)
     gen = folder / "generation_config.json"
     if is_file(gen, "generation config"):
