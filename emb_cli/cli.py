@@ -19,12 +19,14 @@ from emb_cli import __version__
 from emb_cli.commands import (
     cache,
     diff,
+    export,
     info,
     init_stats,
     lookup,
     neighbors,
     padding,
     presets,
+    report,
     resize,
     stats,
     tie,
@@ -160,6 +162,8 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("resize", resize.resize, {}),
     ("cache", cache.cache, {}),
     ("tokenize", tokenize.tokenize, {}),
+    ("report", report.report, {}),
+    ("export", export.export, {}),
 ]
 for _name, _fn, _kw in COMMANDS:
     app.command(_name, **_kw)(_fn)
