@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from emb_cli import __version__
 from emb_cli.commands import (
     cache,
+    check,
     diff,
     info,
     init_stats,
@@ -160,6 +161,7 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("resize", resize.resize, {}),
     ("cache", cache.cache, {}),
     ("tokenize", tokenize.tokenize, {}),
+    ("check", check.check, {}),
 ]
 for _name, _fn, _kw in COMMANDS:
     app.command(_name, **_kw)(_fn)
