@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from emb_cli import __version__
 from emb_cli.commands import (
     cache,
+    check,
     diff,
     export,
     info,
@@ -162,6 +163,7 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("resize", resize.resize, {}),
     ("cache", cache.cache, {}),
     ("tokenize", tokenize.tokenize, {}),
+    ("check", check.check, {}),
     ("report", report.report, {}),
     ("export", export.export, {}),
 ]
