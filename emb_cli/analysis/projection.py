@@ -39,8 +39,11 @@ SEARCH_BYTES = 8 * 2**20
 # Exact (Q = I, the vectors whole) while the drawn rows fit this: MiniLM's 30,522 x 384.
 EXACT_BYTES = 12 * 2**20
 MIN_WIDTH = 16
-MAX_WIDTH = 256  # the pass costs 2 * rows * D * width: 1.3e11 multiply-adds at 160
-RECALL_QUERIES = 16
+MAX_WIDTH = 256
+# The pass costs rows * D * width multiply-adds: at most this many (40 dimensions for 50,256
+# drawn rows of a 100,352 x 4,096 table), which keeps emb report within 1.5x emb check.
+SEARCH_MULADDS = 2**33
+RECALL_QUERIES = 8
 RECALL_K = 10
 SEED = 0
 
@@ -58,12 +61,16 @@ def choose_rows(
     return sorted(set(picked.tolist()) | set(kept.tolist()))
 
 
-def search_width(points: int, dim: int, budget: int = SEARCH_BYTES) -> int:
-    """Dimensions of the search vectors: the budget shared by the drawn rows, a multiple
-    of 8; D itself (exact cosines) when the rows fit EXACT_BYTES (or the budget)."""
-    if dim * max(1, points) <= max(budget, EXACT_BYTES if budget == SEARCH_BYTES else 0):
+def search_width(points: int, dim: int, budget: int = SEARCH_BYTES, rows: int = 0) -> int:
+    """Dimensions of the search vectors: the page's bytes shared by the drawn rows and the
+    pass's multiply-adds over the table's `rows`, a multiple of 8; D itself (exact cosines)
+    when the drawn rows fit EXACT_BYTES (or the budget) and the cost allows."""
+    points, rows = max(1, points), max(1, rows, points)
+    exact_bytes = max(budget, EXACT_BYTES if budget == SEARCH_BYTES else 0)
+    if dim * points <= exact_bytes and rows * dim * dim <= SEARCH_MULADDS:
         return dim
-    width = max(MIN_WIDTH, min(MAX_WIDTH, budget // max(1, points)) // 8 * 8)
+    by_cost = SEARCH_MULADDS // (rows * dim)
+    width = max(MIN_WIDTH, min(MAX_WIDTH, budget // points, by_cost) // 8 * 8)
     return min(width, dim)
 
 
@@ -88,7 +95,9 @@ class Basis:
     """Step 1: the subspace Q and the shift c the rows are taken relative to."""
 
     q: np.ndarray  # (D, width) float32, orthonormal columns
-    center: np.ndarray  # (D,) float32
+    center: np.ndarray  # (D,) float32: the sample's mean
+    cq: np.ndarray  # c Q (float32)
+    explicit: bool  # |c|^2 above the rows' spread: subtract c before the product
     exact: bool
 
 
@@ -100,15 +109,25 @@ def _basis(source: TableSource, width: int, seed: int) -> Basis:
     sample = source.rows(pca.sample_ids(info.vocab_size, spread=not info.built))
     sample = sample[np.isfinite(sample).all(axis=1)]
     c = sample.mean(axis=0, dtype=np.float64) if sample.shape[0] else np.zeros(dim)
-    if width >= dim:
-        return Basis(np.eye(dim, dtype=np.float32), c.astype(np.float32), True)
-    q = pca.sample_basis(sample.copy(), width - 1, seed) if sample.shape[0] > 1 else None
-    if q is None:
-        q = pca.start_basis(dim, width - 1, seed)
-    norm = float(np.linalg.norm(c))
-    lead = c / norm if norm > 0 else pca.start_basis(dim, 1, seed + 1)[:, 0]
-    full, _ = np.linalg.qr(np.column_stack([lead, q]))  # the mean's direction first
-    return Basis(np.ascontiguousarray(full, dtype=np.float32), c.astype(np.float32), False)
+    dev = sample - c.astype(np.float32)
+    spread = float(np.einsum("ij,ij->", dev, dev, dtype=np.float64)) / max(1, sample.shape[0])
+    # as pca.CovarianceSketch: (x - c) Q = x Q - c Q while |c|^2 stays below the spread, so
+    # float32 products lose no digits to the shift and no centred copy of a block is made
+    explicit = float(c @ c) > spread
+    exact = width >= dim
+    if exact:
+        q: np.ndarray = np.eye(dim, dtype=np.float32)
+    else:
+        if sample.shape[0] > 1:
+            start = pca.sample_basis(dev, width - 1, seed)
+        else:
+            start = pca.start_basis(dim, width - 1, seed)
+        norm = float(np.linalg.norm(c))
+        lead = c / norm if norm > 0 else pca.start_basis(dim, 1, seed + 1)[:, 0]
+        full, _ = np.linalg.qr(np.column_stack([lead, start]))  # the mean's direction first
+        q = np.ascontiguousarray(full, dtype=np.float32)
+    c32 = c.astype(np.float32)
+    return Basis(q, c32, c32 @ q, explicit, exact)
 
 
 @dataclass
@@ -116,18 +135,17 @@ class PassSums:
     """Step 2: what the pass accumulates (float64) and keeps of the drawn rows."""
 
     n: int
-    ysum: np.ndarray  # sum of Y over finite rows
+    ysum: np.ndarray  # sum of Y = (x - c) Q over finite rows
     gram: np.ndarray  # sum of Y^T Y
-    colsum: np.ndarray  # sum of (x - c)
-    colsq: np.ndarray  # sum of (x - c)^2
+    colsum: np.ndarray  # sum of x
+    colsq: np.ndarray  # sum of x^2
     y_drawn: np.ndarray  # (points, width) float32
-    sq_drawn: np.ndarray  # (points,) float64: |x|^2
+    finite_drawn: np.ndarray  # (points,) bool
     dots: np.ndarray  # (points, queries) float64: x . query
 
 
 @dataclass(frozen=True)
 class BlockPart:
-    start: int
     n: int
     ysum: np.ndarray
     gram: np.ndarray
@@ -135,7 +153,7 @@ class BlockPart:
     colsq: np.ndarray
     where: np.ndarray  # positions in `ids` of the block's drawn rows
     y: np.ndarray
-    sq: np.ndarray
+    finite: np.ndarray
     dots: np.ndarray
 
 
@@ -145,26 +163,31 @@ def _block(
     import numpy as np
 
     start, block, basis, ids, queries = item
-    bad = ~np.isfinite(block).all(axis=1)
-    x = block - basis.center
-    if bad.any():
-        x[bad] = 0.0
-    y = x @ basis.q
+    with np.errstate(all="ignore"):  # NaN/Inf rows: found by their products, below
+        if basis.explicit:
+            y = (block - basis.center) @ basis.q
+        else:
+            y = block @ basis.q
+            y -= basis.cq
+    bad = ~np.isfinite(y).all(axis=1)  # a NaN/Inf row makes its products NaN/Inf
+    x = block
+    if bad.any():  # rare: such rows count as the centre, adding nothing
+        x = block.copy()
+        x[bad] = basis.center
+        y[bad] = 0.0
     lo, hi = np.searchsorted(ids, [start, start + block.shape[0]])
-    where = np.arange(lo, hi)
     local = ids[lo:hi] - start
-    drawn = block[local].astype(np.float64)
     return BlockPart(
-        start=start,
         n=int((~bad).sum()),
         ysum=y.sum(axis=0, dtype=np.float64),
         gram=(y.T @ y).astype(np.float64),
-        colsum=x.sum(axis=0, dtype=np.float64),
-        colsq=np.einsum("ij,ij->j", x, x, dtype=np.float64),
-        where=where,
+        colsum=x.sum(axis=0, dtype=np.float64) - bad.sum() * basis.center,
+        colsq=np.einsum("ij,ij->j", x, x).astype(np.float64)
+        - bad.sum() * basis.center.astype(np.float64) ** 2,
+        where=np.arange(lo, hi),
         y=y[local],
-        sq=np.einsum("ij,ij->i", drawn, drawn),
-        dots=drawn @ queries.T,
+        finite=~bad[local],
+        dots=(x[local] @ queries.T).astype(np.float64),
     )
 
 
@@ -179,7 +202,7 @@ def _pass(source: TableSource, basis: Basis, ids: np.ndarray, queries: np.ndarra
         colsum=np.zeros(dim),
         colsq=np.zeros(dim),
         y_drawn=np.zeros((ids.size, width), dtype=np.float32),
-        sq_drawn=np.zeros(ids.size),
+        finite_drawn=np.zeros(ids.size, dtype=bool),
         dots=np.zeros((ids.size, queries.shape[0])),
     )
 
@@ -195,38 +218,45 @@ def _pass(source: TableSource, basis: Basis, ids: np.ndarray, queries: np.ndarra
             sums.colsum += part.colsum
             sums.colsq += part.colsq
             sums.y_drawn[part.where] = part.y
-            sums.sq_drawn[part.where] = part.sq
+            sums.finite_drawn[part.where] = part.finite
             sums.dots[part.where] = part.dots
     return sums
 
 
 def project(
-    source: TableSource, ids: Sequence[int], seed: int = SEED, budget: int = SEARCH_BYTES
+    source: TableSource,
+    ids: Sequence[int],
+    norms: np.ndarray,
+    seed: int = SEED,
+    budget: int = SEARCH_BYTES,
 ) -> Projection:
     """The drawn rows' map coordinates and search vectors, and per-dimension statistics,
-    from one pass over the table (plus SAMPLE_ROWS rows read for the basis)."""
+    from one pass over the table (plus SAMPLE_ROWS rows read for the basis). `norms`: every
+    row's L2 norm (emb check's first pass measured them)."""
     import numpy as np
 
     info = source.info
     order = np.asarray(sorted(set(ids)), dtype=np.int64)
-    width = search_width(order.size, info.embed_dim, budget)
-    basis = _basis(source, width, seed)
+    width = search_width(order.size, info.embed_dim, budget, info.vocab_size)
+    with one_blas_thread():  # OpenBLAS's own threads spin on a busy machine (blas_threads.py)
+        basis = _basis(source, width, seed)
     rng = np.random.default_rng(seed + 2)
     query_pos = np.sort(rng.choice(order.size, size=min(RECALL_QUERIES, order.size), replace=False))
-    queries = source.rows(order[query_pos].tolist()).astype(np.float64)
+    queries = source.rows(order[query_pos].tolist())
     queries[~np.isfinite(queries).all(axis=1)] = 0.0
     sums = _pass(source, basis, order, queries)
-    return _finish(basis, order, sums, query_pos)
+    return _finish(basis, order, sums, query_pos, np.asarray(norms, dtype=np.float64)[order])
 
 
-def _finish(basis: Basis, order: np.ndarray, s: PassSums, query_pos: np.ndarray) -> Projection:
+def _finish(
+    basis: Basis, order: np.ndarray, s: PassSums, query_pos: np.ndarray, norms: np.ndarray
+) -> Projection:
     """Step 3: Rayleigh-Ritz in Q, coordinates, int8 vectors, per-dimension statistics."""
     import numpy as np
 
     n = max(1, s.n)
-    shift = s.colsum / n  # mean - c
-    col_mean = basis.center.astype(np.float64) + shift
-    col_var = np.maximum(s.colsq / n - shift * shift, 0.0)
+    col_mean = s.colsum / n
+    col_var = np.maximum(s.colsq / n - col_mean * col_mean, 0.0)
     ybar = s.ysum / n
     h = s.gram / n - np.outer(ybar, ybar)
     lam, u = np.linalg.eigh((h + h.T) / 2)
@@ -240,16 +270,16 @@ def _finish(basis: Basis, order: np.ndarray, s: PassSums, query_pos: np.ndarray)
     total = float(col_var.sum())
     share = [float(v) / total if total > 0 else 0.0 for v in lam[::-1][:2]]
     share += [0.0] * (2 - len(share))
-    finite = np.isfinite(s.sq_drawn)
+    finite = s.finite_drawn & np.isfinite(norms)
     xy = (s.y_drawn.astype(np.float64) - ybar) @ top
-    raw = s.y_drawn.astype(np.float64) + (basis.center.astype(np.float64) @ basis.q)
-    norms = np.sqrt(np.where(finite, s.sq_drawn, 0.0))
+    raw = s.y_drawn.astype(np.float64) + basis.cq.astype(np.float64)  # x Q
+    safe = np.where(finite & (norms > 0), norms, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(norms[:, None] > 0, raw / norms[:, None], 0.0)
+        unit = np.where(safe[:, None] > 0, raw / safe[:, None], 0.0)
     peak = np.abs(unit).max(axis=1) if unit.shape[1] else np.zeros(unit.shape[0])
     q8 = np.where(peak[:, None] > 0, np.rint(unit / np.where(peak > 0, peak, 1)[:, None] * 127), 0)
     vectors = q8.astype(np.int8)
-    recall = _recall(vectors, peak, norms, s.dots, query_pos, finite)
+    recall = _recall(vectors, peak, safe, s.dots, query_pos, finite)
     keep = finite
     return Projection(
         ids=order[keep],

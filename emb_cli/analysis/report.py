@@ -190,14 +190,14 @@ def map_points(
     rows = source.info.vocab_size
     return MapPoints(
         ids=ids,
-        x=[_short(v) for v in proj.xy[:, 0]],
-        y=[_short(v) for v in proj.xy[:, 1]],
-        kind=[int(k) for k in kinds_of(flags, proj.ids)],
-        norm=[_short(float(norms[i])) for i in ids],
+        x=shortened(proj.xy[:, 0]),
+        y=shortened(proj.xy[:, 1]),
+        kind=kinds_of(flags, proj.ids).tolist(),
+        norm=shortened(norms[proj.ids]),
         score=[flags.scores.get(i) for i in ids],
         token=tokens,
         vectors=proj.vectors.tobytes(),
-        scales=[_short(float(s)) for s in proj.scales],
+        scales=shortened(proj.scales),
         width=proj.width,
         exact=proj.exact,
         explained=proj.explained,
@@ -213,6 +213,23 @@ def _short(v: float, digits: int = 5) -> float:
     if not math.isfinite(v) or v == 0:
         return 0.0 if v == 0 else v
     return round(v, digits - 1 - math.floor(math.log10(abs(v))))
+
+
+def shortened(values: np.ndarray, digits: int = 5) -> list[float]:
+    """_short over an array at numpy speed: k / 10^n, correctly rounded, prints as the short
+    decimal (10^n is exact up to 10^22)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    out = v.copy()
+    ok = np.isfinite(v) & (v != 0)
+    mag = np.floor(np.log10(np.abs(v[ok])))
+    places = (digits - 1 - mag).astype(np.int64)
+    scale = np.power(10.0, np.abs(places))
+    k = np.rint(np.where(places >= 0, v[ok] * scale, v[ok] / scale))
+    out[ok] = np.where(places >= 0, k / scale, k * scale)
+    result: list[float] = out.tolist()
+    return result
 
 
 def expected_norm_law(source: TableSource) -> Expected | None:
@@ -309,22 +326,18 @@ def _opt(v: object) -> str:
 
 def build_report(source: TableSource, outcome: CheckOutcome) -> ReportPage:
     """The page's content: check's verdicts and measures, and the projection pass."""
-    import numpy as np
 
     measured = outcome.measured
     check = _check_json(outcome.report)
     flags = row_flags(source, measured)
     ids = choose_rows(source.info.vocab_size, kept_rows(flags))
-    proj = project(source, ids)
+    proj = project(source, ids, measured.row_norms)
     points = map_points(source, flags, measured.row_norms, proj)
     und = measured.undertrained
     notes = []
     if proj.nonfinite_ids:
         notes.append(f"{len(proj.nonfinite_ids)} drawn rows hold NaN/Inf and are not on the map")
-    dims = DimStats(
-        mean=[_short(float(v)) for v in proj.col_mean],
-        std=[_short(float(v)) for v in np.asarray(proj.col_std)],
-    )
+    dims = DimStats(mean=shortened(proj.col_mean), std=shortened(proj.col_std))
     return ReportPage(
         source=summarize(source.info),
         status=str(check.get("status", "")),

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from emb_cli import __version__
+from emb_cli.analysis.projection import RECALL_K, RECALL_QUERIES
 from emb_cli.analysis.report import KIND_LABELS, KINDS, check_rows
 from emb_cli.render.output import clean
 
@@ -160,7 +161,10 @@ def _map_section(p: MapPoints) -> str:
             "and the top principal directions"
         )
     if p.recall is not None:
-        how += f"; on 16 random rows it finds {p.recall * 10:.1f} of the true 10 nearest"
+        how += (
+            f"; for {RECALL_QUERIES} random rows it finds {p.recall * RECALL_K:.1f} of the true "
+            f"{RECALL_K} nearest among the drawn rows"
+        )
     return (
         '<section id="map"><h2>Map of the rows</h2>'
         "<noscript><p>The map needs JavaScript; everything else on this page reads without it."
@@ -316,13 +320,15 @@ def _evidence(tie: TieReport | None, padding: PaddingReport | None) -> str:
         )
     if padding is not None:
         found = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in padding.pad_ids_found.items())
-        parts.append(
-            f"<p><b>padding</b>: {esc(padding.verdict)}: {esc(padding.detail)}</p>"
-            f'<ul class="evidence"><li>pad id {esc(padding.pad_token_id)} '
-            f"({esc(padding.pad_source)}); found {found or 'nowhere'}</li>"
-            f"<li>row norm {esc(padding.row_norm)}, median row norm "
-            f"{esc(padding.median_row_norm)}</li></ul>"
-        )
+        parts.append(f"<p><b>padding</b>: {esc(padding.verdict)}: {esc(padding.detail)}</p>")
+        if padding.pad_token_id is not None:
+            norm = "-" if padding.row_norm is None else f"{padding.row_norm:.4g}"
+            median = "-" if padding.median_row_norm is None else f"{padding.median_row_norm:.4g}"
+            parts.append(
+                f'<ul class="evidence"><li>pad id {esc(padding.pad_token_id)} '
+                f"({esc(padding.pad_source)}); ids found: {found or 'none'}</li>"
+                f"<li>pad row norm {norm}; median row norm {median}</li></ul>"
+            )
     if tie is None and padding is None:
         parts.append("<p>Not measured.</p>")
     parts.append("</section>")

@@ -18,6 +18,11 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
     return open_source(SourceArgs(overrides=Overrides(), from_=str(path)))
 
 
+def _project(path: Path, x: np.ndarray, ids, **kw):  # type: ignore[no-untyped-def]
+    """project() with the rows' norms, as emb check's first pass measures them."""
+    return project(_open(path), ids, np.linalg.norm(x.astype(np.float64), axis=1), **kw)
+
+
 def _table(tmp_path: Path, x: np.ndarray) -> Path:
     from safetensors.numpy import save_file
 
@@ -48,7 +53,7 @@ def _exact_pcs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def test_exact_components_equal_numpy_eigh(tmp_path: Path) -> None:
     x = _structured(600, 24)
-    proj = project(_open(_table(tmp_path, x)), range(600))
+    proj = _project(_table(tmp_path, x), x, range(600))
     assert proj.exact and proj.width == 24
     coords, share = _exact_pcs(x)
     np.testing.assert_allclose(proj.xy, coords, atol=1e-4)
@@ -59,7 +64,7 @@ def test_exact_components_equal_numpy_eigh(tmp_path: Path) -> None:
 
 def test_exact_search_vectors_give_cosines_within_int8_rounding(tmp_path: Path) -> None:
     x = _structured(300, 16)
-    proj = project(_open(_table(tmp_path, x)), range(300))
+    proj = _project(_table(tmp_path, x), x, range(300))
     xd = x.astype(np.float64)
     unit = xd / np.linalg.norm(xd, axis=1, keepdims=True)
     est = estimated_cosines(proj.vectors, proj.scales, 7)
@@ -71,8 +76,7 @@ def test_randomized_subspace_finds_the_dominant_plane(tmp_path: Path) -> None:
     """A width below D: Rayleigh-Ritz in the sample's subspace still finds the two strong
     directions (they hold 99% of the variance), so the map equals the exact one."""
     x = _structured(3000, 64)
-    src = _open(_table(tmp_path, x))
-    proj = project(src, range(3000), budget=3000 * 16)
+    proj = _project(_table(tmp_path, x), x, range(3000), budget=3000 * 16)
     assert not proj.exact and proj.width == 16
     coords, share = _exact_pcs(x)
     np.testing.assert_allclose(proj.xy, coords, atol=2e-3 * np.abs(coords).max())
@@ -82,7 +86,7 @@ def test_randomized_subspace_finds_the_dominant_plane(tmp_path: Path) -> None:
 def test_drawn_rows_only_but_components_of_all_rows(tmp_path: Path) -> None:
     x = _structured(900, 12)
     drawn = [3, 10, 500, 899]
-    proj = project(_open(_table(tmp_path, x)), drawn)
+    proj = _project(_table(tmp_path, x), x, drawn)
     coords, _ = _exact_pcs(x)  # the components of all 900 rows
     assert proj.ids.tolist() == drawn
     np.testing.assert_allclose(proj.xy, coords[drawn], atol=1e-4)
@@ -92,7 +96,7 @@ def test_nonfinite_rows_stay_off_the_map_and_out_of_the_statistics(tmp_path: Pat
     x = _structured(400, 8)
     x[5, 2] = np.nan
     x[9, 0] = np.inf
-    proj = project(_open(_table(tmp_path, x)), range(400))
+    proj = _project(_table(tmp_path, x), x, range(400))
     assert proj.nonfinite_ids == [5, 9]
     assert 5 not in proj.ids.tolist() and proj.ids.size == 398
     good = np.delete(x, [5, 9], axis=0)
@@ -111,14 +115,14 @@ def test_choose_rows_keeps_all_up_to_the_limit_then_samples_plus_kept() -> None:
 
 def test_search_width_fits_the_budget() -> None:
     assert search_width(30_522, 384) == 384  # MiniLM: exact
-    width = search_width(50_256, 4096)
+    width = search_width(50_256, 4096, rows=100_352)
     assert width % 8 == 0 and 50_256 * width <= projection.SEARCH_BYTES
-    assert width == 160
+    assert 100_352 * 4096 * width <= projection.SEARCH_MULADDS
 
 
 @pytest.mark.parametrize("rows", [1, 2])
 def test_tiny_tables(tmp_path: Path, rows: int) -> None:
     x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4) + 1
-    proj = project(_open(_table(tmp_path, x)), range(rows))
+    proj = _project(_table(tmp_path, x), x, range(rows))
     assert proj.ids.tolist() == list(range(rows))
     assert np.isfinite(proj.xy).all()

@@ -52,13 +52,18 @@ def test_projector_files(emb: Any, model: Path, tmp_path: Path) -> None:
     )
 
 
-def test_projector_refuses_existing_files_without_force(emb: Any, model: Path, tmp_path: Path) -> None:
+def test_projector_refuses_existing_files_without_force(
+    emb: Any, model: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "proj"
     folder.mkdir()
     (folder / "metadata.tsv").write_text("mine")
     r = emb("export", str(model), "--projector", str(folder))
     assert r.exit_code == 2
-    assert r.stderr == f"Error: --projector {folder / 'metadata.tsv'} exists; pass --force to replace it\n"
+    assert (
+        r.stderr
+        == f"Error: --projector {folder / 'metadata.tsv'} exists; pass --force to replace it\n"
+    )
     assert (folder / "metadata.tsv").read_text() == "mine"
     assert not (folder / "tensors.tsv").exists()
     emb("export", str(model), "--projector", str(folder), "--force", ok=True)
@@ -83,7 +88,9 @@ def test_parquet_holds_rows_and_metadata(emb: Any, model: Path, tmp_path: Path) 
     emb("export", str(model), "--parquet", str(out), ok=True)
     table = pq.read_table(out)
     assert table.column_names == ["id", "token", "kind", "norm", "score", "vector"]
-    np.testing.assert_array_equal(np.array(table["vector"].to_pylist(), dtype=np.float32), _rows(model))
+    np.testing.assert_array_equal(
+        np.array(table["vector"].to_pylist(), dtype=np.float32), _rows(model)
+    )
     assert table["token"].to_pylist()[:9] == HOSTILE_TOKENS
 
 
@@ -118,7 +125,14 @@ def test_sample_keeps_every_row_of_note(emb: Any, model: Path, tmp_path: Path) -
         (["--npy", "x.npy", "--sample", "0"], "Error: --sample must be at least 1, got 0\n"),
     ],
 )
-def test_bad_usage(emb: Any, model: Path, args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_usage(
+    emb: Any,
+    model: Path,
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.chdir(tmp_path)
     r = emb("export", str(model), *args)
     assert r.exit_code == 2 and r.stderr == message

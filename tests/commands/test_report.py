@@ -71,7 +71,9 @@ def test_points_drawn_equal_the_json(browser: Any, hostile_page: Path) -> None:
     loaded.page.close()
 
 
-def test_verdict_table_matches_emb_check_json(browser: Any, emb: Any, hostile: Path, hostile_page: Path) -> None:
+def test_verdict_table_matches_emb_check_json(
+    browser: Any, emb: Any, hostile: Path, hostile_page: Path
+) -> None:
     expected = _check_json(emb, hostile)
     loaded = open_page(browser, hostile_page)
     assert _verdicts(loaded) == [(c["name"], c["status"], c["summary"]) for c in expected["checks"]]
@@ -108,11 +110,11 @@ def test_search_finds_a_token_and_marks_its_nearest_neighbours(
 def test_hover_shows_id_token_norm_and_score(browser: Any, hostile_page: Path) -> None:
     loaded = open_page(browser, hostile_page)
     page = loaded.page
+    page.set_viewport_size({"width": 1280, "height": 2000})  # the whole canvas in view
     box = page.locator("#map-canvas").bounding_box()
-    # the canvas position of point 0, as report.js placed it
-    x, y = page.evaluate("() => { const d = JSON.parse(document.getElementById('emb-data')"
-                         ".textContent); return [d.x[0], d.y[0]]; }")
+    # the canvas position of point 0, as report.js places it
     data = loaded.data()
+    x, y = data["x"][0], data["y"][0]
     xs, ys = data["x"], data["y"]
     pad = 16
     px = pad + (x - min(xs)) / (max(xs) - min(xs)) * (box["width"] - 2 * pad)
@@ -124,7 +126,9 @@ def test_hover_shows_id_token_norm_and_score(browser: Any, hostile_page: Path) -
     page.close()
 
 
-def test_verdicts_read_with_javascript_off(browser: Any, emb: Any, hostile: Path, hostile_page: Path) -> None:
+def test_verdicts_read_with_javascript_off(
+    browser: Any, emb: Any, hostile: Path, hostile_page: Path
+) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(hostile_page.resolve().as_uri())

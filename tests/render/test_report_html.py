@@ -15,7 +15,7 @@ HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "a&amp;b",
     "\u2028\u2029",
-    '"quoted" \'single\'',
+    "\"quoted\" 'single'",
 ]
 
 

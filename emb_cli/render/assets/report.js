@@ -57,13 +57,14 @@
     for (var o = 0; o < order.length; o++) {
       var i = order[o];
       var kind = data.kind[i];
-      var r = kind === 0 ? 1.6 : 2.6;
+      var r = kind === 0 ? 2.2 : 3.4;
       ctx.fillStyle = data.colors[kind];
-      ctx.globalAlpha = kind === 0 ? 0.55 : 0.95;
+      ctx.globalAlpha = kind === 0 ? 0.6 : 0.95;
       ctx.fillRect(sx[i] - r / 2, sy[i] - r / 2, r, r);
       drawn++;
     }
     ctx.globalAlpha = 1;
+    stackLabels(ctx);
     if (highlight) {
       ctx.lineWidth = 1.5;
       ctx.strokeStyle = "#ff8c00";
@@ -76,6 +77,23 @@
     }
     canvas.dataset.drawn = String(drawn);
     document.body.dataset.ready = "1";
+  }
+
+  // Rows at one spot (all zero rows share the centre's image) get a count beside them.
+  function stackLabels(ctx) {
+    var spots = new Map();
+    for (var i = 0; i < n; i++) {
+      if (data.kind[i] === 0) continue;
+      var key = Math.round(sx[i]) + "," + Math.round(sy[i]) + "," + data.kind[i];
+      spots.set(key, (spots.get(key) || 0) + 1);
+    }
+    ctx.font = "12px system-ui, sans-serif";
+    spots.forEach(function (count, key) {
+      if (count < 2) return;
+      var p = key.split(",");
+      ctx.fillStyle = data.colors[+p[2]];
+      ctx.fillText(count + " " + data.kinds[+p[2]] + "s here", +p[0] + 7, +p[1] - 6);
+    });
   }
 
   function label(i) {
@@ -154,13 +172,14 @@
       draw();
       return;
     }
-    var near = neighbours(q);
+    var near = data.scales[q] > 0 ? neighbours(q) : [];
     highlight = { query: q, neighbours: near.map(function (p) { return p[0]; }) };
     canvas.dataset.highlighted = String(data.ids[q]);
     canvas.dataset.neighbours = near.map(function (p) { return data.ids[p[0]]; }).join(",");
     var head = document.createElement("div");
     head.textContent = "id " + data.ids[q] + " " + JSON.stringify(data.token[q]) +
-      " (" + data.kinds[data.kind[q]] + "), nearest by cosine:";
+      " (" + data.kinds[data.kind[q]] + ")" + (near.length ? ", nearest by cosine:" :
+      ": a zero row has no direction, so no cosine neighbours");
     var list = document.createElement("ol");
     near.forEach(function (p) {
       var li = document.createElement("li");
