@@ -202,3 +202,32 @@ def test_built_table_page(emb: Any, tmp_path: Path) -> None:
     text = out.read_text()
     assert "the norms a row of N(0, 0.02) would have" in text
     assert "all 3,000 rows" in text
+
+
+def test_llama3_like_page_shows_the_untrained_chat_template_rows(
+    browser: Any, emb: Any, tmp_path: Path
+) -> None:
+    """Llama-3 base's failure: the chat template's rows are zero. The page says so in the
+    verdicts (special fails, exit still 0: the page was written), the candidates and the map."""
+    from tests.helpers.llama3_like import llama3_like
+
+    model = llama3_like(tmp_path / "llama3-like")
+    out = tmp_path / "l3.html"
+    r = emb("report", str(model), "-o", str(out), ok=True)
+    assert "overall fail" in r.stderr
+    expected = _check_json(emb, model)
+    loaded = open_page(browser, out)
+    verdicts = _verdicts(loaded)
+    assert verdicts == [(c["name"], c["status"], c["summary"]) for c in expected["checks"]]
+    assert ("special", "fail") in [(name, status) for name, status, _ in verdicts]
+    data = loaded.data()
+    kind_of = {t: data["kinds"][k] for t, k in zip(data["token"], data["kind"], strict=True)}
+    assert kind_of["<|eot_id|>"] == kind_of["<|start_header_id|>"] == "zero row"
+    assert kind_of["<|begin_of_text|>"] == "special"
+    candidates = loaded.page.inner_text("#candidates")
+    assert "<|eot_id|>" in candidates and "in the chat template" in candidates
+    loaded.page.fill("#search", "<|eot_id|>")
+    loaded.page.press("#search", "Enter")
+    assert "a zero row has no direction" in loaded.page.inner_text("#search-result")
+    assert loaded.console == [] and loaded.requests == [out.resolve().as_uri()]
+    loaded.page.close()
