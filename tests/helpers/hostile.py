@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import struct
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,9 @@ ARGS: dict[str, list[str]] = {
     "init-stats": ["--no-hist"],
     "neighbors": ["0"],
     "resize": ["10"],
+    # writers: an output that never exists (every case is refused before anything is written)
+    "report": ["-o", str(Path(tempfile.gettempdir()) / "emb-hostile-never-written.html")],
+    "export": ["--npy", str(Path(tempfile.gettempdir()) / "emb-hostile-never-written.npy")],
 }
 # Commands that take a checkpoint but no table options; the file cases run them below.
 PATH_COMMANDS = ("info", "diff", "tokenize")
