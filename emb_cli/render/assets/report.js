@@ -79,20 +79,20 @@
     document.body.dataset.ready = "1";
   }
 
-  // Rows at one spot (all zero rows share the centre's image) get a count beside them.
+  // Rows at exactly one spot (every zero row maps to the mean's image) get a count there.
   function stackLabels(ctx) {
     var spots = new Map();
     for (var i = 0; i < n; i++) {
       if (data.kind[i] === 0) continue;
-      var key = Math.round(sx[i]) + "," + Math.round(sy[i]) + "," + data.kind[i];
-      spots.set(key, (spots.get(key) || 0) + 1);
+      var key = data.x[i] + "," + data.y[i] + "," + data.kind[i];
+      var s = spots.get(key);
+      if (s) s.count++; else spots.set(key, { count: 1, i: i });
     }
     ctx.font = "12px system-ui, sans-serif";
-    spots.forEach(function (count, key) {
-      if (count < 2) return;
-      var p = key.split(",");
-      ctx.fillStyle = data.colors[+p[2]];
-      ctx.fillText(count + " " + data.kinds[+p[2]] + "s here", +p[0] + 7, +p[1] - 6);
+    spots.forEach(function (s) {
+      if (s.count < 2) return;
+      ctx.fillStyle = data.colors[data.kind[s.i]];
+      ctx.fillText(s.count + " rows here (" + data.kinds[data.kind[s.i]] + ")", sx[s.i] + 7, sy[s.i] - 6);
     });
   }
 
