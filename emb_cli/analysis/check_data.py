@@ -220,4 +220,5 @@ def _verdict(tally: Tally, found: list[DataToken], n: int) -> tuple[Status, str]
     where = (f"{t.token or t.id} x{t.count:,} (first: {t.first_file} line {t.first_line})"
              for t in found)  # fmt: skip
     named = shown(where, n, limit=5)
-    return "fail", f"{scope}: {n} tokens with untrained rows are used: {named}"
+    used = f"{n} token{'s' if n > 1 else ''} with untrained rows {'are' if n > 1 else 'is'} used"
+    return "fail", f"{scope}: {used}: {named}"
