@@ -77,7 +77,13 @@ def _text_of(record: Any, chat: ChatTemplate | None, where: str) -> str:
                 f"{where} holds chat `messages` but the checkpoint has no chat template "
                 "to render them with; give `text` instead"
             )
-        return chat.render(record["messages"])
+        messages = record["messages"]
+        if not all(isinstance(m, dict) for m in messages):
+            raise InputError(f"{where}: `messages` must be a list of objects (role, content)")
+        try:
+            return chat.render(messages)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}") from exc
     raise InputError(f'{where} has neither "text" (a string) nor "messages" (a list)')
 
 
