@@ -27,14 +27,15 @@ DOCUMENTED_VALUES = {
     "resize": {"grow", "shrink", "unchanged", "stats", "new_rows_init"},
     "undertrained": {"given", "input", "head", "evidence", "exact", "randomized"},
     # check names and statuses
-    "check": {"vocab", "tie", "padding", "finite", "trained", "undertrained", "special", "data",
-              "pass", "warn", "fail", "skip", "text", "messages", "diverged", "missing-head",
-              "chat_template", "bos_token", "vocab_size"},
+    "check": set(
+        "vocab tie padding finite trained undertrained special data pass warn fail skip "
+        "text messages diverged missing-head chat_template bos_token vocab_size".split()
+    ),
 }
 # Keys inside write results and other parts the golden fixtures never produce.
 NOT_IN_GOLDEN = {
     "check": {"files", "texts", "bytes", "count", "first_file", "first_line", "id", "token"},
-    "resize": {"path", "seed", "shape", "tensors", "nonfinite_rows", "nonfinite_row_ids"}
+    "resize": {"path", "seed", "shape", "tensors", "nonfinite_rows", "nonfinite_row_ids"},
 }
 
 

@@ -198,7 +198,7 @@ def test_base_model_data_hits_the_template_rows(
 ) -> None:
     d = by_name(check(ckpt["base"], data=[data["clean"], data["text"]]))["data"]
     counts = {t.token: (t.count, t.first_file, t.first_line) for t in d.untrained}
-    clean, text = str(data["clean"]), str(data["text"])
+    clean = str(data["clean"])
     assert counts == {
         "<|start_header_id|>": (100, clean, 1),
         "<|end_header_id|>": (100, clean, 1),

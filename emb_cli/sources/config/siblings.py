@@ -37,10 +37,10 @@ def attach_dir_files(ckpt: Checkpoint, folder: Path) -> None:
     template = folder / "chat_template.jinja"
     if is_file(template, "chat template"):
         # transformers 4.43+ saves the template beside tokenizer_config.json, not inside it
-        config = dict(ckpt.tokenizer.config or {})
+        tok_config = dict(ckpt.tokenizer.config or {})
         text = read_input(template, "chat template", MAX_TEMPLATE).decode("utf-8", "replace")
-        config.setdefault("chat_template", text)
-        ckpt.tokenizer.config = config
+        tok_config.setdefault("chat_template", text)
+        ckpt.tokenizer.config = tok_config
     tok = folder / "tokenizer.json"
     if is_file(tok, "tokenizer"):
         # The tokenizers library reads it later, whole: refuse a sparse 50 GB file now.
