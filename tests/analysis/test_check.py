@@ -230,3 +230,32 @@ def test_select_ignore_and_strict(ckpt: dict[str, Path]) -> None:
     odd = check(ckpt["odd-rows"], select=["vocab"], strict=True)
     assert (odd.report.checks[0].status, odd.report.status) == ("fail", "fail")
     assert CHECK_NAMES[-1] == "data"
+
+
+def test_a_gguf_chat_template_is_read(tmp_path: Path) -> None:
+    """llama.cpp keeps the template in `tokenizer.chat_template`; special sees its tokens'
+    ids from the GGUF metadata (eos, here) and the table's zero row."""
+    import gguf
+
+    from emb_cli.analysis.chat_template import template_text
+
+    path = tmp_path / "m.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_embedding_length(8)
+    w.add_token_list([f"tok{i}" for i in range(16)])
+    w.add_eos_token_id(3)
+    w.add_chat_template("{% for m in messages %}{{ m['content'] }}tok3{% endfor %}")
+    rows = np.random.default_rng(0).normal(0, 0.02, (16, 8)).astype(np.float32)
+    rows[3] = 0
+    w.add_tensor("token_embd.weight", rows)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    source = open_source(SourceArgs(from_=path))
+    assert template_text(source) == "{% for m in messages %}{{ m['content'] }}tok3{% endfor %}"
+    special = by_name(run_check(source, select=["special"]))["special"]
+    assert special.status == "fail"
+    assert [(t.id, t.used_as, t.zero) for t in special.untrained] == [
+        (3, ["eos_token_id (gguf)"], True)
+    ]
