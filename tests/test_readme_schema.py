@@ -27,10 +27,16 @@ DOCUMENTED_VALUES = {
     "info": {"stats"},  # "`quantization` (as in `stats`)"
     "resize": {"grow", "shrink", "unchanged", "stats", "new_rows_init"},
     "undertrained": {"given", "input", "head", "evidence", "exact", "randomized"},
+    # check names and statuses
+    "check": set(
+        "vocab tie padding finite trained undertrained special data pass warn fail skip "
+        "text messages diverged missing-head chat_template bos_token vocab_size".split()
+    ),
 }
 # Keys inside write results and other parts the golden fixtures never produce.
 NOT_IN_GOLDEN = {
-    "resize": {"path", "seed", "shape", "tensors", "nonfinite_rows", "nonfinite_row_ids"}
+    "check": {"files", "texts", "bytes", "count", "first_file", "first_line", "id", "token"},
+    "resize": {"path", "seed", "shape", "tensors", "nonfinite_rows", "nonfinite_row_ids"},
 }
 
 

@@ -112,8 +112,6 @@ class ChatTemplate:
 
     def render(self, messages: list[Any]) -> str:
         """One conversation as transformers renders it (no generation prompt)."""
-        import jinja2
-
         try:
             return self.template.render(
                 messages=messages,
@@ -122,7 +120,7 @@ class ChatTemplate:
                 add_generation_prompt=False,
                 **self.variables,
             )
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # a template is code: TemplateError, TypeError, KeyError ...
             raise InputError(f"the chat template refused the messages: {first_line(exc)}") from exc
 
 

@@ -77,7 +77,13 @@ def _text_of(record: Any, chat: ChatTemplate | None, where: str) -> str:
                 f"{where} holds chat `messages` but the checkpoint has no chat template "
                 "to render them with; give `text` instead"
             )
-        return chat.render(record["messages"])
+        messages = record["messages"]
+        if not all(isinstance(m, dict) for m in messages):
+            raise InputError(f"{where}: `messages` must be a list of objects (role, content)")
+        try:
+            return chat.render(messages)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}") from exc
     raise InputError(f'{where} has neither "text" (a string) nor "messages" (a list)')
 
 
@@ -220,4 +226,5 @@ def _verdict(tally: Tally, found: list[DataToken], n: int) -> tuple[Status, str]
     where = (f"{t.token or t.id} x{t.count:,} (first: {t.first_file} line {t.first_line})"
              for t in found)  # fmt: skip
     named = shown(where, n, limit=5)
-    return "fail", f"{scope}: {n} tokens with untrained rows are used: {named}"
+    used = f"{n} token{'s' if n > 1 else ''} with untrained rows {'are' if n > 1 else 'is'} used"
+    return "fail", f"{scope}: {used}: {named}"

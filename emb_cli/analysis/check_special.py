@@ -165,6 +165,11 @@ def _verdict(tokens: list[SpecialToken], bad: list[SpecialToken]) -> tuple[Statu
             + shown((_what(t) for t in bad), len(bad), limit=8)
         )
     in_template = sum(1 for t in tokens if CHAT_TEMPLATE in t.used_as)
+    if len(tokens) == 1:
+        return (
+            "pass",
+            f"1 special token ({in_template} written by the chat template) has a trained row",
+        )
     return "pass", (
         f"{len(tokens)} special tokens ({in_template} written by the chat template) "
         "all have trained rows"

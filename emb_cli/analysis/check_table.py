@@ -268,7 +268,7 @@ class UndertrainedCheck:
     summary: str
     flagged: int  # undertrained's flagged rows
     expected: int  # of them: declared unused, past the tokenizer or unreachable
-    unexpected: list[TokenRow]  # flagged ordinary tokens (the first LISTED)
+    unexpected: list[TokenRow]  # flagged rows of tokens in use (the first LISTED)
     top: list[TokenRow]  # undertrained's top candidates
 
 
@@ -291,7 +291,8 @@ def check_undertrained(
         named = token_rows(source, unexpected)
         status: Status = "warn"
         summary = (
-            f"{_rows(n)} flagged, {len(unexpected):,} of ordinary tokens: "
+            f"{_rows(n)} flagged; {len(unexpected):,} of them neither declared unused, "
+            "unreachable, past the tokenizer nor the pad: "
             f"{_named(named, len(unexpected))}"
         )
     else:

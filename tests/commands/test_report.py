@@ -209,9 +209,9 @@ def test_llama3_like_page_shows_the_untrained_chat_template_rows(
 ) -> None:
     """Llama-3 base's failure: the chat template's rows are zero. The page says so in the
     verdicts (special fails, exit still 0: the page was written), the candidates and the map."""
-    from tests.helpers.llama3_like import llama3_like
+    from tests.helpers.llama3_like import save_llama3_like
 
-    model = llama3_like(tmp_path / "llama3-like")
+    model = save_llama3_like(tmp_path / "llama3-like")
     out = tmp_path / "l3.html"
     r = emb("report", str(model), "-o", str(out), ok=True)
     assert "overall fail" in r.stderr

@@ -172,6 +172,7 @@ def _checkpoint(
         weights_path=path if isinstance(path, Path) else None,
         config=_config(header, tensors),
         tokenizer=CheckpointTokenizer(
+            config=_template_config(header),
             build=(lambda: _build_tokenizer(header, file, local)) if tokens is not None else None,
             vocab=vocab,
             facts=tokenizer_facts(header),
@@ -182,6 +183,12 @@ def _checkpoint(
             "gguf: output.weight stored" if stored else "gguf: output.weight absent",
         ),
     )
+
+
+def _template_config(header: GGUFHeader) -> dict[str, Any] | None:
+    """llama.cpp's `tokenizer.chat_template`, where tokenizer_config.json would hold it."""
+    template = header.str_value("tokenizer.chat_template")
+    return {"chat_template": template} if template else None
 
 
 def _build_tokenizer(header: GGUFHeader, where: str, path: Path | None) -> Tokenizer:
