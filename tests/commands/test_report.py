@@ -212,10 +212,15 @@ def test_llama3_like_page_shows_the_untrained_chat_template_rows(
     from tests.helpers.llama3_like import save_llama3_like
 
     model = save_llama3_like(tmp_path / "llama3-like")
+    data = tmp_path / "train.txt"
+    data.write_text("hello world\nParis is the capital of France.\n")
     out = tmp_path / "l3.html"
-    r = emb("report", str(model), "-o", str(out), ok=True)
+    r = emb("report", str(model), "-o", str(out), "--data", str(data), ok=True)
     assert "overall fail" in r.stderr
-    expected = _check_json(emb, model)
+    check = emb("check", str(model), "--data", str(data), "--json")
+    assert check.exit_code == 1
+    expected = json.loads(check.stdout)
+    assert "data" in [c["name"] for c in expected["checks"]]
     loaded = open_page(browser, out)
     verdicts = _verdicts(loaded)
     assert verdicts == [(c["name"], c["status"], c["summary"]) for c in expected["checks"]]
