@@ -18,13 +18,16 @@ from typer.core import TyperGroup
 from emb_cli import __version__
 from emb_cli.commands import (
     cache,
+    check,
     diff,
+    export,
     info,
     init_stats,
     lookup,
     neighbors,
     padding,
     presets,
+    report,
     resize,
     stats,
     tie,
@@ -160,6 +163,9 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("resize", resize.resize, {}),
     ("cache", cache.cache, {}),
     ("tokenize", tokenize.tokenize, {}),
+    ("check", check.check, {}),
+    ("report", report.report, {}),
+    ("export", export.export, {}),
 ]
 for _name, _fn, _kw in COMMANDS:
     app.command(_name, **_kw)(_fn)

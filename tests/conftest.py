@@ -157,3 +157,17 @@ def _tokenizer_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+# ---------------------------------------------------------------- emb report's browser
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's package; .ci/run installs it), driven by playwright."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers.report_pages import launch
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()

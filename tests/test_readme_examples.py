@@ -6,7 +6,8 @@ pipe: whole lines, no styles). Without a `...` line the output must match exactl
 spaces aside); with one, the block is an excerpt and the lines shown must appear in order,
 `...` standing for any number of lines. The commands run in a folder holding what the
 README tells a reader to make: `./all-MiniLM-L6-v2` (the model the dev extra installs) and
-`./tiny-llama` (the Llama the README's one-liner saves).
+`./tiny-llama` (the Llama the README's one-liner saves), and for `emb check` a Llama-3-like
+checkpoint with `train.jsonl` (tests/helpers/llama3_like.py).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     (root / "all-MiniLM-L6-v2").symlink_to(minilm_dir)
     # the README's one-liner: LlamaConfig(vocab_size=96, hidden_size=16, ...), seed 0
     tiny_llama(96, 16, tied=False, seed=0).save_pretrained(root / "tiny-llama")
+    # emb check's example: Llama-3-like, zero chat-template rows, 5 of 50 chats reserved
+    from tests.helpers.llama3_like import chat_lines, save_llama3_like
+
+    save_llama3_like(root / "llama-3-like")
+    lines = chat_lines(50, "<|reserved_special_token_3|>")
+    (root / "train.jsonl").write_text("\n".join(lines) + "\n")
     return root
 
 

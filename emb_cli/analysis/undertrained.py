@@ -433,6 +433,28 @@ def find_undertrained(
     pca.plan's choice of method and block (tests compare the two methods). `scan`: measures
     of the input table (init_stats.scan_pass) that the first pass fills as it reads it, so
     that init-stats, NaN/Inf rows and the pad row's norm need no pass of their own."""
+    return undertrained_rows(source, top, reference, token_types, pc_plan=pc_plan, scan=scan).report
+
+
+@dataclass(frozen=True)
+class FlaggedRows:
+    """The report, and every row's flag (emb check asks about rows the top list leaves out)."""
+
+    report: UndertrainedReport
+    flagged: np.ndarray  # bool per row: zero, past the tokenizer, or score >= FLAG_SCORE
+    known_unused: np.ndarray  # bool per row: past the tokenizer, declared unused, unreachable
+
+
+def undertrained_rows(
+    source: TableSource,
+    top: int = 20,
+    reference: Sequence[int] | None = None,
+    token_types: Sequence[str] | None = None,
+    *,
+    pc_plan: pca.Plan | None = None,
+    scan: ScanPass | None = None,
+) -> FlaggedRows:
+    """find_undertrained, with the flag of every row."""
     check_top(top, "--top")
     if reference is not None:
         if not reference:
@@ -463,7 +485,7 @@ def _find(
     pc_plan: pca.Plan | None,
     n_workers: int,
     scan: ScanPass | None,
-) -> UndertrainedReport:
+) -> FlaggedRows:
     """The steps in order: evidence, cosine input, the first pass and norm statistics, the
     reference and the cosines (the remaining passes), scores, candidates, the report."""
     import numpy as np
@@ -492,7 +514,11 @@ def _find(
     in_ref[ref.ids] = True
     ranked = _candidates(ev, stats, cos.values, scores, in_ref, top)
     notes = ev.notes + cin.notes + stats.notes + ref.notes + cos.notes
-    return _report(source, ev, cin, stats, ref, cos, scores, ranked, notes)
+    known = ev.beyond.copy()
+    if ev.tokens is not None:
+        known[[i for i in (*ev.tokens.declared_unused, *ev.tokens.unreachable) if i < rows]] = True
+    report = _report(source, ev, cin, stats, ref, cos, scores, ranked, notes)
+    return FlaggedRows(report, scores.flagged, known)
 
 
 def _report(

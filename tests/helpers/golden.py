@@ -30,6 +30,11 @@ CASES: dict[str, list[str]] = {
     "cache": ["cache", "--cache-dir", "{hf_cache}"],
     "tokenize": ["tokenize", "--from", "{vocab}", "Hello world, 3 tokens!"],
     "vocab-info": ["info", "{vocab}"],
+    "built-check": ["check"],
+    "tied-check": ["check", "{tied}"],
+    "untied-check": ["check", "{untied}"],
+    "gguf-check": ["check", "{gguf}"],
+    "minilm-check": ["check", "{minilm}"],
 }
 for _t in TABLES:
     _ref = "{" + _t + "}"

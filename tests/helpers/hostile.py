@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import struct
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +20,16 @@ from tests.helpers import assert_refused
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: PYTHONPATH of `python -m emb_cli`
 
+_OUT = Path(tempfile.mkdtemp(prefix="emb-hostile-out-"))
 # Arguments a command needs before its source options; every other command runs bare.
 ARGS: dict[str, list[str]] = {
     "lookup": ["0"],
     "init-stats": ["--no-hist"],
     "neighbors": ["0"],
     "resize": ["10"],
+    # writers: an output in a folder of this session (the cases that succeed replace it)
+    "report": ["-o", str(_OUT / "report.html"), "--force"],
+    "export": ["--npy", str(_OUT / "export.npy"), "--force"],
 }
 # Commands that take a checkpoint but no table options; the file cases run them below.
 PATH_COMMANDS = ("info", "diff", "tokenize")

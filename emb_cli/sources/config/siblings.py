@@ -7,7 +7,15 @@ from pathlib import Path
 from emb_cli.errors import InputError
 from emb_cli.sources.base import Checkpoint
 from emb_cli.sources.config.spec import check_config
-from emb_cli.sources.files.inputs import MAX_TOKENIZER, is_file, read_json_object, record_read
+from emb_cli.sources.files.inputs import (
+    MAX_TOKENIZER,
+    is_file,
+    read_input,
+    read_json_object,
+    record_read,
+)
+
+MAX_TEMPLATE = 4 * 2**20  # chat templates are a few KB; tool-calling ones tens of KB
 
 
 def attach_dir_files(ckpt: Checkpoint, folder: Path) -> list[str]:
@@ -32,6 +40,14 @@ def attach_dir_files(ckpt: Checkpoint, folder: Path) -> list[str]:
     if is_file(tok_cfg, "tokenizer config"):
         ckpt.tokenizer.config = read_json_object(tok_cfg, "tokenizer config")
         found.append(tok_cfg.name)
+    template = folder / "chat_template.jinja"
+    if is_file(template, "chat template"):
+        # transformers 4.43+ saves the template beside tokenizer_config.json, not inside it
+        tok_config = dict(ckpt.tokenizer.config or {})
+        text = read_input(template, "chat template", MAX_TEMPLATE).decode("utf-8", "replace")
+        tok_config.setdefault("chat_template", text)
+        ckpt.tokenizer.config = tok_config
+        found.append(template.name)
     tok = folder / "tokenizer.json"
     if is_file(tok, "tokenizer"):
         # The tokenizers library reads it later, whole: refuse a sparse 50 GB file now.

@@ -216,6 +216,7 @@ def _checkpoint(
         config=_config(header, tensors),
         config_label="gguf",  # its keys come from the metadata: pad ids say "gguf"
         tokenizer=CheckpointTokenizer(
+            config=_template_config(header),
             build=(lambda: _build_tokenizer(header, file, local)) if tokens is not None else None,
             vocab=vocab,
             facts=tokenizer_facts(header),
@@ -239,6 +240,12 @@ def tie_rule(head_stored: bool) -> tuple[bool | None, str]:
             "converter writes one for some tied models (GPT-2)"
         )
     return True, "gguf: no output.weight, so llama.cpp uses token_embd as the head"
+
+
+def _template_config(header: GGUFHeader) -> dict[str, Any] | None:
+    """llama.cpp's `tokenizer.chat_template`, where tokenizer_config.json would hold it."""
+    template = header.str_value("tokenizer.chat_template")
+    return {"chat_template": template} if template else None
 
 
 def _build_tokenizer(header: GGUFHeader, where: str, path: Path | None) -> Tokenizer:
