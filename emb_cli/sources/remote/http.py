@@ -83,6 +83,22 @@ def clean(text: str) -> str:
     )
 
 
+# ---------------------------------------------------------------- credentials in a URL
+
+# scheme://user:password@host: the userinfo part of any URL inside a message
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def redact(text: str) -> str:
+    """The one rule for credentials in a URL: the userinfo is never shown.
+
+    `https://user:s3cretPW@host/m.safetensors` is shown as `https://***@host/m.safetensors`,
+    wherever a URL is named: the source line, JSON, errors, --verbose, and the messages of
+    httpx that quote the URL. The request itself still sends them (HTTP Basic auth).
+    """
+    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
+
+
 # ---------------------------------------------------------------- who gets the token
 
 
@@ -148,7 +164,7 @@ def _status_error(url: str, shown: str, resp: httpx2.Response) -> HttpStatusErro
             f"it, or {login} (gated models: accept the licence on the model page first)"
         )
     elif code in (401, 403):
-        host = urllib.parse.urlsplit(url).netloc
+        host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]  # no userinfo
         msg = (
             f"{shown} needs a token (HTTP {code}); emb sends a Hugging Face token only over "
             f"https to the Hub ({hub_endpoint()}), not to {host}: download the file and pass "
@@ -300,7 +316,7 @@ def _retry_after(resp: httpx2.Response) -> float | None:
 def _network_error(shown: str, exc: Exception, call: _Call) -> InputError:
     import httpx2
 
-    what = clean(first_line(exc))
+    what = redact(clean(first_line(exc)))
     if isinstance(exc, httpx2.ConnectError):
         return InputError(f"cannot reach {shown}: {what}")
     if isinstance(exc, httpx2.RemoteProtocolError):
@@ -318,7 +334,7 @@ class HttpReader:
 
     def __init__(self, url: str, shown: str | None = None) -> None:
         self.url = url
-        self.name = shown or url
+        self.name = redact(shown or url)
         self._size: int | None = None
         # The first bytes, kept: a small shard's header read often holds the rows asked for.
         self._head = b""
@@ -415,6 +431,7 @@ class HttpReader:
 
 def fetch(url: str, shown: str, *, missing_ok: bool = False, limit: int = MAX_JSON) -> bytes | None:
     """A small file in one GET; None for a 404 when missing_ok (a missing repo still raises)."""
+    shown = redact(shown)
 
     def consume(resp: httpx2.Response, call: _Call) -> bytes | None:
         if resp.status_code == 416:
