@@ -131,7 +131,8 @@ def open_hub(hf: HfSpec, shown: str | None, looked: Sequence[str] = ()) -> Check
         f"{shown or hf.repo}/path/to/file.safetensors"
     )
     if looked:
-        msg = f"{hf.repo}: {'; '.join(looked)}; and on the Hub ({redact(hf_url(hf, folder))}), {msg}"
+        hub = redact(hf_url(hf, folder))
+        msg = f"{hf.repo}: {'; '.join(looked)}; and on the Hub ({hub}), {msg}"
     raise InputError(msg)
 
 
