@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emb_cli.errors import InputError, UsageError
 
@@ -103,8 +103,10 @@ def cache_dir() -> Path:
 
     value = constants.HF_HUB_CACHE
     env = os.environ
-    if env.get("HF_HUB_CACHE") == "" or value in ("", ".") or (
-        "HF_HUB_CACHE" not in env and env.get("HF_HOME") == ""
+    if (
+        env.get("HF_HUB_CACHE") == ""
+        or value in ("", ".")
+        or ("HF_HUB_CACHE" not in env and env.get("HF_HOME") == "")
     ):
         home = env.get("HF_HOME") or os.path.join(
             env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
@@ -283,8 +285,8 @@ def _listing(folder: Path, repo_dir: Path) -> str:
     names = sorted(p.name for p in folder.iterdir())
     if not names:
         return "no files yet" + _downloading(repo_dir)
-    return "only " + ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") + _downloading(
-        repo_dir
+    return (
+        "only " + ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") + _downloading(repo_dir)
     )
 
 
