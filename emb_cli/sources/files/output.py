@@ -274,6 +274,6 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw)
         for _, t in ordered:
-            data = memoryview(t.detach().contiguous().view(-1).view(torch.uint8).numpy())
+            data = t.detach().contiguous().view(-1).view(torch.uint8).numpy().data
             for start in range(0, len(data), WRITE_BLOCK):
                 f.write(data[start : start + WRITE_BLOCK])
