@@ -100,7 +100,7 @@ def test_an_unreachable_host_hides_the_password(emb) -> None:
     "userinfo", [f"user:{SECRET}", f":{SECRET}", f"user%3A:{SECRET}", f"u:{SECRET}%40x"]
 )
 def test_redact_keeps_no_part_of_the_userinfo(userinfo: str) -> None:
-    from emb_cli.sources.remote.http import redact
+    from emb_cli.sources.remote.addresses import redact
 
     shown = redact(f"see https://{userinfo}@host:8443/a/m.safetensors?x=1 and more")
     assert shown == "see https://***@host:8443/a/m.safetensors?x=1 and more"

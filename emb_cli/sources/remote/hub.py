@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError, UsageError
 
@@ -93,14 +93,29 @@ def looks_like_repo_id(text: Path | str | None) -> bool:
 # ---------------------------------------------------------------- where huggingface_hub looks
 
 
+def hub_constants() -> Any:
+    """huggingface_hub.constants, which parses $HF_ENDPOINT (and more) at import: a bad
+    value there (`https://[::1`) is the user's setting, named as such, not a crash."""
+    try:
+        from huggingface_hub import constants
+    except ValueError as exc:
+        from emb_cli.sources.remote.addresses import redact
+
+        endpoint = os.environ.get("HF_ENDPOINT", "")
+        raise UsageError(
+            f"huggingface_hub cannot start with this environment ({exc}); check HF_ENDPOINT"
+            f"={redact(endpoint)!r} and the other HF_* variables"
+        ) from None
+    return constants
+
+
 def cache_dir() -> Path:
     """$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's).
 
     An empty HF_HUB_CACHE (or HF_HOME) counts as unset: huggingface_hub would take "" for
     the working folder and scan it as a cache.
     """
-    from huggingface_hub import constants
-
+    constants = hub_constants()
     value = constants.HF_HUB_CACHE
     env = os.environ
     if (
@@ -163,24 +178,26 @@ def _is_dir(path: Path) -> bool:
 
 def offline() -> bool:
     """HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1), as huggingface_hub reads it."""
-    from huggingface_hub import constants
-
+    constants = hub_constants()
     return bool(constants.is_offline_mode())
 
 
 def hub_endpoint() -> str:
     """$HF_ENDPOINT as set now, else huggingface_hub's endpoint (https://huggingface.co)."""
-    from huggingface_hub import constants
+    constants = hub_constants()
+    endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    from emb_cli.sources.remote.addresses import check_url, redact
 
-    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
-    return endpoint.rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"HF_ENDPOINT={redact(endpoint)!r} is not an http:// or https:// URL")
+    check_url(endpoint, f"HF_ENDPOINT={redact(endpoint)}")
+    return endpoint
 
 
 def repo_cache_dir(repo_id: str, cache: Path | None = None) -> Path:
     """models--ORG--NAME under the cache (huggingface_hub repo_folder_name)."""
-    from huggingface_hub import constants
-
-    folder = constants.REPO_ID_SEPARATOR.join(["models", *repo_id.split("/")])
+    constants = hub_constants()
+    folder: str = constants.REPO_ID_SEPARATOR.join(["models", *repo_id.split("/")])
     return (cache if cache is not None else cache_dir()) / folder
 
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
-from emb_cli.sources.remote.http import HttpReader, HttpStatusError, clean, fetch, redact
+from emb_cli.sources.remote.addresses import check_url, redact
+from emb_cli.sources.remote.http import HttpReader, HttpStatusError, clean, fetch
 
 if TYPE_CHECKING:
     from emb_cli.sources.remote.hub import Resolved
@@ -84,6 +85,7 @@ def open_remote(spec: str) -> Checkpoint:
     """Open a URL or hf:// spec; reads the header (or index) and the small JSON beside it."""
     if spec.startswith("hf://"):
         return open_hub(parse_hf(spec), spec)
+    check_url(spec, redact(spec))
     return _open_url(spec, redact(spec), hub=False)
 
 
