@@ -150,6 +150,16 @@ class EmbGroup(TyperGroup):
             rc = exc_any.exit_code
         except typer.Exit as exc:
             rc = exc.exit_code
+        except SystemExit:  # Click's own EPIPE handling (help text): sys.exit(1)
+            failed = sys.stdout.failed if isinstance(sys.stdout, _WatchedStdout) else None
+            if failed is None or not standalone:
+                raise
+            _quiet_stdout()
+            if failed.errno == errno.EPIPE:
+                rc = EXIT_BROKEN_PIPE
+            else:
+                error_line(f"cannot write the result to standard output: {failed.strerror}")
+                rc = EXIT_BAD_INPUT
         except _ReaderGone:
             _quiet_stdout()
             rc = EXIT_BROKEN_PIPE
@@ -165,6 +175,16 @@ class EmbGroup(TyperGroup):
             error_line(exc.message)
             rc = exc.exit_code
         except Exception as exc:
+            if isinstance(exc, OSError) and _stdout_broken():  # --help, --version: /dev/full
+                _quiet_stdout()
+                if exc.errno == errno.EPIPE:
+                    rc = EXIT_BROKEN_PIPE
+                else:
+                    error_line(f"cannot write the result to standard output: {exc.strerror}")
+                    rc = EXIT_BAD_INPUT
+                if standalone:
+                    sys.exit(rc)
+                return rc
             if os.environ.get("EMB_DEBUG") == "1" or not standalone:
                 raise
             error_line(

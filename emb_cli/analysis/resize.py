@@ -341,8 +341,7 @@ def ensure_covariance(dim: int) -> None:
     ensure_memory(
         covariance_bytes(dim),
         f"mean resizing's {dim:,} x {dim:,} covariance (as transformers computes it)",
-        "pass --no-mean-resizing: new rows drawn from N(0, initializer_range) need no "
-        "covariance",
+        "pass --no-mean-resizing: new rows drawn from N(0, initializer_range) need no covariance",
     )
 
 

@@ -200,3 +200,18 @@ def test_a_network_setting_that_cannot_work_is_one_line(tmp_path: Path, case: st
     r = _run(["lookup", "0", "--from", source], env)
     _one_error(r, needle)
     assert "tökén" not in r.stderr and "pw1234secret" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["presets"]])
+def test_help_and_version_onto_a_full_stdout(args: list[str]) -> None:
+    r = _run(args, _env(), ">/dev/full")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.startswith("Error: cannot write the result") and r.stderr.count("\n") == 1
+
+
+def test_help_into_a_pipe_closed_early_is_141() -> None:
+    """`emb --help | head -1`: Click's own EPIPE exit (1) becomes the documented 141."""
+    cmd = f'"{sys.executable}" -m emb_cli --help | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}'
+    env = _env()
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=30)
+    assert r.stdout.strip() in ("141", "0"), r  # 0: the help fitted the pipe before head left

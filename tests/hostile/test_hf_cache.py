@@ -235,10 +235,10 @@ def test_a_cache_that_is_a_file(
 ) -> None:
     path = tmp_path / "cache-file"
     path.write_text("not a folder")
-    run_refused(emb, tmp_path, ["cache", "--cache-dir", str(path)], "is a file")
+    run_refused(emb, tmp_path, ["cache", "--cache-dir", str(path)], "not a folder")
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(path))  # HF_HUB_CACHE=FILE
-    run_refused(emb, tmp_path, ["cache"], "is a file")
-    run_refused(emb, tmp_path, ["cache", "--json"], "is a file")
+    run_refused(emb, tmp_path, ["cache"], "not a folder")
+    run_refused(emb, tmp_path, ["cache", "--json"], "not a folder")
 
 
 @pytest.mark.parametrize("var", ["HF_HUB_CACHE", "HF_HOME"])

@@ -355,7 +355,7 @@ def scan_cache(cache: Path | None = None) -> CacheScan:
         if not where.exists():
             return CacheScan(where, (), ())
         if not where.is_dir():
-            raise InputError(f"the Hugging Face cache {where} is a file, not a folder")
+            raise InputError(f"the Hugging Face cache {where} is not a folder")
         repos, warnings = _scan_repos(where)
     except OSError as exc:
         raise cache_error(where, exc) from None
