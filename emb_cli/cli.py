@@ -34,7 +34,7 @@ from emb_cli.commands import (
     tokenize,
     undertrained,
 )
-from emb_cli.errors import EXIT_INTERNAL, EmbError, error_line
+from emb_cli.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EmbError, error_line
 
 # Typer 0.26+ bundles its own Click; reach its ClickException through a public class.
 _CLICK_EXCEPTION: type[Exception] = next(
@@ -49,6 +49,69 @@ EXIT_BROKEN_PIPE = 141
 
 class _ReaderGone(Exception):
     """stdout's reader closed the pipe; carried past Click, which would exit 1 for it."""
+
+
+class _StdoutFailed(Exception):
+    """stdout cannot take the result (/dev/full, a closed descriptor, an I/O error)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(exc.strerror or str(exc))
+
+
+class _WatchedStdout:
+    """sys.stdout, remembering a failed write: an OSError from writing the result (ENOSPC
+    on /dev/full, EIO) is then told apart from one while reading a file."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _stdout_broken() -> bool:
+    return isinstance(sys.stdout, _WatchedStdout) and sys.stdout.failed is not None
+
+
+def _guard_streams() -> None:
+    """Before any command: standard streams a command can rely on.
+
+    - stderr closed (`2>&-`): /dev/null takes its place, so an error still exits 2 (not 1
+      or 120 from a failed write at exit); the descriptor is taken too.
+    - stdout closed (`>&-`): refused, exit 2, as GNU tools do ("write error: Bad file
+      descriptor"); /dev/null first takes fd 1 so no file emb opens lands there.
+    - characters the stream's encoding lacks (PYTHONIOENCODING=ascii, a latin-1 locale)
+      are written as backslash escapes instead of ending in UnicodeEncodeError.
+    """
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        error_line("standard output is closed; emb writes its result there (drop `>&-`)")
+        sys.exit(EXIT_BAD_INPUT)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                pass
+    sys.stdout = _WatchedStdout(sys.stdout)  # type: ignore[assignment]
 
 
 def _quiet_stdout() -> None:
@@ -72,6 +135,8 @@ class EmbGroup(TyperGroup):
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise _ReaderGone from exc
+            if _stdout_broken():  # /dev/full: ENOSPC from a write of the result
+                raise _StdoutFailed(exc) from exc
             raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -88,9 +153,23 @@ class EmbGroup(TyperGroup):
             rc = exc_any.exit_code
         except typer.Exit as exc:
             rc = exc.exit_code
+        except SystemExit:  # Click's own EPIPE handling (help text): sys.exit(1)
+            failed = sys.stdout.failed if isinstance(sys.stdout, _WatchedStdout) else None
+            if failed is None or not standalone:
+                raise
+            _quiet_stdout()
+            if failed.errno == errno.EPIPE:
+                rc = EXIT_BROKEN_PIPE
+            else:
+                error_line(f"cannot write the result to standard output: {failed.strerror}")
+                rc = EXIT_BAD_INPUT
         except _ReaderGone:
             _quiet_stdout()
             rc = EXIT_BROKEN_PIPE
+        except _StdoutFailed as exc:
+            _quiet_stdout()
+            error_line(f"cannot write the result to standard output: {exc}")
+            rc = EXIT_BAD_INPUT
         except typer.Abort:
             rc = 1
         except EmbError as exc:
@@ -99,6 +178,16 @@ class EmbGroup(TyperGroup):
             error_line(exc.message)
             rc = exc.exit_code
         except Exception as exc:
+            if isinstance(exc, OSError) and _stdout_broken():  # --help, --version: /dev/full
+                _quiet_stdout()
+                if exc.errno == errno.EPIPE:
+                    rc = EXIT_BROKEN_PIPE
+                else:
+                    error_line(f"cannot write the result to standard output: {exc.strerror}")
+                    rc = EXIT_BAD_INPUT
+                if standalone:
+                    sys.exit(rc)
+                return rc
             if os.environ.get("EMB_DEBUG") == "1" or not standalone:
                 raise
             error_line(
@@ -172,6 +261,7 @@ for _name, _fn, _kw in COMMANDS:
 
 
 def main() -> None:
+    _guard_streams()
     if os.environ.get("NO_COLOR", "") != "":
         # https://no-color.org: the help and usage errors drop bold and italic too
         import typer.rich_utils

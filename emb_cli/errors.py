@@ -9,6 +9,7 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import os
 import sys
 
 EXIT_OK = 0
@@ -80,4 +81,13 @@ def escape_controls(text: str) -> str:
 def error_line(message: str) -> None:
     """The one line a user sees for an error; no rich import on the error path."""
     one_line = escape_controls(" ".join(message.split()))
-    sys.stderr.write(f"Error: {one_line}\n")
+    try:
+        sys.stderr.write(f"Error: {one_line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        # stderr full (/dev/full) or gone: the exit code still tells; and nothing is left
+        # buffered to fail again at exit (which would turn exit 2 into 120)
+        try:
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass

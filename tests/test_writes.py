@@ -13,7 +13,7 @@ from tests.helpers import assert_refused
 def test_plot_refuses_an_existing_file(emb: Any, tmp_path: Path) -> None:
     target = tmp_path / "hist.png"
     target.write_bytes(b"mine")
-    assert_refused(emb("init-stats", "--plot", target), "already exists", "--force")
+    assert_refused(emb("init-stats", "--plot", target), "exists", "--force")
     assert target.read_bytes() == b"mine"
 
 

@@ -9,11 +9,12 @@ per model.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emb_cli.errors import EmbError
-from emb_cli.sources.remote.hub import CachedSnapshot, holds_weights, scan_cache
+from emb_cli.sources.remote.hub import CachedSnapshot, cache_error, holds_weights, scan_cache
 
 # A snapshot holding one of these is opened as a folder; else each single file is a model.
 _FOLDER_WEIGHTS = ("model.safetensors.index.json", "model.safetensors")
@@ -59,7 +60,14 @@ def cache_models(cache_dir: Path | None = None) -> CacheReport:
     models: list[CacheEntry] = []
     skipped: list[CacheSkip] = []
     for snap in scan.snapshots:
-        targets = _targets(snap.path)
+        try:
+            _check_readable(snap.path)
+            targets = _targets(snap.path)
+        except OSError as exc:  # a symlink loop in one snapshot: skip it, list the rest
+            if isinstance(exc, PermissionError):
+                raise cache_error(snap.path, exc) from None
+            skipped.append(CacheSkip(snap.repo_id, snap.commit, f"{exc.strerror or exc}"))
+            continue
         if not targets:
             why = (
                 "PyTorch weights only (opening them imports torch); run `emb info PATH`"
@@ -74,6 +82,16 @@ def cache_models(cache_dir: Path | None = None) -> CacheReport:
             except EmbError as exc:
                 skipped.append(CacheSkip(snap.repo_id, snap.commit, exc.message))
     return CacheReport(str(scan.cache_dir), models, skipped, list(scan.warnings))
+
+
+def _check_readable(folder: Path) -> None:
+    """glob passes over a folder we may not read in silence: list it once, or raise."""
+    for _root, _dirs, _files in os.walk(folder, onerror=_raise):
+        pass
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def _targets(snapshot: Path) -> list[Path]:

@@ -218,7 +218,8 @@ def _batch_ids(token_ids: Sequence[int], vocab_size: int, pad: int) -> list[list
         ids = [t for t in range(min(vocab_size, 4)) if t != pad][:3]
     longest = len(ids) + 1
     first = ids + [pad] * (longest - len(ids))
-    second = ids[:1] + [pad] * (longest - 1)
+    # a one-row table has no id but the pad: both sequences are [pad]
+    second = (ids[:1] or [pad]) + [pad] * (longest - 1)
     return [first, second]
 
 

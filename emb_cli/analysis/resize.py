@@ -17,6 +17,7 @@ from emb_cli.analysis.counting import bytes_by_dtype
 from emb_cli.errors import UsageError
 from emb_cli.sources import dtypes
 from emb_cli.sources.base import TableInfo, TableSource, rows_per_chunk
+from emb_cli.sources.memory import covariance_bytes, ensure_memory
 from emb_cli.sources.tensors import load_torch
 
 if TYPE_CHECKING:
@@ -296,6 +297,8 @@ def plan_resize(
     info = source.info
     old, dim = info.vocab_size, info.embed_dim
     new = final_size(old, requested, pad_to_multiple_of)
+    if new > old and mean_resizing:
+        ensure_covariance(dim)
     emb_dist = distribution(source.chunks(), dim) if new > old and mean_resizing else None
     embedding = _plan("embedding", info.tensor_name, True, old, new, emb_dist)
     head_ref = source.head()
@@ -330,6 +333,15 @@ def plan_resize(
         written=written,
         notes=_notes(info, head_ref, new, emb_dist),
         source=summarize(info),
+    )
+
+
+def ensure_covariance(dim: int) -> None:
+    """Refuse (exit 2) before the D x D covariance of mean resizing is allocated."""
+    ensure_memory(
+        covariance_bytes(dim),
+        f"mean resizing's {dim:,} x {dim:,} covariance (as transformers computes it)",
+        "pass --no-mean-resizing: new rows drawn from N(0, initializer_range) need no covariance",
     )
 
 
@@ -486,6 +498,8 @@ def resized_tensors(
     new = final_size(info.vocab_size, requested, pad_to_multiple_of)
     head_ref = source.head() if info.tied is not True else None
     ensure_buildable(max(new, info.vocab_size), info.embed_dim, copies=3 if head_ref is None else 6)
+    if new > info.vocab_size and mean_resizing:
+        ensure_covariance(info.embed_dim)
     std = info.initializer_range or DEFAULT_STD
     old_embed = source.weight()
     old_head = (

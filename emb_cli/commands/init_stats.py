@@ -43,13 +43,13 @@ def init_stats(
     Example: emb init-stats --preset gpt2
     """
     from emb_cli.analysis.init_stats import contradicts, init_stats
-    from emb_cli.errors import UsageError
     from emb_cli.render.init_stats import render_init_stats
     from emb_cli.render.output import emit
 
-    if plot is not None and (plot.exists() or plot.is_symlink()) and not force:
-        # checked before the pass over the table: a refusal costs nothing
-        raise UsageError(f"--plot: {plot} already exists; pass --force to replace it")
+    if plot is not None:  # checked before the pass over the table: a refusal costs nothing
+        from emb_cli.sources.files.output import check_output
+
+        check_output(plot, (), force, "--plot", "a new .png, .svg or .pdf file")
     report = init_stats(source)
     if plot is not None:
         from emb_cli.render.console import note

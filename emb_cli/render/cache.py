@@ -52,7 +52,7 @@ def render_cache(r: CacheReport) -> None:
             "(config only, PyTorch .bin only, or unreadable); --json gives each reason"
         )
     for w in r.warnings:
-        err().print(f"note: huggingface_hub reports a damaged cache entry: {w}")
+        err().print(f"note: a damaged cache entry, skipped: {w}")
 
 
 def render_tokenizer_cache(s: CacheSummary, cleared: bool) -> None:

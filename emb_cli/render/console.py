@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from emb_cli.errors import escape_controls
+
 if TYPE_CHECKING:
     from emb_cli.analysis.common import SourceSummary
 
@@ -36,12 +38,44 @@ def _no_style() -> bool:
     return os.environ.get("NO_COLOR", "") != ""
 
 
+def safe(text: str) -> str:
+    """A string from a file as a terminal may show it: every control character (ESC of
+    `ESC[2J`, OSC 0/8, C1 codes, bidi overrides) written as an escape, line breaks kept.
+
+    The one rule for human output: `_Console` applies it to every string and Text it prints,
+    tables included, and `output.tsv_cell` to every TSV cell; JSON stays exact JSON."""
+    if text.isprintable():
+        return text
+    return "\n".join(escape_controls(line) for line in text.split("\n"))
+
+
+def safe_text(text: Text) -> Text:
+    """`safe` for a rich Text, its styles kept on the characters they covered."""
+    plain = text.plain
+    if plain.isprintable() or safe(plain) == plain:
+        return text
+    at = [0]  # at[i]: where character i of `plain` starts in the escaped text
+    for ch in plain:
+        at.append(at[-1] + len(safe(ch)))
+    out = Text(safe(plain), style=text.style, justify=text.justify, end=text.end)
+    for span in text.spans:
+        out.stylize(span.style, at[span.start], at[span.end])
+    return out
+
+
 class _Console(Console):
     """rich's Console whose tables never fold a number: right-aligned (numeric) columns do
     not wrap, text columns fold at spaces first; a table that cannot fit the terminal even
-    so is printed at its minimum width and the terminal wraps its long lines."""
+    so is printed at its minimum width and the terminal wraps its long lines.
+
+    Every string it prints passes through `safe` (`render_str` turns str into Text for
+    print, table cells, titles and measuring alike; Text objects are escaped in `print`)."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(safe(text), **kwargs)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        objects = tuple(_safe_renderable(o) for o in objects)
         if len(objects) == 1 and isinstance(objects[0], Table) and not kwargs:
             t = objects[0]
             for col in t.columns:
@@ -69,6 +103,15 @@ class _Console(Console):
         text = cap.get()
         self.file.write("\n".join(line.rstrip() for line in text.split("\n")))
         self.file.flush()
+
+
+def _safe_renderable(obj: Any) -> Any:
+    if isinstance(obj, Text):
+        return safe_text(obj)
+    if isinstance(obj, Table):
+        for col in obj.columns:
+            col._cells = [safe_text(c) if isinstance(c, Text) else c for c in col._cells]
+    return obj
 
 
 def _console(stderr: bool) -> Console:

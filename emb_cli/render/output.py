@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from emb_cli.errors import escape_controls
+
 R = TypeVar("R")
 
 
@@ -64,13 +66,15 @@ def print_tsv(table: Tsv) -> None:
 
 
 def tsv_cell(v: object) -> str:
-    """None is empty; floats in full (repr round-trips); \\, tab, newline, CR escaped."""
+    """None is empty; floats in full (repr round-trips); \\, tab, newline, CR escaped, and
+    every other control character (ESC, C1, bidi) as errors.escape_controls writes it."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     text = repr(v) if isinstance(v, float) else str(v)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return escape_controls(text)
 
 
 def clean(obj: Any) -> Any:

@@ -48,3 +48,11 @@ def ensure_memory(bytes_needed: int | float, what: str, hint: str = "") -> None:
 def lookup_bytes(rows: int, embed_dim: int) -> int:
     """Looking up `rows` rows: float32 rows, two float64 copies for the norms, the output."""
     return rows * embed_dim * (4 + 2 * 8 + PY_FLOAT_BYTES)
+
+
+def covariance_bytes(embed_dim: int) -> int:
+    """resize's mean resizing, as transformers does it: a D x D covariance. In float64 here
+    (X^T X, the outer product, the symmetrised copy, eigvalsh or Cholesky's factor) and in
+    float32 for --write (cov, 1e-9 * cov twice, MultivariateNormal's scale_tril and
+    precision): counted as six float64 D x D matrices. D = 1,000,000 is 7.28 TiB each."""
+    return 6 * 8 * embed_dim * embed_dim

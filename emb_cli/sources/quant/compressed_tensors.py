@@ -5,6 +5,7 @@ the QuantizedTensor of a weight stored packed (`weight_packed`) or one code per 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,11 +52,65 @@ def ct_quantization(config: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def _match_name(name: str, target: str) -> bool:
-    """compressed_tensors.utils.match.match_name: `re:` prefix is a regex, else exact."""
-    if target.startswith("re:"):
-        return re.match(target[3:], name) is not None
-    return target == name
+# How long the `re:` patterns of one config may take against one module name. A pattern
+# that backtracks catastrophically took 112 s on a 43-character name; Python's re cannot be
+# interrupted, so the matching runs in a forked child that is killed at the deadline.
+REGEX_SECONDS = 2.0
+
+
+def _regex_hits(patterns: list[str], name: str, where: str) -> set[str]:
+    """Which `re:` targets match `name`, as compressed_tensors' match_name does
+    (re.match on the text after `re:`), bounded by REGEX_SECONDS."""
+    compiled = {}
+    for p in patterns:
+        try:
+            compiled[p] = re.compile(p[3:])
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            raise InputError(
+                f"{where}: config.json quantization_config pattern {p!r} is not a valid "
+                f"regular expression: {exc}"
+            ) from None
+    if not compiled:
+        return set()
+    if not hasattr(os, "fork"):
+        return {p for p, r in compiled.items() if r.match(name)}
+    return {patterns[i] for i in _match_in_child(list(compiled.values()), name, where)}
+
+
+def _match_in_child(regexes: list[re.Pattern[str]], name: str, where: str) -> list[int]:
+    import json
+    import select
+    import signal
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: match, write the hits, exit without cleanup
+        code = 1
+        try:
+            os.close(read)
+            hits = [i for i, r in enumerate(regexes) if r.match(name)]
+            os.write(write, json.dumps(hits).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    try:
+        if not select.select([read], [], [], REGEX_SECONDS)[0]:
+            os.kill(pid, signal.SIGKILL)
+            shown = ", ".join(repr("re:" + r.pattern) for r in regexes)
+            raise InputError(
+                f"{where}: matching config.json quantization_config patterns ({shown[:200]}) "
+                f"against {name!r} ran past {REGEX_SECONDS:.0f} s: a pattern backtracks "
+                "catastrophically; simplify it"
+            )
+        data = b""
+        while chunk := os.read(read, 65536):
+            data += chunk
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    found: list[int] = json.loads(data) if data else []
+    return found
 
 
 def _module_classes(module: str) -> tuple[str, ...]:
@@ -74,9 +129,12 @@ def _ct_scheme(q: dict[str, Any], module: str, where: str) -> dict[str, Any] | N
     """The config group that applies to `module`, as apply_quantization_config picks it:
     not ignored; among matching targets, exact names, then regexes, then class names."""
     ignore = q.get("ignore") or []
+    if not isinstance(ignore, list):
+        raise InputError(
+            f"{where}: config.json quantization_config.ignore is a {type(ignore).__name__}, "
+            "not a list of module names"
+        )
     classes = _module_classes(module)
-    if any(isinstance(t, str) and (_match_name(module, t) or t in classes) for t in ignore):
-        return None
     groups = q.get("config_groups") or {}
     if not isinstance(groups, dict):
         raise InputError(f"{where}: config.json quantization_config.config_groups is not an object")
@@ -86,8 +144,17 @@ def _ct_scheme(q: dict[str, Any], module: str, where: str) -> dict[str, Any] | N
         for t in targets if isinstance(targets, list) else []:
             if isinstance(t, str):
                 by_target[t] = group
+    names = [t for t in ignore if isinstance(t, str)]
+    regexes = sorted({t for t in [*names, *by_target] if t.startswith("re:")})
+    matched = _regex_hits(regexes, module, where)
+
+    def match(t: str) -> bool:
+        return t in matched if t.startswith("re:") else t == module
+
+    if any(match(t) or t in classes for t in names):
+        return None
     order = sorted(by_target, key=lambda t: ("re:" in t, t))
-    hits = [t for t in order if _match_name(module, t)] + [t for t in order if t in classes]
+    hits = [t for t in order if match(t)] + [t for t in order if t in classes]
     return by_target[hits[0]] if hits else None
 
 

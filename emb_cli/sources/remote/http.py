@@ -15,16 +15,19 @@ must fit the deadline, and http_backoff logs each retry to stderr, which carries
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from emb_cli.errors import InputError, first_line
 from emb_cli.sources.files.inputs import MAX_JSON
+from emb_cli.sources.remote.addresses import check_url, redact
 
 if TYPE_CHECKING:
     import httpx2
@@ -112,12 +115,100 @@ def _headers(url: str, extra: dict[str, str]) -> dict[str, str]:
 
     headers = {"User-Agent": f"emb/{__version__}", **extra}
     if sends_token(url):
-        from huggingface_hub import get_token  # HF_TOKEN, else what `hf auth login` stored
-
-        token = get_token()
+        token = hf_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
     return headers
+
+
+# A Hub token is ~40 characters; a token file of more than this is not one.
+MAX_TOKEN_BYTES = 4096
+
+
+def hf_token() -> str | None:
+    """The token huggingface_hub's get_token would send: $HF_TOKEN (or the older
+    $HUGGING_FACE_HUB_TOKEN), else the file $HF_TOKEN_PATH / $HF_HOME/token.
+
+    Read here, on the caller's thread and bounded: get_token reads the file whole (a
+    /dev/zero fills memory) and on the request's worker a FIFO blocks until the request's
+    deadline, blamed on the server. The token itself is never shown in a message.
+    """
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            return _checked_token(value, f"${var}")
+    from emb_cli.sources.remote.hub import hub_constants
+
+    path = os.environ.get("HF_TOKEN_PATH") or hub_constants().HF_TOKEN_PATH
+    return _token_file(path)
+
+
+def _token_file(path: str) -> str | None:
+    from emb_cli.sources.files.inputs import kind
+
+    where = f"the token file {path} (HF_TOKEN_PATH)"
+    try:
+        what = kind(Path(path))
+    except InputError as exc:  # a FIFO, a device: never opened
+        raise InputError(f"{where}: {exc.message}; point HF_TOKEN_PATH at a file") from None
+    if what is None:
+        return None  # no token stored: requests go without one, as huggingface_hub's do
+    if what != "file":
+        raise InputError(f"{where} is a {what}, not a file; point HF_TOKEN_PATH at a file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TOKEN_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {where}: {exc.strerror}") from None
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise InputError(f"{where} holds over {MAX_TOKEN_BYTES} bytes: it is not a token")
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InputError(f"{where} is not UTF-8 text: it is not a token") from None
+    return _checked_token(text, where) if text else None
+
+
+def _checked_token(token: str, where: str) -> str:
+    # an HTTP header is ASCII: httpx would fail with UnicodeEncodeError mid-request
+    if not all(0x21 <= ord(c) <= 0x7E for c in token):
+        raise InputError(
+            f"{where} holds characters no token has (non-ASCII, spaces or control "
+            "characters); set it to the token from https://huggingface.co/settings/tokens"
+        )
+    return token
+
+
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _proxies() -> str:
+    return ", ".join(f"{v}={redact(os.environ[v])}" for v in _PROXY_VARS if os.environ.get(v))
+
+
+def _setup_error(shown: str, exc: BaseException) -> InputError:
+    """The HTTP client could not be made from the environment: a proxy it cannot use, a
+    certificate file missing or not PEM."""
+    import ssl
+
+    what = redact(clean(first_line(exc)))
+    if isinstance(exc, ImportError):
+        return InputError(
+            f"{shown}: a SOCKS proxy is set ({_proxies()}) but httpx's SOCKS support is not "
+            "installed: pip install 'httpx[socks]', or unset the proxy"
+        )
+    if isinstance(exc, (ssl.SSLError, OSError)):
+        certs = ", ".join(
+            f"{v}={os.environ[v]}" for v in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(v)
+        )
+        return InputError(
+            f"{shown}: cannot load the TLS certificates ({certs or 'the default store'}): "
+            f"{what}; point SSL_CERT_FILE at a PEM bundle, or unset it"
+        )
+    return InputError(
+        f"{shown}: the proxy setting cannot be used ({_proxies() or 'none set'}): {what}; "
+        "httpx takes http://, https:// and socks5:// proxies"
+    )
 
 
 def _status_error(url: str, shown: str, resp: httpx2.Response) -> HttpStatusError:
@@ -148,7 +239,7 @@ def _status_error(url: str, shown: str, resp: httpx2.Response) -> HttpStatusErro
             f"it, or {login} (gated models: accept the licence on the model page first)"
         )
     elif code in (401, 403):
-        host = urllib.parse.urlsplit(url).netloc
+        host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]  # no userinfo
         msg = (
             f"{shown} needs a token (HTTP {code}); emb sends a Hugging Face token only over "
             f"https to the Hub ({hub_endpoint()}), not to {host}: download the file and pass "
@@ -238,13 +329,18 @@ def _request(
     consume: Callable[[httpx2.Response, _Call], T],
 ) -> T:
     """GET url and hand the streamed response to consume, retrying what is worth it."""
+    check_url(url, shown)
+    headers = _headers(url, extra)  # the token is read here, not on the worker
 
     def work(call: _Call) -> T:
         import httpx2
         from huggingface_hub import get_session
         from huggingface_hub.errors import OfflineModeIsEnabled
 
-        headers = _headers(url, extra)
+        try:
+            session = get_session()
+        except (ImportError, ValueError, OSError) as exc:  # proxies, SSL_CERT_FILE
+            raise _setup_error(shown, exc) from None
         wait = BACKOFF_S
         for attempt in range(RETRIES + 1):
             last = attempt == RETRIES
@@ -252,7 +348,7 @@ def _request(
             call.answered = False
             try:
                 timeout = httpx2.Timeout(max(call.remaining(), 0.01))
-                with get_session().stream(
+                with session.stream(
                     "GET", url, headers=headers, timeout=timeout, follow_redirects=True
                 ) as resp:
                     call.response = resp
@@ -300,7 +396,7 @@ def _retry_after(resp: httpx2.Response) -> float | None:
 def _network_error(shown: str, exc: Exception, call: _Call) -> InputError:
     import httpx2
 
-    what = clean(first_line(exc))
+    what = redact(clean(first_line(exc)))
     if isinstance(exc, httpx2.ConnectError):
         return InputError(f"cannot reach {shown}: {what}")
     if isinstance(exc, httpx2.RemoteProtocolError):
@@ -318,7 +414,7 @@ class HttpReader:
 
     def __init__(self, url: str, shown: str | None = None) -> None:
         self.url = url
-        self.name = shown or url
+        self.name = redact(shown or url)
         self._size: int | None = None
         # The first bytes, kept: a small shard's header read often holds the rows asked for.
         self._head = b""
@@ -415,6 +511,7 @@ class HttpReader:
 
 def fetch(url: str, shown: str, *, missing_ok: bool = False, limit: int = MAX_JSON) -> bytes | None:
     """A small file in one GET; None for a 404 when missing_ok (a missing repo still raises)."""
+    shown = redact(shown)
 
     def consume(resp: httpx2.Response, call: _Call) -> bytes | None:
         if resp.status_code == 416:

@@ -18,12 +18,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from emb_cli.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from huggingface_hub import CachedRevisionInfo, HFCacheInfo
+    from huggingface_hub import CachedRepoInfo, CachedRevisionInfo
 
 # The Hub's repo name rules (huggingface_hub validate_repo_id): word characters, "-" and
 # ".", starting and ending with a word character, at most 96, no "--" or "..".
@@ -93,33 +93,111 @@ def looks_like_repo_id(text: Path | str | None) -> bool:
 # ---------------------------------------------------------------- where huggingface_hub looks
 
 
-def cache_dir() -> Path:
-    """$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's)."""
-    from huggingface_hub import constants
+def hub_constants() -> Any:
+    """huggingface_hub.constants, which parses $HF_ENDPOINT (and more) at import: a bad
+    value there (`https://[::1`) is the user's setting, named as such, not a crash."""
+    try:
+        from huggingface_hub import constants
+    except ValueError as exc:
+        from emb_cli.sources.remote.addresses import redact
 
-    return Path(constants.HF_HUB_CACHE)
+        endpoint = os.environ.get("HF_ENDPOINT", "")
+        raise UsageError(
+            f"huggingface_hub cannot start with this environment ({exc}); check HF_ENDPOINT"
+            f"={redact(endpoint)!r} and the other HF_* variables"
+        ) from None
+    return constants
+
+
+def cache_dir() -> Path:
+    """$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's).
+
+    An empty HF_HUB_CACHE (or HF_HOME) counts as unset: huggingface_hub would take "" for
+    the working folder and scan it as a cache.
+    """
+    constants = hub_constants()
+    value = constants.HF_HUB_CACHE
+    env = os.environ
+    if (
+        env.get("HF_HUB_CACHE") == ""
+        or value in ("", ".")
+        or ("HF_HUB_CACHE" not in env and env.get("HF_HOME") == "")
+    ):
+        home = env.get("HF_HOME") or os.path.join(
+            env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
+        )
+        value = os.path.join(os.path.expanduser(home), "hub")
+    return Path(value)
+
+
+def cache_error(where: Path | str, exc: OSError) -> InputError:
+    """An OSError while reading the cache, as one line naming the path and the reason."""
+    path = exc.filename or where
+    shown = str(path) if len(str(path)) <= 300 else str(path)[:300] + "..."
+    return InputError(
+        f"cannot read the Hugging Face cache at {shown}: {exc.strerror or exc}"
+        + ("; check the folder's permissions" if isinstance(exc, PermissionError) else "")
+    )
+
+
+# A ref holds a 40-hex commit (huggingface_hub writes it without a newline): read no more.
+MAX_REF_BYTES = 256
+
+
+def read_ref(ref: Path) -> str:
+    """The commit a refs/ file names, from its first MAX_REF_BYTES bytes only (a 4 GB sparse
+    refs file once cost 3 GB of memory); anything but hex digits there is refused."""
+    from emb_cli.sources.files.inputs import kind
+
+    if kind(ref) != "file":  # a FIFO would block; /dev/zero would never end
+        raise InputError(f"{ref} is not a regular file; a ref holds a commit hash")
+    with open(ref, "rb") as fh:
+        raw = fh.read(MAX_REF_BYTES + 1)
+    text = raw.decode("ascii", errors="replace").strip()
+    if len(raw) > MAX_REF_BYTES or not re.fullmatch(r"[0-9a-fA-F]{7,64}", text):
+        raise InputError(
+            f"{ref} does not hold a commit hash (40 hex digits); the cache entry is damaged: "
+            "delete that refs file, or download the model again"
+        )
+    return text.lower()
+
+
+def _is_dir(path: Path) -> bool:
+    """is_dir, except that a folder we may not read raises (PermissionError) instead of
+    passing for absent."""
+    import errno
+    import stat
+
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return False
+        raise
 
 
 def offline() -> bool:
     """HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1), as huggingface_hub reads it."""
-    from huggingface_hub import constants
-
+    constants = hub_constants()
     return bool(constants.is_offline_mode())
 
 
 def hub_endpoint() -> str:
     """$HF_ENDPOINT as set now, else huggingface_hub's endpoint (https://huggingface.co)."""
-    from huggingface_hub import constants
+    constants = hub_constants()
+    endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    from emb_cli.sources.remote.addresses import check_url, redact
 
-    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
-    return endpoint.rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"HF_ENDPOINT={redact(endpoint)!r} is not an http:// or https:// URL")
+    check_url(endpoint, f"HF_ENDPOINT={redact(endpoint)}")
+    return endpoint
 
 
 def repo_cache_dir(repo_id: str, cache: Path | None = None) -> Path:
     """models--ORG--NAME under the cache (huggingface_hub repo_folder_name)."""
-    from huggingface_hub import constants
-
-    folder = constants.REPO_ID_SEPARATOR.join(["models", *repo_id.split("/")])
+    constants = hub_constants()
+    folder: str = constants.REPO_ID_SEPARATOR.join(["models", *repo_id.split("/")])
     return (cache if cache is not None else cache_dir()) / folder
 
 
@@ -130,16 +208,18 @@ def snapshot_dir(repo_id: str, revision: str, cache: Path | None = None) -> tupl
     """
     repo_dir = repo_cache_dir(repo_id, cache)
     snapshots = repo_dir / "snapshots"
-    if not snapshots.is_dir():
+    if not _is_dir(snapshots):
         return None, "not cached"
+    if any(len(part.encode()) > 255 for part in revision.split("/")):  # ENAMETOOLONG
+        raise UsageError(
+            f"revision {revision[:40]}... is {len(revision)} characters: no branch, tag or "
+            "commit has a name that long"
+        )
     ref = repo_dir / "refs" / revision
     commit = revision
     if ref.is_file():
-        try:
-            commit = ref.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {ref}: {exc}") from None
-    if commit not in ("", ".", "..") and "/" not in commit and (snapshots / commit).is_dir():
+        commit = read_ref(ref)
+    if commit not in ("", ".", "..") and "/" not in commit and _is_dir(snapshots / commit):
         return snapshots / commit, ""
     if _HEX.fullmatch(revision):
         hits = sorted(p for p in snapshots.iterdir() if p.name.startswith(revision))
@@ -187,17 +267,13 @@ def resolve_repo(text: str) -> Resolved:
         raise UsageError(f"{text}: write a Hub repo as ORG/NAME[@REVISION][/FILE]")
     cache = cache_dir()
     repo_dir = repo_cache_dir(repo.repo_id, cache)
-    snap, why = snapshot_dir(repo.repo_id, repo.revision, cache)
-    if snap is not None:
-        target = snap / repo.path if repo.path else snap
-        if repo.path and target.exists():
-            return Resolved(repo, target, "", ())
-        if not repo.path and holds_weights(snap):
-            return Resolved(repo, snap, "", ())
-        if repo.path:
-            why = f"snapshot {snap.name[:12]} has no {repo.path}"
-        else:
-            why = f"snapshot {snap.name[:12]} holds no weights, only {_listing(snap)}"
+    try:
+        found = _find_cached(repo, repo_dir, cache)
+    except OSError as exc:  # an unreadable folder, a symlink loop, a name too long
+        raise cache_error(repo_dir, exc) from None
+    if isinstance(found, Resolved):
+        return found
+    why = found
     looked = (f"no local path ./{text}", f"not in the Hugging Face cache ({repo_dir}: {why})")
     if offline():
         raise InputError(
@@ -207,9 +283,43 @@ def resolve_repo(text: str) -> Resolved:
     return Resolved(repo, None, f"{hub_endpoint()}/{repo.repo_id}", looked)
 
 
-def _listing(folder: Path) -> str:
+def _find_cached(repo: RepoId, repo_dir: Path, cache: Path) -> Resolved | str:
+    """The cached snapshot (or the file in it) of a repo id, or why there is none."""
+    snap, why = snapshot_dir(repo.repo_id, repo.revision, cache)
+    if snap is None:
+        return why
+    target = snap / repo.path if repo.path else snap
+    if repo.path and target.exists():
+        return Resolved(repo, target, "", ())
+    if not repo.path and holds_weights(snap):
+        return Resolved(repo, snap, "", ())
+    if repo.path:
+        return f"snapshot {snap.name[:12]} has no {repo.path}{_downloading(repo_dir)}"
+    return f"snapshot {snap.name[:12]} holds no weights, {_listing(snap, repo_dir)}"
+
+
+def _listing(folder: Path, repo_dir: Path) -> str:
     names = sorted(p.name for p in folder.iterdir())
-    return ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") if names else "nothing"
+    if not names:
+        return "no files yet" + _downloading(repo_dir)
+    return (
+        "only " + ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") + _downloading(repo_dir)
+    )
+
+
+def _downloading(repo_dir: Path) -> str:
+    """blobs/*.incomplete: huggingface_hub is downloading a file, or was stopped doing so."""
+    try:
+        parts = [p for p in (repo_dir / "blobs").iterdir() if p.name.endswith(".incomplete")]
+        got = sum(p.stat().st_size for p in parts)
+    except OSError:
+        return ""
+    if not parts:
+        return ""
+    return (
+        f" (a download is in progress or was interrupted: {len(parts)} .incomplete "
+        f"file{'s' if len(parts) != 1 else ''} in blobs/, {got:,} bytes so far)"
+    )
 
 
 # ---------------------------------------------------------------- the whole cache
@@ -234,20 +344,24 @@ class CacheScan:
 
 
 def scan_cache(cache: Path | None = None) -> CacheScan:
-    """Every model revision in the cache (file stats only: no file is opened)."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
+    """Every model revision in the cache (file stats only: no file is opened).
 
+    Repo by repo, with huggingface_hub's own per-repo step: its scan_cache_dir fails as a
+    whole on one symlink loop or one refs file that is not text. A repo that cannot be
+    scanned is skipped with a warning; a folder we may not read is an error.
+    """
     where = cache if cache is not None else cache_dir()
     try:
-        info: HFCacheInfo = scan_cache_dir(where)
-    except CacheNotFound:
-        return CacheScan(where, (), ())
+        if not where.exists():
+            return CacheScan(where, (), ())
+        if not where.is_dir():
+            raise InputError(f"the Hugging Face cache {where} is not a folder")
+        repos, warnings = _scan_repos(where)
     except OSError as exc:
-        raise InputError(f"cannot read the Hugging Face cache {where}: {exc}") from None
+        raise cache_error(where, exc) from None
     snaps = [
         _snapshot(repo.repo_id, rev)
-        for repo in info.repos
+        for repo in repos
         if repo.repo_type == "model"
         for rev in repo.revisions
     ]
@@ -255,7 +369,44 @@ def scan_cache(cache: Path | None = None) -> CacheScan:
     snaps.sort(
         key=lambda s: (s.repo_id.lower(), "main" not in s.refs, not s.refs, s.refs, s.commit)
     )
-    return CacheScan(where, tuple(snaps), tuple(str(w) for w in info.warnings))
+    return CacheScan(where, tuple(snaps), tuple(warnings))
+
+
+def _scan_repos(where: Path) -> tuple[list[CachedRepoInfo], list[str]]:
+    from huggingface_hub.errors import CorruptedCacheException
+    from huggingface_hub.utils._cache_manager import _scan_cached_repo
+
+    repos: list[CachedRepoInfo] = []
+    warnings: list[str] = []
+    for repo_path in sorted(where.iterdir()):
+        if not repo_path.name.startswith(("models--", "datasets--", "spaces--")):
+            continue  # .locks, CACHEDIR.TAG, huggingface_hub's shared blobs
+        try:
+            _check_refs(repo_path)
+            repos.append(_scan_cached_repo(repo_path))
+        except CorruptedCacheException as exc:
+            warnings.append(str(exc))
+        except InputError as exc:
+            warnings.append(f"{repo_path.name} skipped: {exc.message}")
+        except OSError as exc:
+            if isinstance(exc, PermissionError):
+                raise
+            warnings.append(f"{repo_path.name} skipped: {exc.strerror or exc}: {exc.filename}")
+    return repos, warnings
+
+
+def _check_refs(repo_path: Path) -> None:
+    """Each refs file a few hex digits (huggingface_hub reads them whole, as UTF-8)."""
+    refs = repo_path / "refs"
+    if not _is_dir(refs):
+        return
+
+    def fail(exc: OSError) -> None:  # rglob would pass over an unreadable folder in silence
+        raise exc
+
+    for folder, _, files in os.walk(refs, onerror=fail):
+        for name in files:
+            read_ref(Path(folder) / name)
 
 
 def _snapshot(repo_id: str, rev: CachedRevisionInfo) -> CachedSnapshot:

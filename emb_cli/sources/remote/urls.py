@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from emb_cli.errors import InputError, UsageError
 from emb_cli.sources.base import Checkpoint, Format, Reader, TensorRef
+from emb_cli.sources.remote.addresses import check_url, redact
 from emb_cli.sources.remote.http import HttpReader, HttpStatusError, clean, fetch
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def open_remote(spec: str) -> Checkpoint:
     """Open a URL or hf:// spec; reads the header (or index) and the small JSON beside it."""
     if spec.startswith("hf://"):
         return open_hub(parse_hf(spec), spec)
-    return _open_url(spec, spec, hub=False)
+    check_url(spec, redact(spec))
+    return _open_url(spec, redact(spec), hub=False)
 
 
 def open_resolved(found: Resolved) -> Checkpoint:
@@ -114,6 +116,7 @@ def open_hub(hf: HfSpec, shown: str | None, looked: Sequence[str] = ()) -> Check
     folder = f"{hf.file.strip('/')}/" if hf.file else ""
     index_url = hf_url(hf, folder + "model.safetensors.index.json")
     index_shown = f"{shown} {folder}model.safetensors.index.json" if shown else index_url
+    index_shown = redact(index_shown)
     raw = _missing_repo(lambda: fetch(index_url, index_shown, missing_ok=True), hf, looked)
     if raw is not None:
         return _open_sharded(index_url, shown or index_url, raw, hub=True)
@@ -130,7 +133,8 @@ def open_hub(hf: HfSpec, shown: str | None, looked: Sequence[str] = ()) -> Check
         f"{shown or hf.repo}/path/to/file.safetensors"
     )
     if looked:
-        msg = f"{hf.repo}: {'; '.join(looked)}; and on the Hub ({hf_url(hf, folder)}), {msg}"
+        hub = redact(hf_url(hf, folder))
+        msg = f"{hf.repo}: {'; '.join(looked)}; and on the Hub ({hub}), {msg}"
     raise InputError(msg)
 
 
@@ -145,6 +149,7 @@ def _missing_repo(open_: Callable[[], T], hf: HfSpec, looked: Sequence[str]) -> 
 
 
 def _open_url(url: str, shown: str, hub: bool) -> Checkpoint:
+    shown = redact(shown)  # `shown or url` above may be a URL with a password in it
     path = urllib.parse.urlsplit(url).path
     if path.endswith(".safetensors.index.json"):
         raw = fetch(url, shown)
@@ -185,6 +190,7 @@ def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoi
     from emb_cli.sources.sharded import parse_index
     from emb_cli.sources.tensors import FileTensor
 
+    shown = redact(shown)
     index = parse_index(shown, raw)
     headers: dict[str, SafetensorsHeader] = {}
     ckpt: Checkpoint
@@ -193,7 +199,7 @@ def _open_sharded(index_url: str, shown: str, raw: bytes, hub: bool) -> Checkpoi
         return (
             f"{shown} {index.weight_map[name]}"
             if hub and not shown.startswith(("http://", "https://"))
-            else shard_url(index_url, index.weight_map[name])
+            else redact(shard_url(index_url, index.weight_map[name]))
         )
 
     def get(name: str) -> TensorRef:
