@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from emb_cli.errors import InputError
+from emb_cli.sources.gguf.bpe_tables import BpeTables
 from emb_cli.sources.gguf.python_models import SPACE
 from emb_cli.sources.gguf.tokenizer_spec import TokenizerSpec
 
@@ -33,26 +34,15 @@ _WPM_CHINESE: Final = (
 WPM_RUST_MAX_CHARS: Final = 100
 
 
-def bpe_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
+def bpe_tables(spec: TokenizerSpec, where: str) -> BpeTables:
+    """The file's byte-level BPE as tables: its models are built from them on demand."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
     pre = spec.pre
     assert pre is not None and spec.merges is not None
     ids = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
     pairs = bpe_pairs(spec.merges, ids, where)
-    try:
-        bpe = models.BPE(
-            vocab=ids,
-            merges=pairs,
-            ignore_merges=pre.ignore_merges,
-            byte_fallback=not pre.byte_encode,
-        )
-    except Exception as exc:  # tokenizers raises a bare Exception for a merge it cannot place
-        raise InputError(
-            f"{where}: tokenizer.ggml.merges does not fit tokenizer.ggml.tokens ({exc}); "
-            "emb cannot tokenize this vocabulary exactly as llama.cpp does"
-        ) from exc
-    tok = Tokenizer(bpe)
+    tok = Tokenizer(models.BPE())
     steps: list[Any] = []
     if spec.model == "whitespace" and spec.lowercase:
         steps += [normalizers.Replace("\u0130", "i"), normalizers.Lowercase()]
@@ -70,7 +60,7 @@ def bpe_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
     if barrier is not None:
         splits.append(pre_tokenizers.Split(Regex(barrier), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
-    return tok
+    return BpeTables.of(tok, spec.tokens, pairs, pre.ignore_merges, not pre.byte_encode)
 
 
 def _unknown_chars(tokens: Sequence[str], byte_encode: bool) -> str | None:
