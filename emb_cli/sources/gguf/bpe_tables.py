@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -39,9 +40,12 @@ class BpeTables:
            ignore_merges: bool, byte_fallback: bool) -> BpeTables:  # fmt: skip
         import numpy as np
 
-        ids = dict(zip(tokens, range(len(tokens)), strict=True))
-        flat = [ids[x] for a, b in pairs for x in (a, b, a + b)]
-        merges = np.asarray(flat, dtype=np.int32).reshape(-1, 3)
+        ids = dict(zip(tokens, range(len(tokens)), strict=True)).__getitem__
+        n = len(pairs)
+        merges = np.empty((n, 3), dtype=np.int32)
+        merges[:, 0] = np.fromiter(map(ids, map(operator.itemgetter(0), pairs)), np.int32, n)
+        merges[:, 1] = np.fromiter(map(ids, map(operator.itemgetter(1), pairs)), np.int32, n)
+        merges[:, 2] = np.fromiter(map(ids, map("".join, pairs)), np.int32, n)
         return cls(shell.to_str(), tokens, merges, ignore_merges, byte_fallback)
 
     def to_json(self) -> dict[str, Any]:
@@ -59,7 +63,7 @@ class BpeTables:
         import numpy as np
 
         tokens = doc["tokens"]
-        if not isinstance(tokens, list) or not all(type(t) is str for t in tokens):
+        if not isinstance(tokens, list) or not set(map(type, tokens)) <= {str}:
             raise TypeError("tokens")
         raw = base64.b64decode(doc["merges"], validate=True)
         merges = np.frombuffer(raw, dtype="<i4").reshape(-1, 3).astype(np.int32)

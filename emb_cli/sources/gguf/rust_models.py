@@ -106,7 +106,8 @@ def bpe_pairs(merges: Sequence[str], ids: dict[str, int], where: str) -> list[tu
     if len(set(pairs)) != len(pairs):
         pairs = list(dict.fromkeys(pairs))
     known = ids.__contains__
-    if all(map(known, map("".join, pairs))) and all(known(a) and known(b) for a, b in pairs):
+    halves = (map(operator.itemgetter(k), pairs) for k in (0, 1))
+    if all(map(known, map("".join, pairs))) and all(all(map(known, h)) for h in halves):
         return pairs
     kept = []
     for a, b in pairs:
