@@ -106,8 +106,8 @@ def bpe_pairs(merges: Sequence[str], ids: dict[str, int], where: str) -> list[tu
     if len(set(pairs)) != len(pairs):
         pairs = list(dict.fromkeys(pairs))
     known = ids.__contains__
-    halves = (map(operator.itemgetter(k), pairs) for k in (0, 1))
-    if all(map(known, map("".join, pairs))) and all(all(map(known, h)) for h in halves):
+    sides = (map(operator.itemgetter(k), pairs) for k in (0, 1))
+    if all(map(known, map("".join, pairs))) and all(all(map(known, h)) for h in sides):
         return pairs
     kept = []
     for a, b in pairs:
