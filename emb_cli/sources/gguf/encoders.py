@@ -8,8 +8,10 @@ never sees it: Oniguruma's retry limit on a pathological regex is one) into an I
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -52,15 +54,51 @@ _DNA_MARKER: Final = "\ue000"  # hybriddna's k-mer suffix (llama-vocab.cpp dna_k
 
 
 def rust_call(where: str, fn: Callable[[], T]) -> T:
-    """fn(), with a Rust panic inside tokenizers as an InputError."""
+    """fn(), with a Rust panic inside tokenizers as an InputError. Rust's panic hook writes
+    its report (a backtrace under RUST_BACKTRACE) straight to file descriptor 2: it goes to a
+    side file during the call, which is passed on to stderr unless a panic wrote it."""
+    with _stderr_aside() as aside:
+        try:
+            return fn()
+        except Exception as exc:  # tokenizers raises a bare Exception for its own errors
+            raise _failed(where, exc) from None
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":  # KeyboardInterrupt, SystemExit ...
+                raise
+            aside.panicked = True
+            raise _failed(where, exc) from None
+
+
+@dataclass
+class _Aside:
+    panicked: bool = False
+
+
+@contextmanager
+def _stderr_aside() -> Iterator[_Aside]:
+    import os
+    import tempfile
+
+    state = _Aside()
     try:
-        return fn()
-    except Exception as exc:  # tokenizers raises a bare Exception for its own errors
-        raise _failed(where, exc) from None
-    except BaseException as exc:
-        if type(exc).__name__ != "PanicException":  # KeyboardInterrupt, SystemExit ...
-            raise
-        raise _failed(where, exc) from None
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield state
+        return
+    side = tempfile.TemporaryFile()
+    try:
+        os.dup2(side.fileno(), 2)
+        try:
+            yield state
+        finally:
+            os.dup2(saved, 2)
+            size = os.fstat(side.fileno()).st_size
+            if size and not state.panicked:
+                with contextlib.suppress(OSError):
+                    os.write(2, os.pread(side.fileno(), size, 0))
+    finally:
+        os.close(saved)
+        side.close()
 
 
 def _failed(where: str, exc: BaseException) -> InputError:
