@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -34,19 +33,6 @@ class BpeTables:
     merges: np.ndarray  # int32 (n, 3): left id, right id, result id, in rank order
     ignore_merges: bool
     byte_fallback: bool
-
-    @classmethod
-    def of(cls, shell: Tokenizer, tokens: list[str], pairs: Sequence[tuple[str, str]],
-           ignore_merges: bool, byte_fallback: bool) -> BpeTables:  # fmt: skip
-        import numpy as np
-
-        ids = dict(zip(tokens, range(len(tokens)), strict=True)).__getitem__
-        n = len(pairs)
-        merges = np.empty((n, 3), dtype=np.int32)
-        merges[:, 0] = np.fromiter(map(ids, map(operator.itemgetter(0), pairs)), np.int32, n)
-        merges[:, 1] = np.fromiter(map(ids, map(operator.itemgetter(1), pairs)), np.int32, n)
-        merges[:, 2] = np.fromiter(map(ids, map("".join, pairs)), np.int32, n)
-        return cls(shell.to_str(), tokens, merges, ignore_merges, byte_fallback)
 
     def to_json(self) -> dict[str, Any]:
         return {
