@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 # Substring look-ups a subset build may take (about 0.1 s); past that, the whole model
 SUBSET_BUDGET: Final = 300_000
+# Characters a subset is built for: past a few pages (a --file piece, undertrained's batches
+# of token texts) the words reach most of the vocabulary, and the whole model pays
+SUBSET_CHARS: Final = 16_384
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class BpeTables:
         import numpy as np
         from tokenizers import Tokenizer
 
+        if sum(map(len, texts)) > SUBSET_CHARS:
+            return None
         shell = Tokenizer.from_str(self.shell)
         words: set[str] = set()
         norm, pre = shell.normalizer, shell.pre_tokenizer
