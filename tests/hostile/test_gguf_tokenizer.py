@@ -209,7 +209,7 @@ def test_rust_panic_in_a_real_process_is_one_error_line(tmp_path: Path) -> None:
     descriptor itself, past Python's sys.stderr: none of it may reach the user."""
     folder = str(_tokenizer_json_dir(tmp_path, CATASTROPHIC))
     p = _emb_process("tokenize", "--from", folder, "a" * 30)
-    out, err = p.communicate(timeout=CASE_SECONDS * 3)
+    out, err = p.communicate(timeout=CASE_SECONDS)
     assert p.returncode == 2 and out == "", (p.returncode, out, err)
     assert err.count("\n") == 1 and err.startswith("Error: "), err
 
