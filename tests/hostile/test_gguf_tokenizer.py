@@ -266,3 +266,14 @@ def test_file_that_is_no_text_file_says_what_it_is(emb: Any, tmp_path: Path, kin
     target = str(tmp_path) if kind == "directory" else "/dev/null"
     vocab = str(DATA / "ggml-vocab-gpt-2.gguf")
     run_refused(emb, tmp_path, ["tokenize", "--from", vocab, "--file", target], f"a {kind}")
+
+
+def test_file_from_a_fifo_nobody_writes_to_is_refused_in_time(emb: Any, tmp_path: Path) -> None:
+    import os
+
+    from tests.helpers.gguf_vocab import DATA
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    vocab = str(DATA / "ggml-vocab-gpt-2.gguf")
+    run_refused(emb, tmp_path, ["tokenize", "--from", vocab, "--file", str(fifo)], "FIFO")
