@@ -81,15 +81,25 @@ def tokenize(source: TableSource, text: str, special: bool) -> TokenizeReport:
 
 
 def _report(source: TableSource, chars: int, special: bool, ids: list[int]) -> TokenizeReport:
+    unique = list(dict.fromkeys(ids))
     return TokenizeReport(
         source=source.info.name,
         text_chars=chars,
         special=special,
         count=len(ids),
         ids=ids,
-        tokens=token_strings(source, ids) or [],
-        token_types=token_types(source, ids),
+        tokens=_per_id(token_strings(source, unique), unique, ids) or [],
+        token_types=_per_id(token_types(source, unique), unique, ids),
     )
+
+
+def _per_id(values: list[str] | None, unique: list[int], ids: list[int]) -> list[str] | None:
+    """Values looked up once per distinct id (a GGUF reads a few ids without decoding its
+    whole vocabulary), spread back over every id."""
+    if values is None:
+        return None
+    of = dict(zip(unique, values, strict=True))
+    return [of[i] for i in ids]
 
 
 def tokenize_file(

@@ -1,7 +1,8 @@
 """A UTF-8 text file read in blocks, for `emb tokenize --file`: bounded memory at any size.
 
 Regular files and pipes (a FIFO, `<(...)`) are read; a directory, a device or a socket is
-refused by what it is, not as a missing file.
+refused by what it is, not as a missing file. A FIFO that gives neither data nor an end
+within FIFO_WAIT seconds (no process writes to it) is refused rather than waited on forever.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from emb_cli.errors import UsageError
 
 BLOCK = 1 << 20  # bytes read at a time
+FIFO_WAIT = 5.0  # seconds a pipe may stay silent before its first byte
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def read_blocks(text_file: TextFile) -> Iterator[tuple[int, str]]:
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     done = 0
     try:
-        with open(text_file.path, "rb") as fh:
+        with _open(text_file) as fh:
             while True:
                 raw = fh.read(BLOCK)
                 try:
@@ -76,3 +79,26 @@ def read_blocks(text_file: TextFile) -> Iterator[tuple[int, str]]:
                     return
     except OSError as exc:
         raise UsageError(f"--file {text_file.path}: {exc.strerror or exc}") from None
+
+
+def _open(text_file: TextFile) -> BinaryIO:
+    """The file for reading; a FIFO is opened without blocking and must speak in time."""
+    if text_file.size or not stat.S_ISFIFO(os.stat(text_file.path).st_mode):
+        return open(text_file.path, "rb")
+    import fcntl
+    import select
+
+    fd = os.open(text_file.path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        if not poller.poll(int(FIFO_WAIT * 1000)):
+            raise UsageError(
+                f"--file {text_file.path} is a FIFO that no process wrote to in "
+                f"{FIFO_WAIT:.0f} s; start its writer first, or give a regular file"
+            )
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

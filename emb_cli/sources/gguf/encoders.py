@@ -1,6 +1,6 @@
 """Each llama.cpp algorithm as a fragment encoder: text between special tokens -> ids.
 
-`build_encoder(spec)` picks one per tokenizer.ggml.model; `encoder_from_rust` rebuilds the
+`build_encoder(spec)` picks one per tokenizer.ggml.model; `encoder_from_cache` rebuilds the
 Rust-backed ones from the cache. Calls into Rust go through `rust_call`, which turns a panic
 inside tokenizers (pyo3's PanicException derives from BaseException, so `except Exception`
 never sees it: Oniguruma's retry limit on a pathological regex is one) into an InputError.
@@ -8,13 +8,16 @@ never sees it: Oniguruma's retry limit on a pathological regex is one) into an I
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from emb_cli.errors import InputError
+from emb_cli.sources.gguf.bpe_tables import BpeTables
 from emb_cli.sources.gguf.plamo2 import Plamo2Encoder
 from emb_cli.sources.gguf.python_models import (
     SPACE,
@@ -25,7 +28,7 @@ from emb_cli.sources.gguf.python_models import (
 )
 from emb_cli.sources.gguf.rust_models import (
     WPM_RUST_MAX_CHARS,
-    bpe_tokenizer,
+    bpe_tables,
     wpm_tokenizer,
     wpm_word_splits,
 )
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 T = TypeVar("T")
+# Subset models built before the whole one is (a --file streams many pieces)
+_MAX_SUBSETS: Final = 3
 # A word Rust's WordPiece may see as over WPM_RUST_MAX_CHARS after NFD (at most 4 code points
 # per character): such text takes the Python path
 _LONG_WORD: Final = re.compile(rf"\S{{{WPM_RUST_MAX_CHARS // 4},}}")
@@ -49,15 +54,51 @@ _DNA_MARKER: Final = "\ue000"  # hybriddna's k-mer suffix (llama-vocab.cpp dna_k
 
 
 def rust_call(where: str, fn: Callable[[], T]) -> T:
-    """fn(), with a Rust panic inside tokenizers as an InputError."""
+    """fn(), with a Rust panic inside tokenizers as an InputError. Rust's panic hook writes
+    its report (a backtrace under RUST_BACKTRACE) straight to file descriptor 2: it goes to a
+    side file during the call, which is passed on to stderr unless a panic wrote it."""
+    with _stderr_aside() as aside:
+        try:
+            return fn()
+        except Exception as exc:  # tokenizers raises a bare Exception for its own errors
+            raise _failed(where, exc) from None
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":  # KeyboardInterrupt, SystemExit ...
+                raise
+            aside.panicked = True
+            raise _failed(where, exc) from None
+
+
+@dataclass
+class _Aside:
+    panicked: bool = False
+
+
+@contextmanager
+def _stderr_aside() -> Iterator[_Aside]:
+    import os
+    import tempfile
+
+    state = _Aside()
     try:
-        return fn()
-    except Exception as exc:  # tokenizers raises a bare Exception for its own errors
-        raise _failed(where, exc) from None
-    except BaseException as exc:
-        if type(exc).__name__ != "PanicException":  # KeyboardInterrupt, SystemExit ...
-            raise
-        raise _failed(where, exc) from None
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield state
+        return
+    side = tempfile.TemporaryFile()
+    try:
+        os.dup2(side.fileno(), 2)
+        try:
+            yield state
+        finally:
+            os.dup2(saved, 2)
+            size = os.fstat(side.fileno()).st_size
+            if size and not state.panicked:
+                with contextlib.suppress(OSError):
+                    os.write(2, os.pread(side.fileno(), size, 0))
+    finally:
+        os.close(saved)
+        side.close()
 
 
 def _failed(where: str, exc: BaseException) -> InputError:
@@ -76,16 +117,29 @@ class SimpleEncoder:
     def encode_fragments(self, fragments: Sequence[tuple[str, bool]]) -> list[list[int]]:
         return [self.encode(text, after) for text, after in fragments]
 
+    def cache_doc(self) -> None:
+        return None  # the Python ports are rebuilt from the file
+
 
 @dataclass
 class RustBpe:
     """Byte-level BPE in tokenizers, with Gemma 4's whole newline tokens and HybridDNA's
-    k-mers handled around it as llama.cpp does."""
+    k-mers handled around it as llama.cpp does. Short texts are encoded by a model of only
+    the tokens and merges they can reach (bpe_tables.py); the whole model is built once
+    when a text is too long for that, or a look-up needs it."""
 
-    tok: Tokenizer
+    tables: BpeTables
     where: str
     newline_tokens: dict[str, int] = field(default_factory=dict)
     dna: bool = False
+    _subsets: int = 0
+
+    @cached_property
+    def tok(self) -> Tokenizer:
+        return rust_call(self.where, self.tables.full)
+
+    def cache_doc(self) -> dict[str, Any]:
+        return {"bpe": self.tables.to_json()}
 
     def encode_fragments(self, fragments: Sequence[tuple[str, bool]]) -> list[list[int]]:
         if self.dna:
@@ -98,8 +152,7 @@ class RustBpe:
     def _gaps(self) -> tuple[frozenset[str], bool] | None:
         """Without byte encoding and with <0xXX> tokens missing: the single-character tokens
         (and whether spaces are U+2581), else None."""
-        model = self.tok.model
-        if not getattr(model, "byte_fallback", False):
+        if not self.tables.byte_fallback:
             return None
         if all(self.tok.token_to_id(byte_token(b)) is not None for b in range(256)):
             return None  # unknown characters become byte tokens, which no merge joins
@@ -134,10 +187,16 @@ class RustBpe:
         return out
 
     def _rust_batch(self, texts: list[str]) -> list[list[int]]:
-        out = rust_call(
-            self.where, lambda: self.tok.encode_batch_fast(texts, add_special_tokens=False)
-        )
-        return [e.ids for e in out]
+        def run() -> list[list[int]]:
+            tok = self.__dict__.get("tok")
+            if tok is None and self._subsets < _MAX_SUBSETS:
+                self._subsets += 1
+                tok = self.tables.subset(texts)
+            if tok is None:
+                tok = self.tok
+            return [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]
+
+        return rust_call(self.where, run)
 
     def _newlines(self, text: str) -> list[int]:
         # llama.cpp (PR 21343): a word of newlines only that is a token is taken whole
@@ -196,6 +255,9 @@ class RustWpm:
     where: str
     unk: int
 
+    def cache_doc(self) -> dict[str, Any]:
+        return {"rust": self.tok.to_str()}
+
     def encode_fragments(self, fragments: Sequence[tuple[str, bool]]) -> list[list[int]]:
         short = [t for t, _ in fragments if not _python_only(t)]
         done = iter(
@@ -253,28 +315,33 @@ def _python_only(text: str) -> bool:
     return "\u2581" in text or _LONG_WORD.search(text) is not None
 
 
-def build_encoder(spec: TokenizerSpec, where: str) -> tuple[Any, Tokenizer | None]:
-    """The encoder of a checked spec, and its tokenizers part (None for the Python ports)."""
+def build_encoder(spec: TokenizerSpec, where: str) -> Any:
+    """The encoder of a checked spec."""
     if spec.kind == "bpe":
-        tok = bpe_tokenizer(spec, where)
-        return encoder_from_rust(spec.kind, spec.model, spec.special, tok, where, _newlines(spec))
+        tables = bpe_tables(spec, where)
+        return RustBpe(tables, where, _newlines(spec), dna=spec.model == "hybriddna")
     if spec.kind == "wpm":
-        tok = wpm_tokenizer(spec, where)
-        return RustWpm(tok, where, spec.special["unk"]), tok
-    return SimpleEncoder(_python_encoder(spec, where)), None
+        return RustWpm(wpm_tokenizer(spec, where), where, spec.special["unk"])
+    return SimpleEncoder(_python_encoder(spec, where))
 
 
-def encoder_from_rust(
-    kind: str,
-    model: str,
-    special: dict[str, int],
-    tok: Tokenizer,
-    where: str,
+def encoder_from_cache(
+    kind: str, model: str, special: dict[str, int], doc: dict[str, Any], where: str,
     newline_tokens: dict[str, int],
-) -> tuple[Any, Tokenizer]:
+) -> Any:  # fmt: skip
+    """The encoder a cache entry holds; ValueError/TypeError/KeyError for a damaged one."""
     if kind == "wpm":
-        return RustWpm(tok, where, special["unk"]), tok
-    return RustBpe(tok, where, newline_tokens, dna=model == "hybriddna"), tok
+        from tokenizers import Tokenizer
+
+        rust = doc["rust"]
+        if not isinstance(rust, str):
+            raise TypeError("rust")
+        tok = rust_call(where, lambda: Tokenizer.from_str(rust))
+        return RustWpm(tok, where, special["unk"])
+    if kind != "bpe":
+        raise ValueError(kind)
+    tables = BpeTables.from_json(doc["bpe"])
+    return RustBpe(tables, where, newline_tokens, dna=model == "hybriddna")
 
 
 def _newlines(spec: TokenizerSpec) -> dict[str, int]:

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from emb_cli.errors import InputError
+from emb_cli.sources.gguf.bpe_tables import BpeTables
 from emb_cli.sources.gguf.python_models import SPACE
 from emb_cli.sources.gguf.tokenizer_spec import TokenizerSpec
 
 if TYPE_CHECKING:
+    import numpy as np
     from tokenizers import Tokenizer
 
 # WordPiece (llm_tokenizer_wpm_session::preprocess): a character on its own as a word
@@ -33,26 +35,15 @@ _WPM_CHINESE: Final = (
 WPM_RUST_MAX_CHARS: Final = 100
 
 
-def bpe_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
+def bpe_tables(spec: TokenizerSpec, where: str) -> BpeTables:
+    """The file's byte-level BPE as tables: its models are built from them on demand."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
     pre = spec.pre
     assert pre is not None and spec.merges is not None
     ids = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
-    pairs = bpe_pairs(spec.merges, ids, where)
-    try:
-        bpe = models.BPE(
-            vocab=ids,
-            merges=pairs,
-            ignore_merges=pre.ignore_merges,
-            byte_fallback=not pre.byte_encode,
-        )
-    except Exception as exc:  # tokenizers raises a bare Exception for a merge it cannot place
-        raise InputError(
-            f"{where}: tokenizer.ggml.merges does not fit tokenizer.ggml.tokens ({exc}); "
-            "emb cannot tokenize this vocabulary exactly as llama.cpp does"
-        ) from exc
-    tok = Tokenizer(bpe)
+    merges = bpe_merge_ids(spec.merges, ids, where)
+    tok = Tokenizer(models.BPE())
     steps: list[Any] = []
     if spec.model == "whitespace" and spec.lowercase:
         steps += [normalizers.Replace("\u0130", "i"), normalizers.Lowercase()]
@@ -70,7 +61,7 @@ def bpe_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
     if barrier is not None:
         splits.append(pre_tokenizers.Split(Regex(barrier), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
-    return tok
+    return BpeTables(tok.to_str(), spec.tokens, merges, pre.ignore_merges, not pre.byte_encode)
 
 
 def _unknown_chars(tokens: Sequence[str], byte_encode: bool) -> str | None:
@@ -93,6 +84,47 @@ def _byte_symbols() -> list[str]:
     return [chr(b) for b in keep] + [chr(256 + n) for n in range(len(extra))]
 
 
+def bpe_merge_ids(merges: Sequence[str], ids: dict[str, int], where: str) -> np.ndarray:
+    """int32 (n, 3): the ids of each merge's left half, right half and result, in rank order,
+    as bpe_pairs keeps them; at C speed where every half and result is a token."""
+    import numpy as np
+
+    pairs = _split_pairs(merges)
+    n = len(pairs)
+    get, miss = ids.get, itertools.repeat(-1)
+    cols = [
+        np.fromiter(map(get, map(operator.itemgetter(0), pairs), miss), np.int64, n),
+        np.fromiter(map(get, map(operator.itemgetter(1), pairs), miss), np.int64, n),
+        np.fromiter(map(get, map("".join, pairs), miss), np.int64, n),
+    ]
+    out = np.stack(cols, axis=1) if n else np.zeros((0, 3), np.int64)
+    if (out < 0).any():
+        kept = bpe_pairs(merges, ids, where)
+        flat = [ids[x] for a, b in kept for x in (a, b, a + b)]
+        return np.asarray(flat, dtype=np.int32).reshape(-1, 3)
+    # a pair seen twice keeps its first rank
+    _, first = np.unique(out[:, 0] * len(ids) + out[:, 1], return_index=True)
+    if len(first) != n:
+        out = out[np.sort(first)]
+    return out.astype(np.int32)
+
+
+def _split_pairs(merges: Sequence[str]) -> list[tuple[str, str]]:
+    """Each merge split at the first space after its first character; none: left out."""
+    if ("\n" + "\n".join(merges)).find("\n ") < 0:  # no line starts with a space: C-speed
+        halves = map(str.partition, merges, itertools.repeat(" "))
+        pairs: list[tuple[str, str]] = list(map(operator.itemgetter(0, 2), halves))
+        if "" in map(operator.itemgetter(1), pairs):
+            pairs = [p for p in pairs if p[1]]
+        return pairs
+    pairs = []
+    for m in merges:
+        cut = m.find(" ", 1)
+        if cut > 0:
+            pairs.append((m[:cut], m[cut + 1 :]))
+    return pairs
+
+
 def bpe_pairs(merges: Sequence[str], ids: dict[str, int], where: str) -> list[tuple[str, str]]:
     """(left, right) per merge, split as llama.cpp does: at the first space after the first
     character; a pair seen twice keeps its first rank, a line without a space is ignored.
@@ -102,21 +134,12 @@ def bpe_pairs(merges: Sequence[str], ids: dict[str, int], where: str) -> list[tu
     order. A merge that makes a text which is no token is refused: llama.cpp would carry
     that symbol on and spell it out byte by byte, which tokenizers cannot do.
     """
-    if ("\n" + "\n".join(merges)).find("\n ") < 0:  # no line starts with a space: C-speed
-        halves = map(str.partition, merges, itertools.repeat(" "))
-        pairs: list[tuple[str, str]] = list(map(operator.itemgetter(0, 2), halves))
-        if "" in map(operator.itemgetter(1), pairs):
-            pairs = [p for p in pairs if p[1]]
-    else:
-        pairs = []
-        for m in merges:
-            cut = m.find(" ", 1)
-            if cut > 0:
-                pairs.append((m[:cut], m[cut + 1 :]))
+    pairs = _split_pairs(merges)
     if len(set(pairs)) != len(pairs):
         pairs = list(dict.fromkeys(pairs))
     known = ids.__contains__
-    if all(map(known, map("".join, pairs))) and all(known(a) and known(b) for a, b in pairs):
+    sides = (map(operator.itemgetter(k), pairs) for k in (0, 1))
+    if all(map(known, map("".join, pairs))) and all(all(map(known, h)) for h in sides):
         return pairs
     kept = []
     for a, b in pairs:

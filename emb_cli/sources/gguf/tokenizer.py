@@ -50,6 +50,10 @@ class FragmentEncoder(Protocol):
         """Ids of each (text, after a special token or at the start) fragment."""
         ...
 
+    def cache_doc(self) -> dict[str, Any] | None:
+        """What the tokenizer cache keeps of it (JSON), or None."""
+        ...
+
 
 @dataclass(frozen=True)
 class Core:
@@ -136,11 +140,9 @@ class GGUFTokenizer:
         vocab: Callable[[], TokenizerSpec],
         where: str,
         parse_special: bool = False,
-        rust: Tokenizer | None = None,
     ) -> None:
         self.core = core
         self.encoder = encoder
-        self.rust = rust  # the serialisable part, for the cache
         self.where = where
         self.parse_special = parse_special
         self._vocab = vocab
@@ -148,6 +150,17 @@ class GGUFTokenizer:
         self._partition = [(t, i, a) for t, i, a in core.partition if not a & skip]
         _refuse_ambiguous_fim(core, parse_special, where, vocab)
         self._any_special = _finder(t for t, _, _ in self._partition)
+
+    @property
+    def rust(self) -> Tokenizer | None:
+        """The whole tokenizers model where the algorithm runs in Rust (built on first use)."""
+        tok: Tokenizer | None = getattr(self.encoder, "tok", None)
+        return tok
+
+    def cache_payload(self) -> dict[str, Any] | None:
+        """What emb's tokenizer cache keeps of this tokenizer; None: nothing worth keeping."""
+        doc = getattr(self.encoder, "cache_doc", lambda: None)()
+        return {"core": self.core.to_json(), **doc} if doc is not None else None
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -366,8 +379,8 @@ def tokenizer_from_gguf(
     from emb_cli.sources.gguf.encoders import build_encoder
 
     spec = read_spec(meta, where)
-    encoder, rust = build_encoder(spec, where)
-    return GGUFTokenizer(Core.of(spec), encoder, lambda: spec, where, parse_special, rust)
+    encoder = build_encoder(spec, where)
+    return GGUFTokenizer(Core.of(spec), encoder, lambda: spec, where, parse_special)
 
 
 def gguf_tokenizer(
@@ -383,28 +396,22 @@ def gguf_tokenizer(
         return read_spec(read_meta(), where)
 
     def load(payload: dict[str, Any]) -> GGUFTokenizer | None:
-        from tokenizers import Tokenizer
-
-        from emb_cli.sources.gguf.encoders import encoder_from_rust, rust_call
+        from emb_cli.sources.gguf.encoders import encoder_from_cache
 
         try:
             core = Core.from_json(payload["core"])
-            rust = rust_call(where, lambda: Tokenizer.from_str(payload["rust"]))
-            encoder, _ = encoder_from_rust(
-                core.kind, core.model, core.special, rust, where, core.newline_tokens
+            encoder = encoder_from_cache(
+                core.kind, core.model, core.special, payload, where, core.newline_tokens
             )
-            return GGUFTokenizer(core, encoder, spec, where, False, rust)
+            return GGUFTokenizer(core, encoder, spec, where, False)
         except (InputError, KeyError, TypeError, ValueError):
             return None  # a damaged entry: rebuilt
 
     def build() -> tuple[GGUFTokenizer, dict[str, Any] | None]:
         from emb_cli.sources.gguf.encoders import build_encoder
 
-        encoder, rust = build_encoder(spec(), where)
-        core = Core.of(spec())
-        tok = GGUFTokenizer(core, encoder, spec, where, False, rust)
-        keep = {"core": core.to_json(), "rust": rust.to_str()} if rust is not None else None
-        return tok, keep
+        tok = GGUFTokenizer(Core.of(spec()), build_encoder(spec(), where), spec, where, False)
+        return tok, tok.cache_payload()
 
     if path is None:
         return build()[0]

@@ -195,7 +195,7 @@ def _read_tokens(meta: Mapping[str, Any], where: str) -> list[str]:
     raw = _array(meta, "tokens", where)
     if not raw:
         raise InputError(f"{where}: no tokenizer.ggml.tokens array; the file has no vocabulary")
-    if not all(type(t) is str for t in raw):
+    if set(map(type, raw)) != {str}:
         raise _bad_elements("tokens", where, raw, "string")
     # llama.cpp renames an empty token so every id keeps a distinct text
     tokens = raw if all(raw) else [t or f"[EMPTY_{i}]" for i, t in enumerate(raw)]
@@ -218,7 +218,7 @@ def _read_attrs(meta: Mapping[str, Any], n: int, where: str) -> list[int]:
             f"{where}: tokenizer.ggml.token_type has {len(types)} entries for {n} tokens"
         )
     types = types[:n]
-    if not all(type(t) is int for t in types):
+    if not set(map(type, types)) <= {int}:
         raise _bad_elements("token_type", where, types, "integer")
     if 0 <= min(types) and max(types) < len(_TYPE_ATTR):
         return list(map(_TYPE_ATTR.__getitem__, types))
@@ -232,7 +232,7 @@ def _read_scores(meta: Mapping[str, Any], n: int, where: str) -> list[float]:
     if len(raw) < n:
         raise InputError(f"{where}: tokenizer.ggml.scores has {len(raw)} entries for {n} tokens")
     raw = raw[:n]
-    if not all(type(s) in (int, float) for s in raw):
+    if not set(map(type, raw)) <= {int, float}:
         raise _bad_elements("scores", where, raw, "number")
     return [float(s) for s in raw]
 
@@ -246,7 +246,7 @@ def _read_merges(meta: Mapping[str, Any], where: str, required: bool) -> list[st
                 "refuses to load"
             )
         return None
-    if not all(type(m) is str for m in raw):
+    if not set(map(type, raw)) <= {str}:
         raise _bad_elements("merges", where, raw, "string")
     return raw
 
