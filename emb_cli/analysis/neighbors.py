@@ -86,7 +86,6 @@ def _expression(labels: list[tuple[int, str]]) -> str:
     return out
 
 
-
 def _block_top(
     item: tuple[int, np.ndarray, np.ndarray, np.ndarray, str, int, list[frozenset[int]]],
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
