@@ -6,8 +6,8 @@ the best wall time of --repeat runs after one warm-up (page cache filled), the s
 those runs, the peak RSS, and the ratio to the command's floor measured in the same run:
 
     read     the naive full read of that table: numpy's float64 sum of its values, decoded
-             the way its own library does (safetensors: np.memmap; GGUF: gguf-py's
-             GGUFReader + gguf.quants.dequantize; MLX: mx.load + mx.dequantize)
+             the way its own library does (safetensors: np.memmap; GGUF:
+             np.memmap at the table + gguf.quants.dequantize; MLX: mx.load + mx.dequantize)
     2 reads  diff reads two tables: twice that
     start    a fresh `python -c "import numpy"` (commands that read a few rows or headers)
     torch    `python -c "import torch"` (a built table: torch draws its rows)
@@ -53,6 +53,7 @@ class Input:
     dim: int
     files: tuple[str, ...]  # under DATA, all needed
     full: bool = True  # has a file to read (a built table has none)
+    floor_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ COMMANDS = [
     Cmd("report", lambda t: ["report", *t.src, "--json"], needs="report"),
     Cmd("stats", lambda t: ["stats", *t.src, "--json"], floor="start"),
     Cmd("info", lambda t: ["info", *t.src[1:], "--json"], floor="start"),
-    Cmd("lookup 5 6 7", lambda t: ["lookup", "5", "6", "7", *t.src, "--json"], floor="start"),
+    Cmd("lookup 5", lambda t: ["lookup", "5", *t.src, "--json"], floor="start"),
 ]
 
 ST_FLOOR = """
@@ -96,15 +97,24 @@ with open(p, 'rb') as fh:
 m = np.memmap(p, dtype=np.float32, mode='r', offset=8 + n + a, shape=((b - a) // 4,))
 print(m.sum(dtype=np.float64))
 """
+# make_gguf.py's layout: token_embd, output_norm (4096 float32), output, ending the file;
+# gguf's GGUFReader would spend 15-40 s parsing the 280,000 merges before any value.
 GGUF_FLOOR = """
-import sys
+import os, sys
 import numpy as np
-from gguf import GGUFReader
+from gguf import GGMLQuantizationType
 from gguf.quants import dequantize
-t = next(t for t in GGUFReader(sys.argv[1]).tensors if t.name == 'token_embd.weight')
+p, kind = sys.argv[1], sys.argv[2]
+row = 4096 * 2 if kind == 'f16' else 4096 // 256 * 144
+table = 128256 * row
+data = np.memmap(p, dtype=np.uint8, mode='r', offset=os.path.getsize(p) - 2 * table - 16384,
+                 shape=(128256, row))
 total = 0.0
-for i in range(0, t.data.shape[0], 4096):
-    total += dequantize(t.data[i : i + 4096], t.tensor_type).sum(dtype=np.float64)
+for i in range(0, 128256, 4096):
+    if kind == 'f16':
+        total += data[i : i + 4096].view(np.float16).astype(np.float32).sum(dtype=np.float64)
+    else:
+        total += dequantize(data[i : i + 4096], GGMLQuantizationType.Q4_K).sum(dtype=np.float64)
 print(total)
 """
 MLX_FLOOR = """
@@ -123,10 +133,10 @@ def _st(key: str, label: str, name: str, b: str, rows: int, dim: int) -> Input:
     return Input(key, label, ["--from", p], [p, q], ST_FLOOR, rows, dim, (name, b))
 
 
-def _gguf(key: str, label: str, name: str) -> Input:
+def _gguf(key: str, label: str, name: str, kind: str) -> Input:
     p = str(DATA / name)
     pair = [p, p, "--tensor-a", "token_embd.weight", "--tensor-b", "output.weight"]
-    return Input(key, label, ["--from", p], pair, GGUF_FLOOR, 128256, 4096, (name,))
+    return Input(key, label, ["--from", p], pair, GGUF_FLOOR, 128256, 4096, (name,), True, (kind,))
 
 
 INPUTS = {
@@ -138,9 +148,11 @@ INPUTS = {
         100352,
         4096,
     ),
-    "gguf-f16": _gguf("gguf-f16", "GGUF F16 128,256 x 4,096 (1.0 GB)", "llama3-8b-shaped.gguf"),
+    "gguf-f16": _gguf(
+        "gguf-f16", "GGUF F16 128,256 x 4,096 (1.0 GB)", "llama3-8b-shaped.gguf", "f16"
+    ),
     "gguf-q4_k": _gguf(
-        "gguf-q4_k", "GGUF Q4_K 128,256 x 4,096 (0.3 GB)", "llama3-8b-shaped-q4_k.gguf"
+        "gguf-q4_k", "GGUF Q4_K 128,256 x 4,096 (0.3 GB)", "llama3-8b-shaped-q4_k.gguf", "q4_k"
     ),
     "mlx-4bit": Input(
         "mlx-4bit",
@@ -183,22 +195,28 @@ def available(cmd: Cmd) -> bool:
     return r.returncode == 0
 
 
-def floor_of(t: Input, kind: str, repeat: int, cache: dict[str, Result]) -> Result:
-    key = f"{t.key}:{kind}" if kind in ("read", "2 reads") else kind
-    base = f"{t.key}:read" if kind in ("read", "2 reads") else kind
-    if base not in cache:
-        if kind == "start":
-            argv = [sys.executable, "-c", "import numpy"]
-        elif kind == "torch":
-            argv = [sys.executable, "-c", "import torch"]
-        else:
-            argv = [sys.executable, "-c", t.floor, t.src[1]]
-        cache[base] = measure(base, argv, repeat)
-    got = cache[base]
-    if key != base:  # 2 reads: twice the one read
-        twice = Result(key, got.argv, [2 * x for x in got.times], got.rss_mb, got.rc)
-        cache[key] = twice
-    return cache[key]
+def floor_argv(t: Input, kind: str) -> list[str]:
+    if kind == "start":
+        return [sys.executable, "-c", "import numpy"]
+    if kind == "torch":
+        return [sys.executable, "-c", "import torch"]
+    return [sys.executable, "-c", t.floor, t.src[1], *t.floor_args]
+
+
+def interleaved(jobs: dict[str, list[str]], repeat: int) -> dict[str, Result]:
+    """Each job once per round, round after round (one untimed warm-up round first): load
+    from other jobs on the machine then falls on every command alike, and the ratios of
+    commands measured in the same round stay meaningful when the absolute times do not."""
+    out = {k: Result(k, argv) for k, argv in jobs.items()}
+    for i in range(1 + repeat):
+        for k, argv in jobs.items():
+            got = measure(k, argv, repeat=1, warmup=0)
+            r = out[k]
+            r.rc = max(r.rc, got.rc)
+            if i:  # the first round fills the page cache
+                r.times += got.times
+                r.rss_mb = max(r.rss_mb, got.rss_mb)
+    return out
 
 
 @dataclass
@@ -222,19 +240,25 @@ def run_inputs(keys: list[str], cmds: list[Cmd], repeat: int) -> list[Row]:
         if any(not (DATA / f).exists() for f in t.files):
             print(f"skipped {t.label}: missing {', '.join(t.files)} in {DATA}", file=sys.stderr)
             continue
-        cache: dict[str, Result] = {}
-        stats: Result | None = None
         todo = [c for c in cmds if t.full or c.name.startswith("lookup")]
+        kinds = (
+            {"torch"} if not t.full else {"read" if c.floor == "2 reads" else c.floor for c in todo}
+        )
+        jobs = {f"floor:{k}": floor_argv(t, k) for k in sorted(kinds)}
+        jobs.update({c.name: emb() + c.argv(t) for c in todo})
+        got = interleaved(jobs, repeat)
+        stats = got.get("init-stats")
         for c in todo:
-            fk = "torch" if not t.full else c.floor
-            res = measure(f"{c.name} / {t.key}", emb() + c.argv(t), repeat)
-            print(f"  {c.name:<22} {t.key:<12} {res.best:7.2f} s", file=sys.stderr)
-            row = Row(c.name, t, res, fk, floor_of(t, fk, repeat, cache))
-            if c.name == "init-stats":
-                stats = res
+            res = got[c.name]
+            kind = "torch" if not t.full else c.floor
+            floor = got["floor:read"] if kind == "2 reads" else got[f"floor:{kind}"]
+            if kind == "2 reads":
+                floor = Result(kind, floor.argv, [2 * x for x in floor.times], floor.rss_mb)
+            row = Row(c.name, t, res, kind, floor)
             if stats is not None and c.floor != "start" and c.name != "init-stats":
                 row.vs_stats = res.best / stats.best
             rows.append(row)
+            print(f"  {c.name:<22} {t.key:<12} {res.best:7.2f} s", file=sys.stderr)
     return rows
 
 
@@ -305,7 +329,7 @@ def targets(rows: list[Row]) -> list[tuple[str, bool]]:
                         ok(r) and r.vs_stats <= limit,
                     )
                 )
-    built = by.get(("lookup 5 6 7", "built"))
+    built = by.get(("lookup 5", "built"))
     if built is not None:
         f = built.res.best / built.floor.best
         out.append(
