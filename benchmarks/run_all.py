@@ -64,6 +64,7 @@ class Cmd:
     needs: str | None = None  # a command that may not exist on this branch
     once: bool = False  # slow: one timed run, in the last round, no warm-up of its own
     only: tuple[str, ...] | None = None  # the inputs it runs on (None: every one)
+    slow: bool = False  # minutes on a busy machine: only with --slow
 
 
 # One line per command. The full-table ones (floor read / 2 reads) are also scaled.
@@ -87,6 +88,7 @@ COMMANDS = [
         lambda t: ["resize", str(t.rows + 64), *t.src, "--json"],
         once=True,
         only=("safetensors", "rows25k", "wide25k"),
+        slow=True,
     ),
     Cmd("check", lambda t: ["check", *t.src, "--json"], needs="check"),
     Cmd("report", lambda t: ["report", *t.src, "--json"], needs="report"),
@@ -271,7 +273,13 @@ def run_inputs(keys: list[str], cmds: list[Cmd], repeat: int) -> list[Row]:
             if stats is not None and c.floor != "start" and c.name != "init-stats":
                 row.vs_stats = res.best / stats.best
             rows.append(row)
-            print(f"  {c.name:<22} {t.key:<12} {res.best:7.2f} s", file=sys.stderr)
+            runs = " ".join(f"{x:.2f}" for x in res.times)
+            print(
+                f"  {c.name:<22} {t.key:<12} {runs} s, {res.rss_mb:.0f} MB; "
+                f"floor {floor.best:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return rows
 
 
@@ -362,8 +370,9 @@ def main() -> int:
     ap.add_argument("--inputs", nargs="+", default=[*INPUTS, "built"], choices=[*INPUTS, "built"])
     ap.add_argument("--commands", nargs="+", help="only these (names as in COMMANDS)")
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--slow", action="store_true", help="also the slow commands (resize's plan)")
     args = ap.parse_args()
-    cmds = [c for c in COMMANDS if available(c)]
+    cmds = [c for c in COMMANDS if available(c) and (args.slow or not c.slow)]
     if args.commands:
         cmds = [c for c in cmds if c.name in args.commands]
     load = os.getloadavg()
