@@ -12,7 +12,12 @@ stays at one block: N(0, 0.02) float16 rows from one seeded block, written again
 again (the readers benchmarked never look at them). --sparse leaves the data as a hole
 in a sparse file: no disk and no time, same header and size.
 
+--type q4_k writes both tables as Q4_K instead (144 bytes per 256 values, 288 MiB each,
+as a Q4_K_M file's token_embd): blocks of seeded random bytes whose two float16 scales
+(d, dmin) are set to 1e-3, so every value decodes finite; run_all.py times the decode.
+
 Run: python benchmarks/make_gguf.py [--out /tmp/emb-bench/llama3-8b-shaped.gguf] [--sparse]
+     [--type f16|q4_k]
 """
 
 from __future__ import annotations
@@ -78,8 +83,17 @@ def _vocab(n: int, n_merges: int, rng: random.Random) -> tuple[list[str], list[s
     return tokens, merges
 
 
-def write(path: Path, sparse: bool) -> None:
-    from gguf import GGUFWriter, TokenType
+def _q4_k_rows(rows: int) -> np.ndarray:
+    """Q4_K rows of DIM values as raw block bytes (uint8, rows x DIM/256*144): random
+    4-bit codes and 6-bit sub-scales, d = dmin = 1e-3 as float16."""
+    blocks = DIM // 256
+    raw = np.random.default_rng(0).integers(0, 256, (rows, blocks, 144), dtype=np.uint8)
+    raw[:, :, 0:4] = np.array([1e-3, 1e-3], dtype=np.float16).view(np.uint8)
+    return raw.reshape(rows, blocks * 144)
+
+
+def write(path: Path, sparse: bool, qtype: str = "f16") -> None:
+    from gguf import GGMLQuantizationType, GGUFWriter, TokenType
 
     rng = random.Random(0)
     tokens, merges = _vocab(VOCAB - N_SPECIAL, N_MERGES, rng)
@@ -100,7 +114,7 @@ def write(path: Path, sparse: bool) -> None:
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_dimension_count(128)
     w.add_vocab_size(VOCAB)
-    w.add_file_type(1)  # MOSTLY_F16
+    w.add_file_type(1 if qtype == "f16" else 15)  # MOSTLY_F16, MOSTLY_Q4_K_M
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("llama-bpe")
     w.add_token_list(tokens)
@@ -109,9 +123,21 @@ def write(path: Path, sparse: bool) -> None:
     w.add_bos_token_id(VOCAB - N_SPECIAL)
     w.add_eos_token_id(VOCAB - N_SPECIAL + 1)
     w.add_chat_template("{% for message in messages %}{{ message['content'] }}{% endfor %}")
-    w.add_tensor_info("token_embd.weight", (VOCAB, DIM), np.dtype(np.float16), VOCAB * DIM * 2)
-    w.add_tensor_info("output_norm.weight", (DIM,), np.dtype(np.float32), DIM * 4)
-    w.add_tensor_info("output.weight", (VOCAB, DIM), np.dtype(np.float16), VOCAB * DIM * 2)
+    if qtype == "f16":
+        block = (np.random.default_rng(0).standard_normal((BLOCK_ROWS, DIM)) * 0.02).astype(
+            np.float16
+        )
+        kind, table_dtype = None, np.dtype(np.float16)
+    else:
+        block = _q4_k_rows(BLOCK_ROWS)
+        kind, table_dtype = GGMLQuantizationType.Q4_K, np.dtype(np.uint8)
+    cols = block.shape[1]
+    table_bytes = VOCAB * block.nbytes // BLOCK_ROWS
+    for name in ("token_embd.weight", "output_norm.weight", "output.weight"):
+        if name == "output_norm.weight":
+            w.add_tensor_info(name, (DIM,), np.dtype(np.float32), DIM * 4)
+        else:  # a quantized tensor's shape is given in bytes, as gguf-py's add_tensor does
+            w.add_tensor_info(name, (VOCAB, cols), table_dtype, table_bytes, raw_dtype=kind)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
@@ -119,14 +145,12 @@ def write(path: Path, sparse: bool) -> None:
     fout = w.fout[0]
     w.write_padding(fout, fout.tell())
 
-    block = (np.random.default_rng(0).standard_normal((BLOCK_ROWS, DIM)) * 0.02).astype(np.float16)
-    layout = ((VOCAB, DIM, np.float16), (1, DIM, np.float32), (VOCAB, DIM, np.float16))
-    for rows, cols, dtype in layout:
-        nbytes = rows * cols * np.dtype(dtype).itemsize
+    layout = ((VOCAB, table_bytes), (1, DIM * 4), (VOCAB, table_bytes))
+    for rows, nbytes in layout:
         if sparse:
             fout.seek(nbytes, 1)
-        elif dtype == np.float32:
-            np.ones(cols, dtype=np.float32).tofile(fout)
+        elif rows == 1:
+            np.ones(DIM, dtype=np.float32).tofile(fout)
         else:
             for start in range(0, rows, BLOCK_ROWS):
                 block[: min(BLOCK_ROWS, rows - start)].tofile(fout)
@@ -143,9 +167,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--sparse", action="store_true", help="leave the tensor data as a hole")
+    ap.add_argument("--type", choices=("f16", "q4_k"), default="f16", help="the tables' type")
     args = ap.parse_args()
     t = time.perf_counter()
-    write(args.out, args.sparse)
+    write(args.out, args.sparse, args.type)
     size = args.out.stat().st_size
     print(f"wrote {args.out}: {size / 2**30:.2f} GiB in {time.perf_counter() - t:.1f} s")
     return 0

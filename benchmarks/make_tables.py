@@ -7,17 +7,25 @@
     big-planted.safetensors 100352 x 4096 fp32, N(0, 0.02) + a_i u with a_i ~ N(0, 0.1)
                             for one random unit u: a dominant first principal component
                             (25x the variance of any other direction)
+    rows25k.safetensors     25088 x 4096 fp32 (411 MB), and rows25k-b (another seed):
+                            run_all.py's smaller size, a quarter of big's rows
+    wide25k.safetensors     25088 x 8192 fp32 (822 MB), and wide25k-b: twice the width
+    mlx-4bit/               big's shape as an MLX 4-bit checkpoint (mx.quantize, group 64:
+                            uint32 codes + float32 scales and biases, 257 MB), saved as
+                            mlx_lm saves: model.safetensors (format mlx) and config.json
 
 Values are N(0, 0.02) float32 from a seeded numpy generator, one tensor in memory at a
 time (safetensors' save_file would hold all of a 3.2 GB file). Existing files of the
 right size are kept: pass --force to rewrite them, --only NAME... to make some of them.
 
 Run: python benchmarks/make_tables.py [--force] [--out bench-data] [--only big.safetensors]
+(mlx-4bit needs mlx installed; it is skipped without it)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import struct
@@ -79,6 +87,21 @@ def _write(
     os.replace(tmp, path)
 
 
+def _write_mlx(folder: Path, seed: int) -> None:
+    """big's shape, N(0, 0.02), quantized by mlx to 4 bits and saved as mlx_lm does."""
+    import mlx.core as mx
+
+    w = mx.array(_fill(VOCAB, DIM, seed))
+    q, scales, biases = mx.quantize(w, group_size=64, bits=4)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = {EMBED: q, EMBED[: -len("weight")] + "scales": scales}
+    parts[EMBED[: -len("weight")] + "biases"] = biases
+    mx.save_safetensors(str(folder / "model.safetensors"), parts, metadata={"format": "mlx"})
+    quant = {"group_size": 64, "bits": 4}
+    cfg = {"model_type": "llama", "quantization": quant, "quantization_config": quant}
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
 def _check(path: Path) -> None:
     from safetensors import safe_open
 
@@ -102,6 +125,10 @@ def main() -> int:
         "big.safetensors": ({EMBED: (VOCAB, DIM)}, 2),
         "big-untied.safetensors": ({EMBED: (VOCAB, DIM), HEAD: (VOCAB, DIM)}, 3),
         "big-planted.safetensors": ({EMBED: (VOCAB, DIM)}, 4),
+        "rows25k.safetensors": ({EMBED: (VOCAB // 4, DIM)}, 5),
+        "rows25k-b.safetensors": ({EMBED: (VOCAB // 4, DIM)}, 6),
+        "wide25k.safetensors": ({EMBED: (VOCAB // 4, 2 * DIM)}, 7),
+        "wide25k-b.safetensors": ({EMBED: (VOCAB // 4, 2 * DIM)}, 8),
     }
     for fname, (tensors, seed) in plan.items():
         if args.only and fname not in args.only:
@@ -114,6 +141,16 @@ def main() -> int:
         _write(path, tensors, seed, planted=fname == "big-planted.safetensors")
         _check(path)
         print(f"wrote   {path} ({path.stat().st_size / 1e9:.2f} GB)")
+    mlx_dir = out / "mlx-4bit"
+    if args.only and "mlx-4bit" not in args.only:
+        return 0
+    if (mlx_dir / "config.json").exists() and not args.force:
+        print(f"kept    {mlx_dir}")
+    elif importlib.util.find_spec("mlx") is None:
+        print(f"skipped {mlx_dir}: mlx is not installed")
+    else:
+        _write_mlx(mlx_dir, 9)
+        print(f"wrote   {mlx_dir}")
     return 0
 
 

@@ -122,32 +122,66 @@ def _lockstep(
                 close()
 
 
+SUB_BLOCK_BYTES = 2**20  # float64 sub-blocks of 1 MiB per side: converted once, read from cache
+
+
 def _diff_block(item: tuple[int, np.ndarray, np.ndarray]) -> _Part:
+    """One block's counts and sums, over float64 sub-blocks that stay in cache.
+
+    Each sub-block of both sides is widened once and every measure taken from it, rather
+    than widening the whole block and making a pass over it per measure.
+    """
     import numpy as np
 
     start, ba, bb = item
+    rows, dim = ba.shape
+    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
+    a = np.empty((min(sub, rows), dim), dtype=np.float64)
+    b = np.empty_like(a)
+    d = np.empty_like(a)
+    sq_a, sq_b = np.empty(rows), np.empty(rows)
+    l2, dot = np.empty(rows), np.empty(rows)
+    row_changed = np.empty(rows, dtype=bool)
+    values_changed, max_abs = 0, 0.0
+    sum_a = sum_b = 0.0
     # Inf - Inf and NaN products are expected here; the rows holding them are set apart below.
     with np.errstate(all="ignore"):
-        # NaN at the same place on both sides is no change
-        neq = (ba != bb) & ~(np.isnan(ba) & np.isnan(bb))
-        row_changed = neq.any(axis=1)
-        a, b = ba.astype(np.float64), bb.astype(np.float64)
-        sq_a, sq_b = np.vecdot(a, a), np.vecdot(b, b)
+        for i in range(0, rows, sub):
+            m = min(sub, rows - i)
+            xa, xb, xd = a[:m], b[:m], d[:m]
+            pa, pb = ba[i : i + m], bb[i : i + m]
+            # NaN at the same place on both sides is no change
+            neq = pa != pb
+            if neq.any():
+                neq &= ~(np.isnan(pa) & np.isnan(pb))
+            np.any(neq, axis=1, out=row_changed[i : i + m])
+            values_changed += int(np.count_nonzero(neq))
+            np.copyto(xa, pa)
+            np.copyto(xb, pb)
+            np.vecdot(xa, xa, out=sq_a[i : i + m])
+            np.vecdot(xb, xb, out=sq_b[i : i + m])
+            np.subtract(xb, xa, out=xd)
+            np.vecdot(xd, xd, out=l2[i : i + m])
+            np.vecdot(xa, xb, out=dot[i : i + m])
+            fin = np.isfinite(sq_a[i : i + m]) & np.isfinite(sq_b[i : i + m])
+            if fin.all():
+                sum_a += float(xa.sum())
+                sum_b += float(xb.sum())
+                if row_changed[i : i + m].any():  # equal values differ by exactly 0
+                    max_abs = max(max_abs, float(np.abs(xd).max()))
+            elif fin.any():
+                sum_a += float(xa[fin].sum())
+                sum_b += float(xb[fin].sum())
+                max_abs = max(max_abs, float(np.abs(xd[fin]).max()))
         fin_a, fin_b = np.isfinite(sq_a), np.isfinite(sq_b)  # float32 squares cannot overflow
         fin = fin_a & fin_b
-        d = b - a
-        l2 = np.sqrt(np.vecdot(d, d))
+        np.sqrt(l2, out=l2)
         l2[~row_changed] = 0.0  # NaN - NaN is no distance
         l2[row_changed & ~fin] = np.nan  # changed to or from NaN/Inf: no distance to give
         na, nb = np.sqrt(sq_a), np.sqrt(sq_b)
-        dot = np.vecdot(a, b)
         cos = dot / (np.maximum(na, COSINE_EPS) * np.maximum(nb, COSINE_EPS))
         cos[~fin] = np.nan
         idx = np.flatnonzero(row_changed)
-        kept = neq & fin[:, None]
-        absd = np.abs(d[kept]) if kept.any() else np.zeros(0)
-        all_fin = bool(fin.all())
-        af, bf = (a, b) if all_fin else (a[fin], b[fin])
         return _Part(
             changed_ids=idx + start,
             l2=l2[idx],
@@ -156,15 +190,15 @@ def _diff_block(item: tuple[int, np.ndarray, np.ndarray]) -> _Part:
             bad_b=(np.flatnonzero(~fin_b) + start).tolist(),
             finite_rows=int(fin.sum()),
             rows_changed=int(idx.size),
-            values_changed=int(neq.sum()),
-            max_abs=float(absd.max()) if absd.size else 0.0,
+            values_changed=values_changed,
+            max_abs=max_abs,
             sum_l2=float(l2[fin].sum()),
             sum_cos=float(cos[fin].sum()),
             sum_norm_a=float(na[fin].sum()),
             sum_norm_b=float(nb[fin].sum()),
-            sum_a=float(af.sum()),
+            sum_a=sum_a,
             sum_sq_a=float(sq_a[fin].sum()),
-            sum_b=float(bf.sum()),
+            sum_b=sum_b,
             sum_sq_b=float(sq_b[fin].sum()),
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from emb_cli.analysis.blas_threads import one_blas_thread
 from emb_cli.analysis.common import SourceSummary, bounded_map, check_top, summarize
 from emb_cli.analysis.lookup import token_strings
 from emb_cli.errors import UsageError
@@ -27,6 +28,8 @@ METRICS: tuple[Metric, ...] = ("cosine", "dot", "l2")
 # torch.nn.functional.cosine_similarity clamps each norm to this eps: a zero row scores 0.
 COSINE_EPS = 1e-8
 MAX_LISTED = 100  # ids listed for rows with NaN/Inf
+# float64 sub-blocks of 1 MiB: each widened once and scored from cache (as scan.py does)
+SUB_BLOCK_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -91,27 +94,33 @@ def _block_top(
     import numpy as np
 
     start, block, q, q_norms, metric, k, excluded = item
-    x = block.astype(np.float64)
-    sq = np.vecdot(x, x)
-    finite = np.isfinite(sq)  # float32 squares cannot overflow float64: NaN/Inf rows only
+    rows, dim = block.shape
+    sub = max(1, SUB_BLOCK_BYTES // (8 * dim))
+    buf = np.empty((min(sub, rows), dim), dtype=np.float64)
+    sq = np.empty(rows, dtype=np.float64)
+    keys = np.empty((rows, q.shape[0]), dtype=np.float64)
     with np.errstate(all="ignore"):  # the NaN/Inf rows' keys, dropped below
-        if metric == "l2":
-            keys = np.empty((x.shape[0], q.shape[0]), dtype=np.float64)
-            for j in range(q.shape[0]):
-                d = x - q[j]  # the difference itself, not |x|^2 - 2xq + |q|^2: no cancellation
-                keys[:, j] = -np.sqrt(np.einsum("ij,ij->i", d, d))
-        else:
-            keys = x @ q.T
-            if metric == "cosine":
-                norms = np.maximum(np.sqrt(sq), COSINE_EPS)
-                keys /= norms[:, None] * np.maximum(q_norms, COSINE_EPS)[None, :]
+        for i in range(0, rows, sub):
+            x = buf[: min(sub, rows - i)]
+            np.copyto(x, block[i : i + x.shape[0]])
+            np.vecdot(x, x, out=sq[i : i + x.shape[0]])
+            if metric == "l2":
+                for j in range(q.shape[0]):
+                    d = x - q[j]  # the difference itself, not |x|^2 - 2xq + |q|^2
+                    keys[i : i + x.shape[0], j] = -np.sqrt(np.einsum("ij,ij->i", d, d))
+            else:
+                np.matmul(x, q.T, out=keys[i : i + x.shape[0]])
+        finite = np.isfinite(sq)  # float32 squares cannot overflow float64: NaN/Inf rows only
+        if metric == "cosine":
+            norms = np.maximum(np.sqrt(sq), COSINE_EPS)
+            keys /= norms[:, None] * np.maximum(q_norms, COSINE_EPS)[None, :]
     out = []
-    ids = np.arange(start, start + x.shape[0])
+    ids = np.arange(start, start + rows)
     for j in range(q.shape[0]):
         col = keys[:, j]
         ok = finite & ~np.isnan(col)
         for r in excluded[j]:
-            if start <= r < start + x.shape[0]:
+            if start <= r < start + rows:
                 ok[r - start] = False
         cand = np.flatnonzero(ok)
         if cand.size > k:
@@ -232,9 +241,12 @@ def _stream_nearest(
         (s, b, qv.vectors, qv.norms, metric, k, excluded) for s, b in source.chunks(rows_per_chunk)
     )
     bad: list[int] = []
-    for part, bad_ids in bounded_map(_block_top, items):
-        best = [_merge(best[j], part[j], k) if qv.ok[j] else best[j] for j in range(n)]
-        bad.extend(int(i) for i in bad_ids)
+    # One BLAS thread per worker: a skinny (rows x dim) @ (dim x queries) product spends
+    # its time handing work between BLAS threads while emb's own workers hold the cores.
+    with one_blas_thread():
+        for part, bad_ids in bounded_map(_block_top, items):
+            best = [_merge(best[j], part[j], k) if qv.ok[j] else best[j] for j in range(n)]
+            bad.extend(int(i) for i in bad_ids)
     return Found(best, bad)
 
 
