@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -70,17 +69,16 @@ def export(
     )
     from emb_cli.sources.files.inputs import files_read
     from emb_cli.sources.files.output import check_output
-    from emb_cli.sources.resolve import open_source
+    from emb_cli.sources.resolve import open_source, with_positional
 
     if projector is None and npy is None and parquet is None:
         raise UsageError("nothing to write: pass --projector DIR, --npy FILE or --parquet FILE")
-    if source_path is not None and src.from_ is not None:
-        raise UsageError("name the checkpoint either as SOURCE or with --from, not both")
+    src = with_positional(source_path, src)
     if sample < 1:
         raise UsageError(f"--sample must be at least 1, got {sample}")
     if parquet is not None:
         require_pyarrow()
-    source = open_source(replace(src, from_=source_path or src.from_))
+    source = open_source(src)
     inputs = list(files_read())
     # every output refused before the passes over the table
     if projector is not None:

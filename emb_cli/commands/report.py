@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,18 +44,16 @@ def report(
     """
     from emb_cli.analysis.check import run_check
     from emb_cli.analysis.report import build_report
-    from emb_cli.errors import UsageError
     from emb_cli.render.console import note
     from emb_cli.render.report_html import render_page
     from emb_cli.sources.files.inputs import files_read
     from emb_cli.sources.files.output import check_output, write_new_file
-    from emb_cli.sources.resolve import open_source
+    from emb_cli.sources.resolve import open_source, with_positional
 
-    if source_path is not None and src.from_ is not None:
-        raise UsageError("name the checkpoint either as SOURCE or with --from, not both")
+    src = with_positional(source_path, src)
     given = [str(p) for p in data or []]
     check_output(output, given, force, "--output", "a new .html file")
-    source = open_source(replace(src, from_=source_path or src.from_))
+    source = open_source(src)
     check_output(output, given, force, "--output", "a new .html file")  # now with its files
     outcome = run_check(source, data=tuple(data or ()))
     page = build_report(source, outcome)

@@ -63,6 +63,13 @@ def resolve_spec(args: SourceArgs) -> TableSpec:
     return apply_overrides(base, args.overrides)
 
 
+def with_positional(source_path: str | None, args: SourceArgs) -> SourceArgs:
+    """The options with a command's positional SOURCE as --from (one of the two at most)."""
+    if source_path is not None and args.from_ is not None:
+        raise UsageError("name the checkpoint either as SOURCE or with --from, not both")
+    return replace(args, from_=source_path or args.from_)
+
+
 def open_source(args: SourceArgs) -> TableSource:
     if args.from_ is None:
         if args.tensor is not None:
