@@ -62,13 +62,13 @@ def tokenize(
     if text is not None:
         check_text(text)
     text_file = open_text_file(file) if file is not None else None
-    tokenizer_cache.set_enabled(not no_cache)
-    source = open_checkpoint_source(from_, tokenizer_only=True)
-    if text_file is not None:
-        report = tokenize_file(source, text_file, special, count)
-    else:
-        assert text is not None
-        report = run(source, text, special)
+    with tokenizer_cache.switched(not no_cache):
+        source = open_checkpoint_source(from_, tokenizer_only=True)
+        if text_file is not None:
+            report = tokenize_file(source, text_file, special, count)
+        else:
+            assert text is not None
+            report = run(source, text, special)
     if count:
         counted = TokenCountReport(report.source, report.text_chars, special, report.count)
         emit(counted, json_, human=lambda r: render_count(r.count))

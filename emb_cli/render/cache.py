@@ -56,13 +56,18 @@ def render_cache(r: CacheReport) -> None:
 
 
 def render_tokenizer_cache(s: CacheSummary, cleared: bool) -> None:
-    """emb's own cache of built GGUF tokenizers: one line."""
+    """emb's own cache of built GGUF tokenizers (and GGUF header indexes): one line."""
+    n = s.entries
+    also = (
+        f" and {s.header_indexes} GGUF header index{'es' if s.header_indexes != 1 else ''}"
+        if s.header_indexes
+        else ""
+    )
     if cleared:
-        n = s.entries
-        out().print(f"removed {n} cached tokenizer{'s' if n != 1 else ''} from {s.folder}")
+        out().print(f"removed {n} cached tokenizer{'s' if n != 1 else ''}{also} from {s.folder}")
         return
     err().print(
-        f"note: {s.entries} built GGUF tokenizer{'s' if s.entries != 1 else ''} "
+        f"note: {n} built GGUF tokenizer{'s' if n != 1 else ''}{also} "
         f"({fmt_size(s.bytes)}B) cached in {s.folder}; `emb cache --clear-tokenizers` "
         "empties it"
     )

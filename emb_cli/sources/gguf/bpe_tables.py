@@ -6,14 +6,19 @@ word, so on a given text it only ever forms tokens that are substrings of its wo
 only merges between two such tokens can apply: a BPE holding just those tokens and merges,
 in the file's order, gives the same ids (the same merges in the same relative order, the same
 whole-word look-up for ignore_merges). `subset` builds that for short texts; long ones get
-the whole model, built once. The tables (token strings, and per merge the ids of its two
-halves and of its result) are what emb's tokenizer cache keeps.
+the whole model, built once.
+
+The tables are what emb's tokenizer cache keeps, as raw bytes it loads without numpy (whose
+import alone is a quarter of emb's start-up): the token strings joined by NUL, and three
+arrays of native uint32 (`array`): per merge, in rank order, the ids of its left half, right
+half and result; the merge ranks ordered by left id; and where each left id's run starts.
+The subset takes a text's merges from the runs of its tokens, not from a scan of all merges.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -27,21 +32,58 @@ SUBSET_BUDGET: Final = 300_000
 # Characters a subset is built for: past a few pages (a --file piece, undertrained's batches
 # of token texts) the words reach most of the vocabulary, and the whole model pays
 SUBSET_CHARS: Final = 16_384
+_SEP: Final = "\x00"  # between token strings in the cache; a vocabulary holding it keeps JSON
+
+
+def _u32(data: bytes | memoryview) -> array[int]:
+    got = array("I")
+    if got.itemsize != 4:  # pragma: no cover - every platform CPython runs on has 4
+        raise ValueError("no 4-byte unsigned int")
+    got.frombytes(data)
+    return got
 
 
 @dataclass(frozen=True)
 class BpeTables:
     shell: str  # tokenizers JSON of the normaliser and pre-tokenizer, with an empty BPE model
     tokens: list[str]
-    merges: np.ndarray  # int32 (n, 3): left id, right id, result id, in rank order
+    merges: array[int]  # 3 per merge in rank order: left id, right id, result id
+    by_left: array[int]  # merge ranks ordered by left id (then rank)
+    left_start: array[int]  # len(tokens) + 1: by_left[left_start[t]:left_start[t + 1]]
     ignore_merges: bool
     byte_fallback: bool
 
+    @classmethod
+    def build(
+        cls, shell: str, tokens: list[str], merges: np.ndarray, ignore: bool, fallback: bool
+    ) -> BpeTables:
+        """From the (n, 3) id table bpe_merge_ids makes."""
+        import numpy as np
+
+        left = merges[:, 0].astype(np.int64)
+        order = np.argsort(left, kind="stable")
+        starts = np.searchsorted(left[order], np.arange(len(tokens) + 1), side="left")
+        return cls(
+            shell,
+            tokens,
+            _u32(merges.astype("=u4").tobytes()),
+            _u32(order.astype("=u4").tobytes()),
+            _u32(starts.astype("=u4").tobytes()),
+            ignore,
+            fallback,
+        )
+
     def to_json(self) -> dict[str, Any]:
+        """Raw bytes where they are big (emb's cache keeps bytes values as they are)."""
+        joined = _SEP.join(self.tokens)
+        fits = joined.count(_SEP) == len(self.tokens) - 1 if self.tokens else True
         return {
             "shell": self.shell,
-            "tokens": self.tokens,
-            "merges": base64.b64encode(self.merges.astype("<i4").tobytes()).decode("ascii"),
+            "tokens": joined.encode("utf-8", "surrogatepass") if fits else self.tokens,
+            "n_tokens": len(self.tokens),
+            "merges": self.merges.tobytes(),
+            "by_left": self.by_left.tobytes(),
+            "left_start": self.left_start.tobytes(),
             "ignore_merges": self.ignore_merges,
             "byte_fallback": self.byte_fallback,
         }
@@ -49,28 +91,37 @@ class BpeTables:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> BpeTables:
         """ValueError/TypeError/KeyError for anything that is not a table emb wrote."""
-        import numpy as np
-
-        tokens = doc["tokens"]
-        if not isinstance(tokens, list) or not set(map(type, tokens)) <= {str}:
+        raw = doc["tokens"]
+        if isinstance(raw, memoryview):
+            tokens = str(raw, "utf-8", "surrogatepass").split(_SEP) if len(raw) else []
+        elif isinstance(raw, list) and set(map(type, raw)) <= {str}:
+            tokens = raw
+        else:
             raise TypeError("tokens")
-        raw = base64.b64decode(doc["merges"], validate=True)
-        merges = np.frombuffer(raw, dtype="<i4").reshape(-1, 3).astype(np.int32)
-        if merges.size and (merges.min() < 0 or merges.max() >= len(tokens)):
-            raise ValueError("merge ids")
+        n = len(tokens)
+        if doc["n_tokens"] != n:
+            raise ValueError("token count")
+        merges, by_left, starts = (_u32(doc[k]) for k in ("merges", "by_left", "left_start"))
+        if len(merges) % 3 or len(by_left) * 3 != len(merges) or len(starts) != n + 1:
+            raise ValueError("table sizes")
+        if starts[0] != 0 or starts[n] != len(by_left):
+            raise ValueError("merge runs")
         json.loads(doc["shell"])  # a ValueError here rather than inside Rust
         flags = doc["ignore_merges"], doc["byte_fallback"]
         if not all(type(f) is bool for f in flags):
             raise TypeError("flags")
-        return cls(doc["shell"], tokens, merges, *flags)
+        return cls(doc["shell"], tokens, merges, by_left, starts, *flags)
+
+    @property
+    def n_merges(self) -> int:
+        return len(self.merges) // 3
 
     def full(self) -> Tokenizer:
-        return self._with(range(len(self.tokens)), self.merges)
+        return self._with(range(len(self.tokens)), range(self.n_merges))
 
     def subset(self, texts: Sequence[str]) -> Tokenizer | None:
         """A tokenizer giving the whole model's ids on `texts`, or None when the texts are too
         long for a subset to pay."""
-        import numpy as np
         from tokenizers import Tokenizer
 
         if sum(map(len, texts)) > SUBSET_CHARS:
@@ -81,10 +132,10 @@ class BpeTables:
         for text in texts:
             seen = norm.normalize_str(text) if norm is not None else text
             words.update(w for w, _ in pre.pre_tokenize_str(seen)) if pre else words.add(seen)
-        longest = self._longest
+        longest = self.longest
         if sum(len(w) * min(len(w), longest) for w in words) > SUBSET_BUDGET:
             return None
-        ids = self._ids
+        ids = self.ids
         found = {
             tid
             for w in words
@@ -94,26 +145,28 @@ class BpeTables:
         }
         if self.byte_fallback:
             found |= {i for b in range(256) if (i := ids.get(f"<0x{b:02X}>")) is not None}
-        have = np.zeros(len(self.tokens), dtype=bool)
-        have[list(found)] = True
-        merges = self.merges[have[self.merges[:, 0]] & have[self.merges[:, 1]]]
-        return self._with(sorted(found | set(merges[:, 2].tolist())), merges)
+        m, by_left, starts = self.merges, self.by_left, self.left_start
+        ranks = sorted(
+            r for a in found for r in by_left[starts[a] : starts[a + 1]] if m[3 * r + 1] in found
+        )
+        return self._with(sorted(found | {m[3 * r + 2] for r in ranks}), ranks)
 
-    def _with(self, keep: Sequence[int], merges: np.ndarray) -> Tokenizer:
+    def _with(self, keep: Sequence[int], ranks: Sequence[int]) -> Tokenizer:
         from tokenizers import Tokenizer, models
 
-        toks = self.tokens
+        toks, m = self.tokens, self.merges
         tok = Tokenizer.from_str(self.shell)
         tok.model = models.BPE(
             vocab={toks[i]: i for i in keep},
-            merges=[(toks[a], toks[b]) for a, b, _ in merges.tolist()],
+            merges=[(toks[m[3 * r]], toks[m[3 * r + 1]]) for r in ranks],
             ignore_merges=self.ignore_merges,
             byte_fallback=self.byte_fallback,
         )
         return tok
 
     @property
-    def _ids(self) -> dict[str, int]:
+    def ids(self) -> dict[str, int]:
+        """Token string -> id (the last id of a string written twice, as the model keeps)."""
         got: dict[str, int] | None = self.__dict__.get("_ids_cache")
         if got is None:
             got = dict(zip(self.tokens, range(len(self.tokens)), strict=True))
@@ -121,7 +174,7 @@ class BpeTables:
         return got
 
     @property
-    def _longest(self) -> int:
+    def longest(self) -> int:
         got: int | None = self.__dict__.get("_longest_cache")
         if got is None:
             got = max(map(len, self.tokens), default=1)

@@ -9,6 +9,7 @@ never sees it: Oniguruma's retry limit on a pathological regex is one) into an I
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -154,10 +155,11 @@ class RustBpe:
         (and whether spaces are U+2581), else None."""
         if not self.tables.byte_fallback:
             return None
-        if all(self.tok.token_to_id(byte_token(b)) is not None for b in range(256)):
+        ids = self.tables.ids  # the whole model's vocabulary, without building it
+        if all(byte_token(b) in ids for b in range(256)):
             return None  # unknown characters become byte tokens, which no merge joins
-        vocab = self.tok.get_vocab(with_added_tokens=False)
-        return frozenset(t for t in vocab if len(t) == 1), self.tok.normalizer is not None
+        escaped = json.loads(self.tables.shell).get("normalizer") is not None
+        return frozenset(t for t in ids if len(t) == 1), escaped
 
     def _rust(self, texts: list[str]) -> list[list[int]]:
         if self._gaps is not None:
@@ -178,7 +180,7 @@ class RustBpe:
             if start < i:
                 out += self._rust_batch([text[start:i]])[0]
             for b in c.encode("utf-8", "surrogatepass"):
-                tid = self.tok.token_to_id(byte_token(b))
+                tid = self.tables.ids.get(byte_token(b))
                 if tid is not None:
                     out.append(tid)
             start = i + 1
@@ -211,7 +213,7 @@ class RustBpe:
 
     def _dna(self, text: str) -> list[int]:
         """llm_tokenizer_hybriddna_session: <dna>...</dna> as 6-mers, the rest as BPE."""
-        ids = [self.tok.token_to_id(t) for t in ("<dna>", "</dna>", "<oov>")]
+        ids = [self.tables.ids.get(t) for t in ("<dna>", "</dna>", "<oov>")]
         if None in ids:
             return self._rust([text])[0] if text else []
         begin, end, oov = ids
@@ -242,7 +244,7 @@ class RustBpe:
         out = []
         for i in range(0, len(data), 6):
             kmer = data[i : i + 6].ljust(6, b"A")
-            tid = self.tok.token_to_id(kmer.decode("utf-8", "replace") + _DNA_MARKER)
+            tid = self.tables.ids.get(kmer.decode("utf-8", "replace") + _DNA_MARKER)
             out.append(tid if tid is not None and b"\xef\xbf\xbd" not in kmer else oov)
         return out
 

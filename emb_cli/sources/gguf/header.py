@@ -55,6 +55,8 @@ MAX_HEADER = 256 << 20
 # llama.cpp refuses arrays of arrays and GGUFReader recurses once per level (Python's
 # limit of 1000 frames); no writer nests more than 2 levels.
 MAX_NESTING = 32
+# string arrays whose end is worth keeping in the cache (a vocabulary's tokens, merges)
+BIG_ARRAY = 10_000
 _COUNTS = struct.Struct("<4sIQQ")
 # smallest encodings, for bounding counts before looping: a kv pair is an empty key (8),
 # a type (4) and a 1-byte value; a tensor info an empty name (8), n_dims (4), type (4)
@@ -117,19 +119,38 @@ class GGUFHeader:
 
 
 def read_gguf_header(source: RangeReader | Path | str) -> GGUFHeader:
-    """Parse the header of a local path or of any RangeReader (remote: a few reads)."""
+    """Parse the header of a local path or of any RangeReader (remote: a few reads).
+
+    Walking the length prefixes of a big string array (Llama 3's 408,000 tokens and merges)
+    is most of the time a header takes. For a local file, where each big array ended is kept
+    in emb's cache (keyed by the file's identity, tokenizer_cache.py), so the next read
+    jumps over it; a kept end that does not fit the file is ignored and walked again."""
     if not isinstance(source, (Path, str)):
         return _Parser(source).parse()
+    from emb_cli.sources.gguf import tokenizer_cache
+
     try:
         reader = LocalReader(str(source))
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
     try:
-        return _Parser(reader).parse()
+        known = tokenizer_cache.load_string_ends(Path(source))
+        parser = _Parser(reader, known)
+        try:
+            header = parser.parse()
+        except InputError:
+            if not known:
+                raise
+            known = {}  # a kept end that led astray: the walk decides
+            parser = _Parser(reader, known)
+            header = parser.parse()
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
     finally:
         reader.close()
+    if parser.walked:
+        tokenizer_cache.save_string_ends(Path(source), {**known, **parser.walked})
+    return header
 
 
 def _short(text: str) -> str:
@@ -138,8 +159,11 @@ def _short(text: str) -> str:
 
 
 class _Parser:
-    def __init__(self, reader: RangeReader) -> None:
+    def __init__(self, reader: RangeReader, known: dict[int, int] | None = None) -> None:
         self.reader = reader
+        # big string arrays: where the first element starts -> where the array ends
+        self.known = known or {}
+        self.walked: dict[int, int] = {}
         self.name = reader.name
         self.buf = bytearray(reader.read(0, FIRST_READ))
         self.size = reader.size
@@ -311,7 +335,16 @@ class _Parser:
             self._take(n * scalar[1])
         elif etype == STRING:
             self.count(n, 8, "strings")
+            start = self.pos
+            end = self.known.get(start, -1)
+            if n >= BIG_ARRAY and start + 8 * n <= end <= self.limit:
+                if end > len(self.buf):
+                    self._grow(end)
+                self.pos = end
+                return
             self._walk_strings(n)
+            if n >= BIG_ARRAY:
+                self.walked[start] = self.pos
         elif etype == ARRAY:
             if depth >= MAX_NESTING:
                 raise broken(self.name, f"{self.where} nests arrays over {MAX_NESTING} deep")

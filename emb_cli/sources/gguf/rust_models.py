@@ -61,7 +61,9 @@ def bpe_tables(spec: TokenizerSpec, where: str) -> BpeTables:
     if barrier is not None:
         splits.append(pre_tokenizers.Split(Regex(barrier), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
-    return BpeTables(tok.to_str(), spec.tokens, merges, pre.ignore_merges, not pre.byte_encode)
+    return BpeTables.build(
+        tok.to_str(), spec.tokens, merges, pre.ignore_merges, not pre.byte_encode
+    )
 
 
 def _unknown_chars(tokens: Sequence[str], byte_encode: bool) -> str | None:
@@ -89,24 +91,44 @@ def bpe_merge_ids(merges: Sequence[str], ids: dict[str, int], where: str) -> np.
     as bpe_pairs keeps them; at C speed where every half and result is a token."""
     import numpy as np
 
-    pairs = _split_pairs(merges)
-    n = len(pairs)
-    get, miss = ids.get, itertools.repeat(-1)
-    cols = [
-        np.fromiter(map(get, map(operator.itemgetter(0), pairs), miss), np.int64, n),
-        np.fromiter(map(get, map(operator.itemgetter(1), pairs), miss), np.int64, n),
-        np.fromiter(map(get, map("".join, pairs), miss), np.int64, n),
-    ]
-    out = np.stack(cols, axis=1) if n else np.zeros((0, 3), np.int64)
-    if (out < 0).any():
+    cols = _merge_id_columns(merges, ids)
+    if cols is None:
         kept = bpe_pairs(merges, ids, where)
         flat = [ids[x] for a, b in kept for x in (a, b, a + b)]
         return np.asarray(flat, dtype=np.int32).reshape(-1, 3)
+    halves, results = cols
+    out = np.empty((len(results), 3), dtype=np.int32)
+    out[:, :2] = np.asarray(halves, dtype=np.int32).reshape(-1, 2)
+    out[:, 2] = results
     # a pair seen twice keeps its first rank
-    _, first = np.unique(out[:, 0] * len(ids) + out[:, 1], return_index=True)
-    if len(first) != n:
+    key = out[:, 0].astype(np.int64) * len(ids) + out[:, 1]
+    ordered = np.sort(key)
+    if len(ordered) > 1 and (ordered[1:] == ordered[:-1]).any():
+        _, first = np.unique(key, return_index=True)
         out = out[np.sort(first)]
-    return out.astype(np.int32)
+    return out
+
+
+def _merge_id_columns(
+    merges: Sequence[str], ids: dict[str, int]
+) -> tuple[list[int], list[int]] | None:
+    """([left0, right0, left1, ...], [result0, ...]) where every merge is one space between
+    two tokens whose join is a token (every real byte-level vocabulary): the whole list split
+    and looked up in a few C-level passes. None otherwise: bpe_pairs sorts it out."""
+    if not merges:
+        return None
+    joined = "\n".join(merges)
+    n = len(merges)
+    if joined.count("\n") != n - 1 or joined.count(" ") != n:
+        return None  # a merge with a newline, no space or two spaces
+    if joined[0] == " " or "\n " in joined or " \n" in joined or joined[-1] == " ":
+        return None  # a half that is empty or starts with the space
+    get = ids.get
+    halves = list(map(get, joined.replace(" ", "\n").split("\n")))
+    results = list(map(get, joined.replace(" ", "").split("\n")))
+    if None in halves or None in results:
+        return None
+    return halves, results  # type: ignore[return-value]
 
 
 def _split_pairs(merges: Sequence[str]) -> list[tuple[str, str]]:
