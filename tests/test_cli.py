@@ -102,3 +102,20 @@ def test_internal_errors_are_one_line_without_debug(arange_file, tmp_path):
         env_cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "EMB_DEBUG": "1"}
     )
     assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def test_torch_is_imported_without_collection_and_frozen() -> None:
+    """`emb` (the console script's main) pauses the cyclic collector while a command first
+    imports torch and freezes what that import made; the collector is on again after."""
+    code = (
+        "import gc, sys\n"
+        "sys.argv = ['emb', 'lookup', '5', '--preset', 'gpt2', '--json']\n"
+        "from emb_cli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "import torch, json\n"
+        "print(json.dumps([gc.get_freeze_count(), gc.isenabled(), torch.__name__]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    frozen, enabled, name = json.loads(r.stdout.strip().splitlines()[-1])
+    assert frozen > 100_000 and enabled is True and name == "torch"
