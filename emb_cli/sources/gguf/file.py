@@ -11,7 +11,7 @@ Q8_0 packs 32 values into 34 bytes, so a 4096-wide row is 128 blocks, 4352 bytes
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -253,12 +253,12 @@ def _build_tokenizer(header: GGUFHeader, where: str, path: Path | None) -> Token
     of tokenizers.Tokenizer's interface emb uses, hence the cast."""
     from emb_cli.sources.gguf.tokenizer import gguf_tokenizer
 
-    def meta() -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in header.kv.items():
-            if key.startswith("tokenizer.") or key in ("general.architecture", "general.name"):
-                out[key] = value.values() if isinstance(value, GGUFArray) else value
-        return out
+    def meta() -> Mapping[str, Any]:
+        keys = [
+            k for k in header.kv
+            if k.startswith("tokenizer.") or k in ("general.architecture", "general.name")
+        ]  # fmt: skip
+        return _DecodedOnUse({k: header.kv[k] for k in keys})
 
     return cast("Tokenizer", gguf_tokenizer(meta, path, where))
 
@@ -337,3 +337,24 @@ def _config(header: GGUFHeader, tensors: dict[str, FileTensor]) -> dict[str, Any
     if pad is not None:
         config["pad_token_id"] = pad
     return config
+
+
+class _DecodedOnUse(Mapping[str, Any]):
+    """GGUF metadata whose arrays are decoded when first read: a vocabulary loaded from emb's
+    cache never decodes Llama 3's 280,000 merges."""
+
+    def __init__(self, kv: dict[str, Any]) -> None:
+        self._kv = kv
+        self._decoded: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._decoded:
+            value = self._kv[key]
+            self._decoded[key] = value.values() if isinstance(value, GGUFArray) else value
+        return self._decoded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kv)
+
+    def __len__(self) -> int:
+        return len(self._kv)

@@ -396,6 +396,10 @@ def gguf_tokenizer(
     def spec() -> TokenizerSpec:
         return read_spec(read_meta(), where)
 
+    @cache
+    def vocabulary() -> TokenizerSpec:
+        return read_spec(read_meta(), where, with_merges=False)
+
     def load(payload: dict[str, Any]) -> GGUFTokenizer | None:
         from emb_cli.sources.gguf.encoders import encoder_from_cache
 
@@ -404,7 +408,7 @@ def gguf_tokenizer(
             encoder = encoder_from_cache(
                 core.kind, core.model, core.special, payload, where, core.newline_tokens
             )
-            return GGUFTokenizer(core, encoder, spec, where, False)
+            return GGUFTokenizer(core, encoder, vocabulary, where, False)
         except (InputError, KeyError, TypeError, ValueError):
             return None  # a damaged entry: rebuilt
 

@@ -110,8 +110,10 @@ def model_kind(model: object, where: str) -> ModelKind:
     return _KINDS[MODELS[model]]
 
 
-def read_spec(meta: Mapping[str, Any], where: str) -> TokenizerSpec:
-    """The checked tokenizer of `meta` (GGUF keys -> decoded values), as llama.cpp loads it."""
+def read_spec(meta: Mapping[str, Any], where: str, with_merges: bool = True) -> TokenizerSpec:
+    """The checked tokenizer of `meta` (GGUF keys -> decoded values), as llama.cpp loads it.
+    `with_merges=False`: merges None, for what only reads the vocabulary (a tokenizer loaded
+    from emb's cache keeps its merges as ids; Llama 3's as strings are ~30 MB)."""
     model = meta.get(_K + "model")
     kind = model_kind(model, where)
     assert isinstance(model, str)
@@ -121,7 +123,8 @@ def read_spec(meta: Mapping[str, Any], where: str) -> TokenizerSpec:
     attrs = _read_attrs(meta, n, where)
     scores = _read_scores(meta, n, where) if kind in ("spm", "ugm", "plamo2") else []
     # llama.cpp loads kimi-k2 without merges; every other BPE vocabulary needs them
-    merges = _read_merges(meta, where, kind == "bpe" and (pre is None or pre.name != "kimi-k2"))
+    need = kind == "bpe" and (pre is None or pre.name != "kimi-k2")
+    merges = _read_merges(meta, where, need) if with_merges else None
     flags = _read_flags(meta, where)
     special = _special_ids(meta, model, pre, n, where)
     ids = dict(zip(tokens, range(n), strict=True))
