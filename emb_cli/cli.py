@@ -269,8 +269,9 @@ class _TorchWithoutCollection:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name != "torch":
             return None
-        import gc
         from importlib.machinery import PathFinder
+
+        from emb_cli.sources.collector import paused_collection
 
         sys.meta_path.remove(self)
         spec = PathFinder.find_spec(name, path)
@@ -280,14 +281,8 @@ class _TorchWithoutCollection:
         run = loader.exec_module
 
         def exec_module(module: Any) -> None:
-            was = gc.isenabled()
-            gc.disable()
-            try:
+            with paused_collection(freeze=True):
                 run(module)
-            finally:
-                gc.freeze()
-                if was:
-                    gc.enable()
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec

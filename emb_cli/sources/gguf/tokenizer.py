@@ -20,14 +20,14 @@ decode, vocabulary look-ups), so a GGUF file serves `lookup --text`, `neighbors 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emb_cli.errors import InputError
+from emb_cli.sources.collector import paused_collection
 from emb_cli.sources.gguf.detokenize import Detokenizer
 from emb_cli.sources.gguf.pre_tokenizers import BPE_MODELS, MODELS, PRE_TOKENIZERS
 from emb_cli.sources.gguf.tokenizer_spec import (
@@ -415,7 +415,7 @@ def gguf_tokenizer(
     def build() -> tuple[GGUFTokenizer, dict[str, Any] | None]:
         from emb_cli.sources.gguf.encoders import build_encoder
 
-        with _no_collection():
+        with paused_collection():
             tok = GGUFTokenizer(Core.of(spec()), build_encoder(spec(), where), spec, where, False)
             return tok, tok.cache_payload()
 
@@ -423,18 +423,3 @@ def gguf_tokenizer(
         return build()[0]
     got: GGUFTokenizer = tokenizer_cache.cached(path, load, build)
     return got
-
-
-@contextmanager
-def _no_collection() -> Iterator[None]:
-    """Reading a vocabulary makes a million small objects and no cycles among them: without
-    this, the collector's passes over the growing heap are a tenth of the build."""
-    import gc
-
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
