@@ -55,15 +55,22 @@ class BpeTables:
 
     @classmethod
     def build(
-        cls, shell: str, tokens: list[str], merges: np.ndarray, ignore: bool, fallback: bool
+        cls,
+        shell: str,
+        ids: dict[str, int],
+        tokens: list[str],
+        merges: np.ndarray,
+        ignore: bool,
+        fallback: bool,
     ) -> BpeTables:
-        """From the (n, 3) id table bpe_merge_ids makes."""
+        """From the (n, 3) id table bpe_merge_ids made with `ids` (token -> id, kept as
+        the tables' own look-up rather than built again)."""
         import numpy as np
 
         left = merges[:, 0].astype(np.int64)
         order = np.argsort(left, kind="stable")
         starts = np.searchsorted(left[order], np.arange(len(tokens) + 1), side="left")
-        return cls(
+        tables = cls(
             shell,
             tokens,
             _u32(merges.astype("=u4").tobytes()),
@@ -72,6 +79,8 @@ class BpeTables:
             ignore,
             fallback,
         )
+        object.__setattr__(tables, "_ids_cache", ids)
+        return tables
 
     def to_json(self) -> dict[str, Any]:
         """Raw bytes where they are big (emb's cache keeps bytes values as they are)."""

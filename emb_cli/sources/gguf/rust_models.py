@@ -62,7 +62,7 @@ def bpe_tables(spec: TokenizerSpec, where: str) -> BpeTables:
         splits.append(pre_tokenizers.Split(Regex(barrier), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
     return BpeTables.build(
-        tok.to_str(), spec.tokens, merges, pre.ignore_merges, not pre.byte_encode
+        tok.to_str(), ids, spec.tokens, merges, pre.ignore_merges, not pre.byte_encode
     )
 
 
