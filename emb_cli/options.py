@@ -72,6 +72,15 @@ VerboseOpt = Annotated[
         rich_help_panel=SRC,
     ),
 ]
+# report and export: the table as a positional SOURCE (resolve.with_positional merges it)
+SourceArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[SOURCE]",
+        help="A checkpoint (anything --from takes); none: the table from --preset/--config/flags.",
+        show_default=False,
+    ),
+]
 PathVerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", help="A remote source: print bytes and requests fetched to stderr."),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emb_cli.options import with_source
+from emb_cli.options import SourceArg, with_source
 
 if TYPE_CHECKING:
     from emb_cli.sources.resolve import SourceArgs
@@ -15,15 +15,7 @@ if TYPE_CHECKING:
 
 @with_source
 def report(
-    source_path: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="[SOURCE]",
-            help="A checkpoint (anything --from takes); none: the table from "
-            "--preset/--config/flags.",
-            show_default=False,
-        ),
-    ] = None,
+    source_path: SourceArg = None,
     output: Annotated[
         Path,
         typer.Option(
