@@ -152,7 +152,7 @@ def excluded_rows(info: TableInfo) -> list[int]:
 
 
 def scan_pass(info: TableInfo) -> ScanPass:
-    """Measures for another pass over the table to fill as it reads (find_undertrained's
+    """Measures for another pass over the table to fill as it reads (undertrained_rows'
     `scan`): their result() is init_stats' `scanned`, and no pass of its own is made."""
     return ScanPass(info, excluded_rows(info))
 

@@ -419,23 +419,6 @@ def _candidates(
     )
 
 
-def find_undertrained(
-    source: TableSource,
-    top: int = 20,
-    reference: Sequence[int] | None = None,
-    token_types: Sequence[str] | None = None,
-    *,
-    pc_plan: pca.Plan | None = None,
-    scan: ScanPass | None = None,
-) -> UndertrainedReport:
-    """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
-    "unused", "control", "byte", ...), when the reader has them. `pc_plan` overrides
-    pca.plan's choice of method and block (tests compare the two methods). `scan`: measures
-    of the input table (init_stats.scan_pass) that the first pass fills as it reads it, so
-    that init-stats, NaN/Inf rows and the pad row's norm need no pass of their own."""
-    return undertrained_rows(source, top, reference, token_types, pc_plan=pc_plan, scan=scan).report
-
-
 @dataclass(frozen=True)
 class FlaggedRows:
     """The report, and every row's flag (emb check asks about rows the top list leaves out)."""
@@ -454,7 +437,12 @@ def undertrained_rows(
     pc_plan: pca.Plan | None = None,
     scan: ScanPass | None = None,
 ) -> FlaggedRows:
-    """find_undertrained, with the flag of every row."""
+    """Rank the rows that look untrained. `token_types`: GGUF token types by id ("normal",
+    "unused", "control", "byte", ...), when the reader has them. `pc_plan` overrides
+    pca.plan's choice of method and block (tests compare the two methods). `scan`: measures
+    of the input table (init_stats.scan_pass) that the first pass fills as it reads it, so
+    that init-stats, NaN/Inf rows and the pad row's norm need no pass of their own. The
+    report (`.report`, what `emb undertrained` prints), and every row's flag (emb check)."""
     check_top(top, "--top")
     if reference is not None:
         if not reference:

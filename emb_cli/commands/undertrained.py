@@ -29,12 +29,12 @@ def undertrained(
 
     Example: emb undertrained --from ./Meta-Llama-3-8B --top 30
     """
-    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.analysis.undertrained import undertrained_rows
     from emb_cli.render.output import emit
     from emb_cli.render.undertrained import render_undertrained, tsv_undertrained
 
     ref = parse_ids(reference) if reference is not None else None
-    report = find_undertrained(source, top=top, reference=ref)
+    report = undertrained_rows(source, top=top, reference=ref).report
     emit(report, json_, tsv, human=render_undertrained, tsv_rows=tsv_undertrained)
     if check:
         finish(report.flagged == 0)

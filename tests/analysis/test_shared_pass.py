@@ -14,7 +14,7 @@ import pytest
 from emb_cli.analysis.init_stats import excluded_rows, init_stats, scan_pass
 from emb_cli.analysis.padding import check_padding
 from emb_cli.analysis.scan import ScanPass, scan
-from emb_cli.analysis.undertrained import find_undertrained
+from emb_cli.analysis.undertrained import undertrained_rows
 from emb_cli.sources.config.spec import Overrides
 from emb_cli.sources.resolve import SourceArgs, open_source
 from tests.models import tiny_llama
@@ -59,7 +59,7 @@ def _counting(source: Any) -> list[int]:
 
 def test_reports_from_one_pass_equal_each_alone(source: Any) -> None:
     alone = (
-        find_undertrained(source, top=10),
+        undertrained_rows(source, top=10).report,
         init_stats(source),
         check_padding(source),
         scan(source, exclude=excluded_rows(source.info)),
@@ -67,7 +67,7 @@ def test_reports_from_one_pass_equal_each_alone(source: Any) -> None:
     measures = scan_pass(source.info)
     streamed = _counting(source)
     try:
-        undertrained = find_undertrained(source, top=10, scan=measures)
+        undertrained = undertrained_rows(source, top=10, scan=measures).report
         s = measures.result()
         shared = (undertrained, init_stats(source, scanned=s))
         pad = check_padding(source, row_norms=s.row_norms)

@@ -102,7 +102,7 @@ def test_minilm(minilm_dir: Path) -> None:
 
 def test_reference_from_token_types() -> None:
     """A built table (no tokenizer) with GGUF-style types: the declared rows are the reference."""
-    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.analysis.undertrained import undertrained_rows
     from emb_cli.sources.config.spec import Overrides
     from emb_cli.sources.resolve import SourceArgs, open_source
 
@@ -110,7 +110,7 @@ def test_reference_from_token_types() -> None:
     types = ["normal"] * 400
     for i in (7, 8, 9):
         types[i] = "unused"
-    r = find_undertrained(src, top=5, token_types=types)
+    r = undertrained_rows(src, top=5, token_types=types).report
     assert r.reference_source == "evidence" and r.reference_ids == [7, 8, 9]
     assert r.declared_unused_rows == 3 and r.unreachable_rows is None
     assert sorted(c.id for c in r.reference_candidates) == [7, 8, 9]

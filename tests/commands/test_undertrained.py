@@ -202,11 +202,11 @@ def test_minilm_matches_numpy_eigh(minilm_dir: Path, method: str) -> None:
     import numpy as np
 
     from emb_cli.analysis.pca import plan
-    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.analysis.undertrained import undertrained_rows
     from emb_cli.sources.resolve import SourceArgs, open_source
 
     p = plan(30522, 384, method)  # randomized: a block of 183, as for a table too big for eigh
-    r = find_undertrained(open_source(SourceArgs(from_=minilm_dir)), top=20, pc_plan=p)
+    r = undertrained_rows(open_source(SourceArgs(from_=minilm_dir)), top=20, pc_plan=p).report
     assert r.cosine_matrix_role == "input" and r.tokenizer_vocab_size == 30522
     assert r.zero_rows == 0 and r.beyond_tokenizer_rows == 0 and r.nonfinite_rows == 0
     unused = list(range(1, 100)) + list(range(104, 999))  # [unused0..98], [unused99..993]
@@ -256,14 +256,14 @@ def test_planted_direction_randomized_equals_exact(planted_direction: tuple[Path
     """A block of 8 in 512 dimensions, 3 passes: the same flagged set and candidates, in the
     same order, as numpy's eigh, and the planted untrained rows found by cosine."""
     from emb_cli.analysis.pca import Plan, plan
-    from emb_cli.analysis.undertrained import find_undertrained
+    from emb_cli.analysis.undertrained import undertrained_rows
     from emb_cli.sources.resolve import SourceArgs, open_source
 
     path, x = planted_direction
     ref = list(range(100, 130))
     src = open_source(SourceArgs(from_=path))
-    fast = find_undertrained(src, top=40, reference=ref, pc_plan=Plan("randomized", 8, 3))
-    exact = find_undertrained(src, top=40, reference=ref, pc_plan=plan(8000, 512, "exact"))
+    fast = undertrained_rows(src, top=40, reference=ref, pc_plan=Plan("randomized", 8, 3)).report
+    exact = undertrained_rows(src, top=40, reference=ref, pc_plan=plan(8000, 512, "exact")).report
     assert fast.pc_method == "randomized" and exact.pc_method == "exact"
     assert fast.pc_removed and exact.pc_removed and fast.pc_gap > 0.9
     assert fast.pc_angle_bound < 1e-3

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emb_cli.analysis.undertrained import find_undertrained
+from emb_cli.analysis.undertrained import undertrained_rows
 from emb_cli.render.undertrained import render_undertrained
 
 
 def test_undertrained_shows_both_lists_and_flags(
     screen: Any, open_table: Any, minilm_dir: Path
 ) -> None:
-    report = find_undertrained(open_table(from_=minilm_dir), top=3, reference=None)
+    report = undertrained_rows(open_table(from_=minilm_dir), top=3, reference=None).report
     screen.show(render_undertrained, report)
     text, flat = screen.getvalue(), screen.flat()
     assert "30,522 rows, tokenizer 30,522 tokens; row norms: median" in text
