@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.helpers.report_pages import llama_config
+
 SPECIALS = [
     "<|begin_of_text|>",
     "<|end_of_text|>",
@@ -80,16 +82,12 @@ def llama3_like(
     save_file(
         {"model.embed_tokens.weight": x.astype(np.float32)}, str(folder / "model.safetensors")
     )
-    config = {
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
-        "vocab_size": rows,
-        "hidden_size": dim,
-        "initializer_range": 0.02,
-        "tie_word_embeddings": True,
-        "bos_token_id": ids["<|begin_of_text|>"],
-        "eos_token_id": ids["<|end_of_text|>"],
-    }
+    config = llama_config(
+        rows,
+        dim,
+        bos_token_id=ids["<|begin_of_text|>"],
+        eos_token_id=ids["<|end_of_text|>"],
+    )
     (folder / "config.json").write_text(json.dumps(config))
     added = {
         str(i): {

@@ -45,16 +45,21 @@ def hostile_model(folder: Path, rows: int = 300, dim: int = 16, seed: int = 0) -
     x = np.random.default_rng(seed).normal(0, 0.02, (rows, dim)).astype(np.float32)
     x[[2, 7, 8]] = 0.0
     save_file({"model.embed_tokens.weight": x}, str(folder / "model.safetensors"))
-    config = {
+    (folder / "config.json").write_text(json.dumps(llama_config(rows, dim)))
+    return folder
+
+
+def llama_config(rows: int, dim: int, **extra: Any) -> dict[str, Any]:
+    """A tied Llama config.json for a rows x dim table (initializer_range 0.02)."""
+    return {
         "model_type": "llama",
         "architectures": ["LlamaForCausalLM"],
         "vocab_size": rows,
         "hidden_size": dim,
         "initializer_range": 0.02,
         "tie_word_embeddings": True,
+        **extra,
     }
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
 
 
 @dataclass

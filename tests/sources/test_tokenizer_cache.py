@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from emb_cli.sources.gguf.header import read_gguf_header
+from emb_cli.sources.gguf.header import GGUFArray, read_gguf_header
 from tests.helpers.gguf_vocab import DATA, cases
 
 
@@ -102,10 +102,7 @@ def test_a_changed_file_gets_a_new_entry(emb: Any, own_cache: Path, tmp_path: Pa
 
 def header_facts(path: Path) -> tuple[Any, ...]:
     h = read_gguf_header(path)
-    arrays = {
-        k: (v.values() if hasattr(v, "values") and callable(v.values) else v)
-        for k, v in h.kv.items()
-    }
+    arrays = {k: v.values() if isinstance(v, GGUFArray) else v for k, v in h.kv.items()}
     return arrays, h.tensors, h.header_size, h.data_offset
 
 
