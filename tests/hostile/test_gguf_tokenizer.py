@@ -78,6 +78,11 @@ BAD_META: dict[str, tuple[dict[str, Any], str]] = {
         "tokenizer.ggml.token_type",
     ),
     "merge-result-missing": ({**BASE, "tokenizer.ggml.merges": ["a b", "b c"]}, "'bc'"),
+    # merge_ids reads the merges as bytes; one that is no UTF-8 still names itself
+    "merge-not-utf8": (
+        {**BASE, "tokenizer.ggml.merges": [b"a b", b"a \xffb"]},
+        "string 1 of tokenizer.ggml.merges is not UTF-8",
+    ),
 }
 
 

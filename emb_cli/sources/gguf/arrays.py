@@ -115,6 +115,12 @@ class GGUFArray:
             return []
         return self.head(max(start, stop) + 1)[index]
 
+    def bounds(self) -> StringBounds | None:
+        """Where each string of a string array lies in the header's bytes (string_bounds)."""
+        if self.type != STRING:
+            raise TypeError(f"{self.key} is an array of {self.type_name}, not of strings")
+        return string_bounds(self._blob.data, self.offset, self.nbytes, self.count)
+
     def numpy(self) -> np.ndarray:
         """A numeric array as a read-only numpy view of the header bytes (no copy)."""
         import numpy as np
@@ -161,17 +167,23 @@ class GGUFArray:
         return out
 
 
-def _bulk_strings(
-    data: bytes, offset: int, nbytes: int, count: int, errors: str
-) -> list[str] | None:
-    """All `count` strings of an array in a few numpy passes, or None where it cannot.
+@dataclass(frozen=True)
+class StringBounds:
+    """Where each string of an array lies: `buf` the array's bytes (a uint8 view, length
+    prefixes included), string i at buf[starts[i] : starts[i] + lengths[i]] (int64)."""
 
-    A loop costs ~300 ns a string (unpack, slice, decode); this finds every length
-    prefix at once, then decodes the strings as one text split on NUL. A prefix is
-    taken to be a u64 under 2**24 (its top five bytes zero; the last of a run of
-    such positions), and the guess is kept only if the prefixes chain exactly from
-    the first byte to the last: a vocabulary with NULs or very long tokens, where
-    the guess can fail, goes back to the loop (None).
+    buf: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+
+
+def string_bounds(data: bytes, offset: int, nbytes: int, count: int) -> StringBounds | None:
+    """Every length prefix of a string array found in a few numpy passes, or None.
+
+    A prefix is taken to be a u64 under 2**24 (its top five bytes zero; the last of a run
+    of such positions), and the guess is kept only if the prefixes chain exactly from the
+    first byte to the last: a vocabulary with NULs or very long tokens, where the guess can
+    fail, goes back to a loop (None).
     """
     import numpy as np
 
@@ -193,16 +205,29 @@ def _bulk_strings(
     ends = starts + 8 + lengths
     if ends[-1] != nbytes or not np.array_equal(ends[:-1], starts[1:]):
         return None
-    keep = np.ones(nbytes, dtype=bool)
-    keep[(starts[:, None] + np.arange(7)).ravel()] = False  # the 8th, 0, is the separator
-    joined = b[keep].tobytes()
-    if joined.count(0) != count:  # a NUL inside a string
+    return StringBounds(b, starts + 8, lengths)
+
+
+def _bulk_strings(
+    data: bytes, offset: int, nbytes: int, count: int, errors: str
+) -> list[str] | None:
+    """All `count` strings of an array decoded as one text (a loop costs ~300 ns a string:
+    unpack, slice, decode), or None where string_bounds cannot place them. With each length
+    prefix zeroed, eight NULs stand between two strings, which hold no NUL of their own."""
+    found = string_bounds(data, offset, nbytes, count)
+    if found is None:
+        return None
+    buf = found.buf.copy()
+    for k in range(8, 5, -1):  # a length under 2**24 is in a prefix's first three bytes
+        buf[found.starts - k] = 0
+    joined = buf.tobytes()
+    if joined.count(0) != 8 * count:  # a NUL inside a string
         return None
     try:
         text = joined.decode("utf-8", errors)
     except UnicodeDecodeError:
         return None  # the loop names the string
-    return text.split("\x00")[1:]
+    return text.split("\x00" * 8)[1:]
 
 
 def _skip_known(data: bytes, pos: int, etype: int, count: int) -> int:

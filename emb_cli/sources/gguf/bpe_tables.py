@@ -67,9 +67,11 @@ class BpeTables:
         the tables' own look-up rather than built again)."""
         import numpy as np
 
-        left = merges[:, 0].astype(np.int64)
-        order = np.argsort(left, kind="stable")
-        starts = np.searchsorted(left[order], np.arange(len(tokens) + 1), side="left")
+        # ranks by left id, then rank: one sort of left * n + rank (a stable argsort is ~3x)
+        n = len(merges)
+        keyed = np.sort(merges[:, 0].astype(np.int64) * n + np.arange(n))
+        order = keyed % max(n, 1)
+        starts = np.searchsorted(keyed // max(n, 1), np.arange(len(tokens) + 1), side="left")
         tables = cls(
             shell,
             tokens,

@@ -353,7 +353,7 @@ def _newlines(spec: TokenizerSpec) -> dict[str, int]:
 
 
 def _python_encoder(spec: TokenizerSpec, where: str) -> Callable[[str, bool], list[int]]:
-    ids = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
+    ids = spec.ids
     if spec.kind == "spm":
         return SpmEncoder(ids, spec.scores, spec.add_space_prefix, where).encode
     if spec.kind == "rwkv":

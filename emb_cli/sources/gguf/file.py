@@ -340,8 +340,9 @@ def _config(header: GGUFHeader, tensors: dict[str, FileTensor]) -> dict[str, Any
 
 
 class _DecodedOnUse(Mapping[str, Any]):
-    """GGUF metadata whose arrays are decoded when first read: a vocabulary loaded from emb's
-    cache never decodes Llama 3's 280,000 merges."""
+    """GGUF metadata whose arrays are decoded when first read. The merges stay the file's
+    array: merge_ids finds Llama 3's 280,000 of them from the bytes, and a vocabulary loaded
+    from emb's cache never reads them."""
 
     def __init__(self, kv: dict[str, Any]) -> None:
         self._kv = kv
@@ -350,7 +351,9 @@ class _DecodedOnUse(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key not in self._decoded:
             value = self._kv[key]
-            self._decoded[key] = value.values() if isinstance(value, GGUFArray) else value
+            if isinstance(value, GGUFArray) and key != "tokenizer.ggml.merges":
+                value = value.values()
+            self._decoded[key] = value
         return self._decoded[key]
 
     def __iter__(self) -> Iterator[str]:

@@ -11,18 +11,15 @@ tokenizers' JSON, which is what the on-disk cache keeps.
 
 from __future__ import annotations
 
-import itertools
-import operator
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from emb_cli.errors import InputError
 from emb_cli.sources.gguf.bpe_tables import BpeTables
+from emb_cli.sources.gguf.merge_ids import bpe_merge_ids
 from emb_cli.sources.gguf.python_models import SPACE
 from emb_cli.sources.gguf.tokenizer_spec import TokenizerSpec
 
 if TYPE_CHECKING:
-    import numpy as np
     from tokenizers import Tokenizer
 
 # WordPiece (llm_tokenizer_wpm_session::preprocess): a character on its own as a word
@@ -41,8 +38,7 @@ def bpe_tables(spec: TokenizerSpec, where: str) -> BpeTables:
 
     pre = spec.pre
     assert pre is not None and spec.merges is not None
-    ids = dict(zip(spec.tokens, range(len(spec.tokens)), strict=True))
-    merges = bpe_merge_ids(spec.merges, ids, where)
+    merges = bpe_merge_ids(spec.merges, spec.tokens, spec.ids, where)
     tok = Tokenizer(models.BPE())
     steps: list[Any] = []
     if spec.model == "whitespace" and spec.lowercase:
@@ -57,23 +53,23 @@ def bpe_tables(spec: TokenizerSpec, where: str) -> BpeTables:
     splits += [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in pre.regexes]
     if pre.byte_encode:
         splits.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
-    barrier = _unknown_chars(spec.tokens, pre.byte_encode)
+    barrier = _unknown_chars(spec.ids, pre.byte_encode)
     if barrier is not None:
         splits.append(pre_tokenizers.Split(Regex(barrier), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splits)
     return BpeTables.build(
-        tok.to_str(), ids, spec.tokens, merges, pre.ignore_merges, not pre.byte_encode
+        tok.to_str(), spec.ids, spec.tokens, merges, pre.ignore_merges, not pre.byte_encode
     )
 
 
-def _unknown_chars(tokens: Sequence[str], byte_encode: bool) -> str | None:
+def _unknown_chars(ids: dict[str, int], byte_encode: bool) -> str | None:
     """A class of the byte symbols that are no token, or None. llama.cpp keeps such a symbol
     as one no merge joins and drops it at the end; tokenizers drops it before merging,
     joining its neighbours. Alone in its own word they behave the same. (Without byte
     encoding, encoders.RustBpe isolates unknown characters itself.)"""
     if not byte_encode:
         return None
-    missing = sorted(set(_byte_symbols()) - {t for t in tokens if len(t) == 1})
+    missing = sorted(c for c in _byte_symbols() if c not in ids)
     if not missing:
         return None
     return "[" + "".join(f"\\x{{{ord(c):X}}}" for c in missing) + "]"
@@ -84,101 +80,6 @@ def _byte_symbols() -> list[str]:
     keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
     extra = [b for b in range(256) if b not in keep]
     return [chr(b) for b in keep] + [chr(256 + n) for n in range(len(extra))]
-
-
-def bpe_merge_ids(merges: Sequence[str], ids: dict[str, int], where: str) -> np.ndarray:
-    """int32 (n, 3): the ids of each merge's left half, right half and result, in rank order,
-    as bpe_pairs keeps them; at C speed where every half and result is a token."""
-    import numpy as np
-
-    cols = _merge_id_columns(merges, ids)
-    if cols is None:
-        kept = bpe_pairs(merges, ids, where)
-        flat = [ids[x] for a, b in kept for x in (a, b, a + b)]
-        return np.asarray(flat, dtype=np.int32).reshape(-1, 3)
-    halves, results = cols
-    out = np.empty((len(results), 3), dtype=np.int32)
-    out[:, :2] = np.asarray(halves, dtype=np.int32).reshape(-1, 2)
-    out[:, 2] = results
-    # a pair seen twice keeps its first rank
-    key = out[:, 0].astype(np.int64) * len(ids) + out[:, 1]
-    ordered = np.sort(key)
-    if len(ordered) > 1 and (ordered[1:] == ordered[:-1]).any():
-        _, first = np.unique(key, return_index=True)
-        out = out[np.sort(first)]
-    return out
-
-
-def _merge_id_columns(
-    merges: Sequence[str], ids: dict[str, int]
-) -> tuple[list[int], list[int]] | None:
-    """([left0, right0, left1, ...], [result0, ...]) where every merge is one space between
-    two tokens whose join is a token (every real byte-level vocabulary): the whole list split
-    and looked up in a few C-level passes. None otherwise: bpe_pairs sorts it out."""
-    if not merges:
-        return None
-    joined = "\n".join(merges)
-    n = len(merges)
-    if joined.count("\n") != n - 1 or joined.count(" ") != n:
-        return None  # a merge with a newline, no space or two spaces
-    if joined[0] == " " or "\n " in joined or " \n" in joined or joined[-1] == " ":
-        return None  # a half that is empty or starts with the space
-    get = ids.get
-    halves = list(map(get, joined.replace(" ", "\n").split("\n")))
-    results = list(map(get, joined.replace(" ", "").split("\n")))
-    if None in halves or None in results:
-        return None
-    return halves, results  # type: ignore[return-value]
-
-
-def _split_pairs(merges: Sequence[str]) -> list[tuple[str, str]]:
-    """Each merge split at the first space after its first character; none: left out."""
-    if ("\n" + "\n".join(merges)).find("\n ") < 0:  # no line starts with a space: C-speed
-        halves = map(str.partition, merges, itertools.repeat(" "))
-        pairs: list[tuple[str, str]] = list(map(operator.itemgetter(0, 2), halves))
-        if "" in map(operator.itemgetter(1), pairs):
-            pairs = [p for p in pairs if p[1]]
-        return pairs
-    pairs = []
-    for m in merges:
-        cut = m.find(" ", 1)
-        if cut > 0:
-            pairs.append((m[:cut], m[cut + 1 :]))
-    return pairs
-
-
-def bpe_pairs(merges: Sequence[str], ids: dict[str, int], where: str) -> list[tuple[str, str]]:
-    """(left, right) per merge, split as llama.cpp does: at the first space after the first
-    character; a pair seen twice keeps its first rank, a line without a space is ignored.
-
-    A merge whose halves are not both tokens can never apply (llama.cpp's symbols are tokens
-    or single characters of the text), so it is left out, which keeps every other merge's
-    order. A merge that makes a text which is no token is refused: llama.cpp would carry
-    that symbol on and spell it out byte by byte, which tokenizers cannot do.
-    """
-    pairs = _split_pairs(merges)
-    if len(set(pairs)) != len(pairs):
-        pairs = list(dict.fromkeys(pairs))
-    known = ids.__contains__
-    sides = (map(operator.itemgetter(k), pairs) for k in (0, 1))
-    if all(map(known, map("".join, pairs))) and all(all(map(known, h)) for h in sides):
-        return pairs
-    kept = []
-    for a, b in pairs:
-        if known(a) and known(b):
-            if not known(a + b):
-                raise InputError(
-                    f"{where}: merge {a + ' ' + b!r} (tokenizer.ggml.merges) makes {a + b!r}, "
-                    "which is no token; emb cannot tokenize this vocabulary exactly as "
-                    "llama.cpp does"
-                )
-            kept.append((a, b))
-        elif (len(a) == 1 and not known(a)) or (len(b) == 1 and not known(b)):
-            raise InputError(
-                f"{where}: merge {a + ' ' + b!r} joins a character that is no token; emb "
-                "cannot tokenize this vocabulary exactly as llama.cpp does"
-            )
-    return kept
 
 
 def wpm_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
@@ -192,7 +93,7 @@ def wpm_tokenizer(spec: TokenizerSpec, where: str) -> Tokenizer:
     # are, with an empty continuation prefix.
     tok = Tokenizer(
         models.WordPiece(
-            vocab=dict(zip(spec.tokens, range(len(spec.tokens)), strict=True)),
+            vocab=spec.ids,
             unk_token=spec.tokens[unk],
             continuing_subword_prefix="",
             max_input_chars_per_word=WPM_RUST_MAX_CHARS,

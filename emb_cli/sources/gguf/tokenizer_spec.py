@@ -10,11 +10,14 @@ add_sep, add_space_prefix, clean_spaces, ignore_merges) each pre-tokenizer name 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from emb_cli.errors import InputError
+from emb_cli.sources.gguf.arrays import GGUFArray
+from emb_cli.sources.gguf.constants import STRING
 from emb_cli.sources.gguf.pre_tokenizers import BPE_MODELS, MODELS, PreSpec, pre_spec
 from emb_cli.sources.gguf.vocab_keys import SPECIAL_ID_KEYS
 
@@ -71,9 +74,11 @@ class TokenizerSpec:
     kind: ModelKind  # llama.cpp's algorithm (LLAMA_VOCAB_TYPE_*)
     pre: PreSpec | None  # BPE kinds only
     tokens: list[str]
+    ids: dict[str, int]  # token -> id
     attrs: list[int]
     scores: list[float]  # empty unless the algorithm reads them
-    merges: list[str] | None
+    # the file's array, decoded only where merge_ids must (a list where meta gave one)
+    merges: Sequence[str] | GGUFArray | None
     special: dict[str, int]  # role -> id, unset roles left out
     # FIM roles llama.cpp fills by token text, picking in hash-map order among several
     # candidates (unknowable): role -> candidate ids, none of them marked CONTROL here
@@ -137,6 +142,7 @@ def read_spec(meta: Mapping[str, Any], where: str, with_merges: bool = True) -> 
         kind=kind,
         pre=pre,
         tokens=tokens,
+        ids=ids,
         attrs=attrs,
         scores=scores,
         merges=merges,
@@ -240,7 +246,12 @@ def _read_scores(meta: Mapping[str, Any], n: int, where: str) -> list[float]:
     return [float(s) for s in raw]
 
 
-def _read_merges(meta: Mapping[str, Any], where: str, required: bool) -> list[str] | None:
+def _read_merges(
+    meta: Mapping[str, Any], where: str, required: bool
+) -> Sequence[str] | GGUFArray | None:
+    value = meta.get(_K + "merges")
+    if isinstance(value, GGUFArray) and value.type == STRING:
+        return value  # strings by type; their UTF-8 is checked where they are decoded
     raw = _array(meta, "merges", where)
     if raw is None:
         if required:
@@ -349,8 +360,8 @@ def _mark_by_text(
             attrs[i] |= CONTROL
         if found:
             special[role] = found[0]
-    for i, t in enumerate(tokens):
-        if attrs[i] & CONTROL and "unused" in t:
+    for i in itertools.compress(range(len(attrs)), map(CONTROL.__and__, attrs)):
+        if "unused" in tokens[i]:
             attrs[i] |= UNUSED
     eog = {ids[t] for t in _EOG_TEXTS if t in ids}
     for i in eog:
