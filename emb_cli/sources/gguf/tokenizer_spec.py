@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final, Literal
 
 from emb_cli.errors import InputError
@@ -74,7 +75,6 @@ class TokenizerSpec:
     kind: ModelKind  # llama.cpp's algorithm (LLAMA_VOCAB_TYPE_*)
     pre: PreSpec | None  # BPE kinds only
     tokens: list[str]
-    ids: dict[str, int]  # token -> id
     attrs: list[int]
     scores: list[float]  # empty unless the algorithm reads them
     # the file's array, decoded only where merge_ids must (a list where meta gave one)
@@ -91,6 +91,12 @@ class TokenizerSpec:
     lowercase: bool
     strip_accents: bool
     charsmap: bytes  # UGM's precompiled normalizer, b"" when absent
+
+    @cached_property
+    def ids(self) -> dict[str, int]:
+        """Token -> id: ~10 MB for 128k tokens, so made on first use where read_spec did not
+        keep its own (a vocabulary only read for decoding never needs it)."""
+        return dict(zip(self.tokens, range(len(self.tokens)), strict=True))
 
 
 def model_kind(model: object, where: str) -> ModelKind:
@@ -137,12 +143,11 @@ def read_spec(meta: Mapping[str, Any], where: str, with_merges: bool = True) -> 
     _mark_strip(attrs, ids, meta)
     add_bos, add_eos, add_sep = _add_flags(kind, pre, flags)
     lowercase = flags.get("normalizer.lowercase", pre is None or pre.name != "whitespace")
-    return TokenizerSpec(
+    spec = TokenizerSpec(
         model=model,
         kind=kind,
         pre=pre,
         tokens=tokens,
-        ids=ids,
         attrs=attrs,
         scores=scores,
         merges=merges,
@@ -157,6 +162,9 @@ def read_spec(meta: Mapping[str, Any], where: str, with_merges: bool = True) -> 
         strip_accents=flags.get("normalizer.strip_accents", lowercase),
         charsmap=_read_charsmap(meta, where) if kind == "ugm" else b"",
     )
+    if with_merges:  # a spec that builds a model keeps the look-up made here
+        spec.__dict__["ids"] = ids
+    return spec
 
 
 def _read_pre(meta: Mapping[str, Any], model: str, where: str) -> PreSpec:
