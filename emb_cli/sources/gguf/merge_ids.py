@@ -2,7 +2,7 @@
 result, in rank order, as llama.cpp reads `tokenizer.ggml.merges`.
 
 Llama 3 has 280,147 merges. Decoding them to Python strings and looking each half and result
-up in a dict costs ~0.35 s, most of a first `emb tokenize`. The fast path never makes the
+up in a dict costs ~0.45 s, most of a first `emb tokenize`. The fast path never makes the
 strings: it hashes every token and every merge half straight from the file's bytes (a
 polynomial hash mod 2**64 from one prefix sum per array), finds each half and result among the
 tokens by hash, then compares the bytes of every match, so a hash collision can only send the
