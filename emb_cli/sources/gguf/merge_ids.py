@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 _P: Final = 0x9E3779B97F4A7C15  # odd, so invertible mod 2**64
 _P_INV: Final = pow(_P, -1, 1 << 64)
-_SLOT_BITS: Final = 21  # a 2M-slot table (16 MB) for 128k token hashes: ~6% share a slot
+_SLOT_BITS: Final = 21  # a 2M-slot table (8 MB) for 128k token hashes: ~6% share a slot
 # the slot: the top bits of hash * _MIX (a short token's hash has no high bits of its own)
 _MIX: Final = 0xD6E8FEB86659FD93
 _SPACE: Final = 0x20
@@ -57,7 +57,6 @@ def bpe_merge_ids(
 def _from_bytes(merges: Sequence[str] | GGUFArray, tokens: list[str]) -> np.ndarray | None:
     """The (n, 3) table where every merge is one space between two tokens whose join is a token
     (every real byte-level vocabulary), else None."""
-    import numpy as np
 
     if not len(merges) or not tokens:
         return None
@@ -72,19 +71,34 @@ def _from_bytes(merges: Sequence[str] | GGUFArray, tokens: list[str]) -> np.ndar
     if halves is None:
         return None
     left, right = halves
-    tok_hash = _PrefixHash(where_t.buf).at(where_t.starts, where_t.lengths)
-    mh = _PrefixHash(where_m.buf)
-    starts = where_m.starts
-    h_left = mh.at(starts, left)
-    h_right = mh.at(starts + left + 1, right)
-    # the join: the right half's bytes one place further left, where the space was
-    h_join = mh.joined(starts, left, right)
-    table = _TokenTable(tok_hash)
-    found = [table.find(h) for h in (h_left, h_right, h_join)]
-    if any(f is None for f in found):
+    found = _matches(where_t, where_m, left, right)
+    if found is None:
         return None
-    out = np.stack(found, axis=1).astype(np.int32)  # type: ignore[arg-type]
-    return out if _same_bytes(where_t, where_m, out, left, right) else None
+    return found if _same_bytes(where_t, where_m, found, left, right) else None
+
+
+def _matches(
+    tokens: StringBounds, merges: StringBounds, left: np.ndarray, right: np.ndarray
+) -> np.ndarray | None:
+    """int32 (n, 3): the token whose hash each merge's left half, right half and join has;
+    None where one has no token's. Its hash tables (~60 MB for Llama 3) end here."""
+    import numpy as np
+
+    table = _TokenTable(_PrefixHash(tokens.buf).at(tokens.starts, tokens.lengths))
+    mh, starts = _PrefixHash(merges.buf), merges.starts
+    # one query array at a time: the halves at each merge's start and after its space, then
+    # the join (the right half's bytes one place further left, where the space was)
+    found = []
+    for part in ("left", "right", "join"):
+        if part == "join":
+            queries = mh.joined(starts, left, right)
+        else:
+            queries = mh.at(starts, left) if part == "left" else mh.at(starts + left + 1, right)
+        ids = table.find(queries)
+        if ids is None:
+            return None
+        found.append(ids.astype(np.int32))
+    return np.stack(found, axis=1)
 
 
 def _joined(strings: Sequence[str]) -> StringBounds | None:
@@ -169,9 +183,10 @@ class _TokenTable:
         self.hashes = hashes
         self.shift = np.uint64(64 - _SLOT_BITS)
         slots = self._slots(hashes)
-        shared = np.bincount(slots, minlength=1 << _SLOT_BITS)[slots] > 1
-        self.table = np.full(1 << _SLOT_BITS, -1, dtype=np.intp)
-        self.table[slots] = np.arange(len(hashes))
+        ordered = np.sort(slots)
+        shared = np.isin(slots, ordered[1:][ordered[1:] == ordered[:-1]])
+        self.table = np.full(1 << _SLOT_BITS, -1, dtype=np.int32)
+        self.table[slots] = np.arange(len(hashes), dtype=np.int32)
         self.table[slots[shared]] = -2
         # the tokens of shared slots, by hash, for a sorted search
         self.order = np.flatnonzero(shared)
