@@ -86,15 +86,15 @@ def _matches(
 
     table = _TokenTable(_PrefixHash(tokens.buf).at(tokens.starts, tokens.lengths))
     mh, starts = _PrefixHash(merges.buf), merges.starts
-    # one query array at a time: the halves at each merge's start and after its space, then
-    # the join (the right half's bytes one place further left, where the space was)
+    queries = (
+        mh.at(starts, left),
+        mh.at(starts + left + 1, right),
+        # the join: the right half's bytes one place further left, where the space was
+        mh.joined(starts, left, right),
+    )
     found = []
-    for part in ("left", "right", "join"):
-        if part == "join":
-            queries = mh.joined(starts, left, right)
-        else:
-            queries = mh.at(starts, left) if part == "left" else mh.at(starts + left + 1, right)
-        ids = table.find(queries)
+    for q in queries:
+        ids = table.find(q)
         if ids is None:
             return None
         found.append(ids.astype(np.int32))
